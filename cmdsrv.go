@@ -1,0 +1,302 @@
+// Package cmdsrv turns a Go command-line program into a command server that
+// existing Mercurial command-server clients can drive: python-hglib and
+// editor integrations over a pipe, any client over a unix socket, and the chg
+// thin client.
+//
+// An application implements protocol.Handler and hands a constructor of it to
+// Program.Main from its main function:
+//
+//	func main() {
+//		p := cmdsrv.Program{Name: "myapp", NewHandler: newHandler}
+//		os.Exit(p.Main(os.Args))
+//	}
+//
+// The same binary then runs a command directly (`myapp ARGS...`) and serves
+// every mode: `myapp serve --cmdserver pipe`, `--cmdserver unix --address
+// PATH`, `--cmdserver chgunix` (what chg starts), with `--daemon`,
+// `--pid-file` and `--config section.name=value`. Worker processes of the
+// unix services are re-executions of the same binary; Main recognises them
+// and serves as a worker, so nothing else is needed in main.
+package cmdsrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/pipe"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// NewHandlerFunc builds an application's Handler. It runs once in every
+// process that serves commands (the pipe server, each unix worker, a direct
+// run) before any command, so it is where expensive warm state is built.
+// cfg is the server-wide configuration from --config.
+type NewHandlerFunc func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error)
+
+// Program describes an application served by cmdsrv.
+type Program struct {
+	// Name of the application, used in log lines and socket directory
+	// names. Empty: the base name of os.Args[0].
+	Name string
+	// NewHandler builds the application's Handler. Required.
+	NewHandler NewHandlerFunc
+	// Stdin, Stdout and Stderr default to the os streams; tests replace
+	// them.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Main runs the program with args (os.Args, the program name first) and
+// returns the exit status for os.Exit.
+func (p *Program) Main(args []string) int {
+	p.defaults(args)
+	if code, ok := p.runWorker(args); ok {
+		return code
+	}
+	rest := args[1:]
+	if len(rest) > 0 && rest[0] == "serve" {
+		return p.serve(rest[1:])
+	}
+	if isServeInvocation(rest) {
+		return p.serve(rest)
+	}
+	return p.direct(rest)
+}
+
+func (p *Program) defaults(args []string) {
+	if p.Name == "" && len(args) > 0 {
+		p.Name = filepath.Base(args[0])
+	}
+	if p.Stdin == nil {
+		p.Stdin = os.Stdin
+	}
+	if p.Stdout == nil {
+		p.Stdout = os.Stdout
+	}
+	if p.Stderr == nil {
+		p.Stderr = os.Stderr
+	}
+}
+
+// abort prints Mercurial's form of a fatal error and returns 255.
+func (p *Program) abort(format string, a ...any) int {
+	fmt.Fprintf(p.Stderr, "abort: "+format+"\n", a...)
+	return 255
+}
+
+// isServeInvocation reports whether args, after any leading global
+// options, continue with a server flag: `cmdsrv --cmdserver pipe`.
+func isServeInvocation(args []string) bool {
+	_, rest, err := protocol.ParseGlobalOptions(args)
+	if err != nil || len(rest) == 0 {
+		return false
+	}
+	name, _, _ := strings.Cut(rest[0], "=")
+	switch name {
+	case "--cmdserver", "--address", "--daemon", "-d", "--daemon-postexec", "--pid-file", "--no-profile":
+		return true
+	}
+	return false
+}
+
+func (p *Program) newLogger(level hclog.Level) hclog.Logger {
+	if env := os.Getenv("CMDSRV_LOG_LEVEL"); env != "" {
+		level = hclog.LevelFromString(env)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: p.Stderr, Level: level})
+}
+
+// direct runs one command in this process with the real stdio, as chg
+// falls back to when no server can be used.
+func (p *Program) direct(args []string) int {
+	g, rest, err := protocol.ParseGlobalOptions(args)
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	cfg := &protocol.Config{}
+	if err := cfg.Apply(g.Config); err != nil {
+		return p.abort("%v", err)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return p.abort("getting working directory: %v", err)
+	}
+	for _, d := range []string{g.Repository, g.Cwd} {
+		if d != "" {
+			if !filepath.IsAbs(d) {
+				d = filepath.Join(dir, d)
+			}
+			if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+				return p.abort("cannot change directory to '%s'", d)
+			}
+			dir = filepath.Clean(d)
+		}
+	}
+	log := p.newLogger(hclog.Warn)
+	h, err := p.NewHandler(cfg, log)
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	req := &protocol.Request{
+		Args:      rest,
+		Dir:       dir,
+		Env:       os.Environ(),
+		Config:    cfg,
+		Stdin:     p.Stdin,
+		Stdout:    p.Stdout,
+		Stderr:    p.Stderr,
+		Log:       log,
+		Pager:     g.Pager,
+		Traceback: g.Traceback,
+	}
+	req.UI = protocol.NewLocalUI(req)
+	return protocol.RunHandler(ctx, p.wrap(h, cfg, log), req, log) & 0xff
+}
+
+// serveOptions are the flags of `serve`.
+type serveOptions struct {
+	mode, address, pidFile string
+	configs, postexec      []string
+	daemon, traceback      bool
+	repository, cwd        string
+}
+
+func parseServeArgs(args []string) (serveOptions, error) {
+	var o serveOptions
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		if !strings.HasPrefix(a, "--") {
+			name, hasVal = a, false
+		}
+		next := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("option %s requires argument", name)
+			}
+			i++
+			return args[i], nil
+		}
+		var err error
+		switch name {
+		case "--cmdserver":
+			o.mode, err = next()
+		case "--address", "-a":
+			o.address, err = next()
+		case "--config":
+			var v string
+			v, err = next()
+			o.configs = append(o.configs, v)
+		case "--daemon", "-d":
+			o.daemon = true
+		case "--daemon-postexec":
+			var v string
+			v, err = next()
+			o.postexec = append(o.postexec, v)
+		case "--pid-file":
+			o.pidFile, err = next()
+		case "-R", "--repository", "--repo":
+			o.repository, err = next()
+		case "--cwd":
+			o.cwd, err = next()
+		case "--traceback":
+			o.traceback = true
+		case "--no-profile":
+		default:
+			if strings.HasPrefix(a, "-R") && len(a) > 2 {
+				o.repository = a[2:]
+				continue
+			}
+			return o, fmt.Errorf("serve: option or argument not recognized: %s", a)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func (p *Program) serve(args []string) int {
+	o, err := parseServeArgs(args)
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	cfg := &protocol.Config{}
+	if err := cfg.Apply(o.configs); err != nil {
+		return p.abort("%v", err)
+	}
+	if o.cwd != "" {
+		if err := os.Chdir(o.cwd); err != nil {
+			return p.abort("cannot change directory to '%s': %v", o.cwd, errors.Unwrap(err))
+		}
+	}
+	switch o.mode {
+	case "":
+		return p.abort("no command server mode given: use --cmdserver pipe, unix or chgunix (cmdsrv has no HTTP server)")
+	case "pipe":
+		if o.daemon {
+			return p.abort("--daemon cannot be used with --cmdserver pipe")
+		}
+		return p.servePipe(o, cfg)
+	case "unix":
+		return p.serveUnix(o, cfg)
+	case "chgunix":
+		return p.serveChg(o, cfg)
+	}
+	return p.abort("unknown mode %s", o.mode)
+}
+
+func (p *Program) servePipe(o serveOptions, cfg *protocol.Config) int {
+	log := p.newLogger(hclog.Warn)
+	dir := ""
+	if o.repository != "" {
+		abs, err := filepath.Abs(o.repository)
+		if err != nil {
+			return p.abort("%v", err)
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return p.abort("repository %s not found", o.repository)
+		}
+		dir = abs
+	}
+	if _, err := protocol.ChooseMessageEncodingFor(cfg); err != nil {
+		return p.abort("%v", err)
+	}
+	h, err := p.NewHandler(cfg, log)
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	in, out, err := pipe.ProtectStdio()
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	srv := &pipe.Server{
+		Handler:   p.wrap(h, cfg, log),
+		Config:    cfg,
+		Logger:    log,
+		Stderr:    os.Stderr,
+		Dir:       dir,
+		Traceback: o.traceback,
+		Signals:   sigs,
+	}
+	err = srv.Serve(context.Background(), in, out)
+	return protocol.ExitStatus(err)
+}
+
+var errNestedMode = errors.New("only --cmdserver pipe can be served inside a session")

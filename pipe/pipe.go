@@ -1,0 +1,131 @@
+// Package pipe serves one command-server session over a pair of streams,
+// normally the process's stdin and stdout: the way python-hglib and editor
+// integrations run `hg serve --cmdserver pipe`.
+package pipe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// ErrInterrupted is returned by Serve when a signal ended the server
+// between requests; its exit status is 255.
+var ErrInterrupted = errors.New("interrupted")
+
+// Server is a pipe command server. The zero value needs only a Handler.
+type Server struct {
+	// Handler runs the commands.
+	Handler protocol.Handler
+	// Config is the server-wide configuration. It also supplies
+	// cmdserver.shutdown-on-interrupt (default true).
+	Config *protocol.Config
+	// Logger receives session events (nil: none).
+	Logger hclog.Logger
+	// Stderr is where abort messages and "interrupted!" go (nil: os.Stderr).
+	Stderr io.Writer
+	// Dir is the starting working directory ("" = the process's).
+	Dir string
+	// Traceback adds stack traces to errors.
+	Traceback bool
+	// Signals, if set, delivers SIGINT, SIGTERM and SIGHUP. During a
+	// command each one interrupts that command; between requests SIGTERM
+	// and SIGHUP end the server ("killed!"), and SIGINT does too
+	// ("interrupted!") unless cmdserver.shutdown-on-interrupt is false.
+	Signals <-chan os.Signal
+	// Extend, if set, may add commands or hooks to the session.
+	Extend func(*protocol.Session)
+}
+
+// Serve runs one session over in and out. It returns nil when the client
+// ended the session cleanly; protocol.ExitStatus gives the exit status of
+// any other outcome (ErrInterrupted: 255).
+func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
+	stderr := s.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	sess := &protocol.Session{
+		Handler:   s.Handler,
+		Config:    s.Config,
+		Logger:    s.Logger,
+		Stderr:    stderr,
+		Dir:       s.Dir,
+		Traceback: s.Traceback,
+	}
+	if f, ok := out.(*os.File); ok {
+		// A pipe whose reader went away reports POLLERR on our end.
+		sess.Disconnected = protocol.PollHangup(int(f.Fd()))
+	}
+	if s.Extend != nil {
+		s.Extend(sess)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Serve(ctx, in, out) }()
+	if s.Signals == nil {
+		return <-done
+	}
+	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	for {
+		select {
+		case err := <-done:
+			return err
+		case sig := <-s.Signals:
+			if sess.Interrupt() {
+				continue
+			}
+			if sig == os.Interrupt && !shutdownOnInterrupt {
+				continue
+			}
+			word := "killed!"
+			if sig == os.Interrupt {
+				word = "interrupted!"
+			}
+			fmt.Fprintln(stderr, word)
+			if c, ok := in.(io.Closer); ok {
+				_ = c.Close() // unblock the session's read where the file allows it
+			}
+			return fmt.Errorf("%w by %v", ErrInterrupted, sig)
+		}
+	}
+}
+
+// ProtectStdio moves the protocol off file descriptors 0 and 1 so that
+// code writing to fd 1 or reading fd 0 directly cannot corrupt frames: it
+// returns duplicates of the original stdin and stdout for the protocol,
+// then points fd 0 at /dev/null and fd 1 at stderr.
+func ProtectStdio() (in, out *os.File, err error) {
+	inFD, err := syscall.Dup(0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("duplicating stdin: %w", err)
+	}
+	outFD, err := syscall.Dup(1)
+	if err != nil {
+		syscall.Close(inFD)
+		return nil, nil, fmt.Errorf("duplicating stdout: %w", err)
+	}
+	syscall.CloseOnExec(inFD)
+	syscall.CloseOnExec(outFD)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening %s: %w", os.DevNull, err)
+	}
+	defer null.Close()
+	if err := dup2(int(null.Fd()), 0); err != nil {
+		return nil, nil, fmt.Errorf("redirecting stdin: %w", err)
+	}
+	if err := dup2(2, 1); err != nil {
+		return nil, nil, fmt.Errorf("redirecting stdout: %w", err)
+	}
+	return os.NewFile(uintptr(inFD), "protocol-in"), os.NewFile(uintptr(outFD), "protocol-out"), nil
+}

@@ -1,0 +1,147 @@
+package protocol
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// A Handler runs one command of an application.
+//
+// ServeCommand runs req and returns its exit code, which is masked to 0..255
+// on the wire (so -1 becomes 255). ctx is cancelled when the client
+// interrupts the command (SIGINT to a pipe server, or forwarded by chg) or
+// disconnects; a long command should watch it and return soon after.
+//
+// The request, its streams and its UI are valid only until ServeCommand
+// returns; the handler must not keep them or change them. A command must
+// take its arguments, directory, environment and stdio from req, never from
+// process globals: a server runs many requests in one process.
+//
+// A panic in ServeCommand is recovered: the session writes a last message on
+// the error channel, answers 255 and goes on with the next request.
+type Handler interface {
+	ServeCommand(ctx context.Context, req *Request) int
+}
+
+// HandlerFunc adapts a function to the Handler interface.
+type HandlerFunc func(ctx context.Context, req *Request) int
+
+// ServeCommand calls f(ctx, req).
+func (f HandlerFunc) ServeCommand(ctx context.Context, req *Request) int { return f(ctx, req) }
+
+// Request is one command to run.
+type Request struct {
+	// Args are the command and its arguments, without the global options
+	// (--config, --cwd, -R, --pager, --traceback) that led them.
+	Args []string
+	// Dir is the working directory of this command, absolute. Relative
+	// paths in Args are relative to it (see Path).
+	Dir string
+	// Env is the environment of this command, as "NAME=VALUE" entries.
+	Env []string
+	// Config is the effective configuration: the server's, overridden by
+	// this request's --config options.
+	Config *Config
+	// Stdin reads the client's input: the 'I' channel, or the client's own
+	// stdin once chg's attachio has passed it.
+	Stdin io.Reader
+	// Stdout and Stderr write to the client: the 'o' and 'e' channels, or
+	// the client's own descriptors after attachio.
+	Stdout io.Writer
+	Stderr io.Writer
+	// UI offers prompts, messages, running shell commands and the pager.
+	UI UI
+	// Log is the server's logger for this session.
+	Log hclog.Logger
+	// Pager is the --pager option of this request: "on", "off", "auto", or
+	// "" when it was not given.
+	Pager string
+	// Traceback is true when --traceback was given: errors should carry
+	// stack traces.
+	Traceback bool
+
+	useKey func(string)
+}
+
+// Getenv returns the value of name in the request's environment.
+func (r *Request) Getenv(name string) string {
+	v, _ := LookupEnv(r.Env, name)
+	return v
+}
+
+// Path resolves p against the request's working directory.
+func (r *Request) Path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(r.Dir, p)
+}
+
+// UseKey tells the server that this command used the warm state named key
+// (a project directory, say). A unix server remembers recent keys and asks
+// new workers to prepare them (see Prewarmer) before they serve anyone.
+func (r *Request) UseKey(key string) {
+	if r.useKey != nil {
+		r.useKey(key)
+	}
+}
+
+// Prewarmer is implemented by Handlers that can prepare the warm state for
+// a key reported by Request.UseKey before any client asks for it.
+type Prewarmer interface {
+	Prewarm(ctx context.Context, key string) error
+}
+
+// Reusable is implemented by Handlers whose process may serve several
+// clients in turn. A unix server restores the process state (cwd,
+// environment, umask, stdio, signal handling) between clients; the Handler
+// promises that it keeps nothing of one client that another could see.
+type Reusable interface {
+	Reusable() bool
+}
+
+// IsReusable reports whether h declares itself reusable.
+func IsReusable(h Handler) bool {
+	r, ok := h.(Reusable)
+	return ok && r.Reusable()
+}
+
+// UI is how a command talks to its user beyond plain stdio.
+type UI interface {
+	// Interactive reports whether prompts ask the user (ui.interactive).
+	Interactive() bool
+	// Prompt writes msg and reads one line of answer; an empty answer, or
+	// any answer when not interactive, gives def. End of input is an
+	// error ("response expected").
+	Prompt(msg, def string) (string, error)
+	// GetPass asks for a secret the same way, without echo where that is
+	// possible.
+	GetPass(msg string) (string, error)
+	// System runs cmd with /bin/sh -c in the request's directory and
+	// environment and returns its exit status. Under chg the client runs it.
+	System(ctx context.Context, cmd string) (int, error)
+	// StartPager sends the rest of the command's output through the pager
+	// when --pager and the pager.* configuration ask for one; otherwise it
+	// does nothing.
+	StartPager(ctx context.Context) error
+	// Status, Warn and Error write user messages: to stdout (Status) or
+	// stderr, or as structured 'm' frames when ui.message-output=channel.
+	Status(text string)
+	Warn(text string)
+	Error(text string)
+}
+
+// LookupEnv finds name in an environment list of "NAME=VALUE" entries; the
+// last entry wins, as in the os package.
+func LookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}

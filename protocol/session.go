@@ -1,0 +1,413 @@
+package protocol
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// maxCommandName bounds a request line; no command name is longer.
+const maxCommandName = 256
+
+// CommandFunc serves one extra request command (chg's attachio, chdir...).
+// It reads its block, if any, with Session.ReadBlock and answers with
+// Session.Frames. An error ends the session: ErrTruncated with status 1,
+// anything else with its text on 'e' and status 255.
+type CommandFunc func(ctx context.Context, s *Session) error
+
+// Session serves one connection: it sends the hello, then reads requests
+// until end of input, an empty request line, or an error. Fill in the
+// fields, then call Serve once.
+type Session struct {
+	// Handler runs the commands. Required.
+	Handler Handler
+	// Config is the server-wide configuration; requests get a copy.
+	Config *Config
+	// Logger receives session events. nil: no logging.
+	Logger hclog.Logger
+	// Stderr is the server's own error stream: abort messages of the
+	// session are written there too. nil: discarded.
+	Stderr io.Writer
+	// Dir is the starting working directory ("" = the process's).
+	Dir string
+	// Env is the starting environment (nil = the process's).
+	Env []string
+	// PID and PGID are announced in the hello (0 = this process's).
+	PID, PGID int
+	// Commands are extra request commands, advertised as capabilities.
+	Commands map[string]CommandFunc
+	// MaxBlock bounds request blocks (0 = DefaultMaxBlock).
+	MaxBlock int
+	// Traceback adds stack traces to error messages (--traceback).
+	Traceback bool
+	// Disconnected, if set, is run in a goroutine while each command runs;
+	// it returns true as soon as the client is gone (the command's context
+	// is then cancelled), or false once done is closed.
+	Disconnected func(done <-chan struct{}) bool
+	// System, if set, replaces running UI.System commands locally (chg
+	// sends them to the client).
+	System func(ctx context.Context, req *Request, cmd string) (int, error)
+	// Pager, if set, starts a pager for a request; it returns a function
+	// that detaches the pager at the end of the command.
+	Pager func(ctx context.Context, req *Request, pagerCmd string) (stop func(), err error)
+	// OnKey receives the keys reported by Request.UseKey.
+	OnKey func(key string)
+
+	br     *bufio.Reader
+	fw     *FrameWriter
+	dir    string
+	env    []string
+	stdin  io.Reader // attached stdio (chg); nil: the channels
+	stdout io.Writer
+	stderr io.Writer
+	msgEnc string
+
+	mu      sync.Mutex         // guards cancel
+	cancel  context.CancelFunc // of the running command, nil between requests
+	stopped bool
+}
+
+// ExitStatus maps the error returned by Serve to the process exit status a
+// pipe server ends with: nil 0, a truncated request 1, anything else 255.
+func ExitStatus(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrTruncated):
+		return 1
+	}
+	return 255
+}
+
+// UnknownCommandError is returned by Serve for a request it does not know.
+type UnknownCommandError struct{ Name string }
+
+func (e *UnknownCommandError) Error() string { return "unknown command " + e.Name }
+
+// Serve runs the session over r and w until it ends. It returns nil when
+// the client ended it cleanly (end of input between requests, or an empty
+// request line); see ExitStatus for the other outcomes.
+func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
+	if s.Handler == nil {
+		return errors.New("protocol: Session.Handler is nil")
+	}
+	if br, ok := r.(*bufio.Reader); ok {
+		s.br = br
+	} else {
+		s.br = bufio.NewReader(r)
+	}
+	s.fw = NewFrameWriter(w)
+	s.dir = s.Dir
+	if s.dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return s.abort(fmt.Errorf("getting working directory: %w", err), false)
+		}
+		s.dir = wd
+	}
+	s.env = s.Env
+	if s.env == nil {
+		s.env = os.Environ()
+	}
+	if s.Config == nil {
+		s.Config = &Config{}
+	}
+	if err := s.sendHello(); err != nil {
+		return err
+	}
+	for {
+		err := s.serveOne(ctx)
+		if err == io.EOF {
+			s.logger().Debug("session ended by client")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Session) sendHello() error {
+	enc, err := ChooseMessageEncodingFor(s.Config)
+	if err != nil {
+		return s.abort(err, false)
+	}
+	s.msgEnc = enc
+	h := Hello{Capabilities: s.Capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
+	if h.PID == 0 {
+		h.PID = os.Getpid()
+	}
+	if h.PGID == 0 {
+		h.PGID = syscall.Getpgrp()
+	}
+	if err := s.fw.WriteFrame(ChannelOutput, h.Marshal()); err != nil {
+		return fmt.Errorf("sending hello: %w", err)
+	}
+	return nil
+}
+
+// serveOne reads and runs one request. io.EOF means a clean end.
+func (s *Session) serveOne(ctx context.Context) error {
+	line, err := s.br.ReadSlice('\n')
+	switch {
+	case err == io.EOF && len(line) == 0:
+		return io.EOF
+	case err == io.EOF:
+		return s.abort(fmt.Errorf("command name %q without newline: %w", line, ErrTruncated), false)
+	case errors.Is(err, bufio.ErrBufferFull) || len(line) > maxCommandName:
+		return s.abort(fmt.Errorf("request line too long"), true)
+	case err != nil:
+		return fmt.Errorf("reading request: %w", err)
+	}
+	name := string(line[:len(line)-1])
+	switch name {
+	case "":
+		return io.EOF
+	case "runcommand":
+		return s.runCommand(ctx)
+	case "getencoding":
+		return s.fw.WriteFrame(ChannelResult, []byte("UTF-8"))
+	}
+	if cmd, ok := s.Commands[name]; ok {
+		if err := cmd(ctx, s); err != nil {
+			return s.abort(fmt.Errorf("%s: %w", name, err), !errors.Is(err, ErrTruncated))
+		}
+		return nil
+	}
+	return s.abort(&UnknownCommandError{Name: name}, true)
+}
+
+// abort reports an error that ends the session, on the server's stderr and
+// log, and on 'e' too when toChannel is set, then returns it.
+func (s *Session) abort(err error, toChannel bool) error {
+	msg := "abort: " + errorText(err) + "\n"
+	if toChannel && s.fw != nil {
+		_ = s.fw.WriteFrame(ChannelError, []byte(msg))
+	}
+	if s.Stderr != nil {
+		_, _ = io.WriteString(s.Stderr, msg)
+	}
+	s.logger().Error("session aborted", "error", err)
+	return err
+}
+
+// errorText is the user-facing text of err: truncation keeps its detail.
+func errorText(err error) string {
+	var u *UnknownCommandError
+	if errors.As(err, &u) {
+		return u.Error()
+	}
+	return err.Error()
+}
+
+func (s *Session) logger() hclog.Logger {
+	if s.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return s.Logger
+}
+
+// ReadBlock reads the block of the current request.
+func (s *Session) ReadBlock() ([]byte, error) {
+	return ReadBlock(s.br, s.MaxBlock)
+}
+
+// Reader returns the buffered reader of the connection; extensions that read
+// raw bytes (chg's setumask) use it.
+func (s *Session) Reader() *bufio.Reader { return s.br }
+
+// Frames returns the session's frame writer.
+func (s *Session) Frames() *FrameWriter { return s.fw }
+
+// WorkDir returns the session's working directory.
+func (s *Session) WorkDir() string { return s.dir }
+
+// SetWorkDir changes the session's working directory for later requests.
+func (s *Session) SetWorkDir(dir string) { s.dir = dir }
+
+// Environ returns the session's environment.
+func (s *Session) Environ() []string { return s.env }
+
+// SetEnviron replaces the session's environment for later requests.
+func (s *Session) SetEnviron(env []string) { s.env = env }
+
+// Attach makes later commands use these streams instead of the 'I', 'o'
+// and 'e' channels (chg's attachio). Results stay on the connection.
+func (s *Session) Attach(stdin io.Reader, stdout, stderr io.Writer) {
+	s.stdin, s.stdout, s.stderr = stdin, stdout, stderr
+}
+
+// Attached reports whether Attach has been called.
+func (s *Session) Attached() bool { return s.stdout != nil }
+
+// Interrupt cancels the running command, as SIGINT does. It returns false
+// when no command is running.
+func (s *Session) Interrupt() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel == nil {
+		return false
+	}
+	s.cancel()
+	return true
+}
+
+// Busy reports whether a command is running.
+func (s *Session) Busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancel != nil
+}
+
+func (s *Session) runCommand(ctx context.Context) error {
+	block, err := s.ReadBlock()
+	if err != nil {
+		return s.abort(fmt.Errorf("runcommand: %w", err), !errors.Is(err, ErrTruncated))
+	}
+	var args []string
+	if len(block) > 0 {
+		args = strings.Split(string(block), "\x00")
+	}
+	status := s.run(ctx, args)
+	return s.fw.WriteResult(int32(status & 0xff))
+}
+
+// run prepares the request for args and runs the handler.
+func (s *Session) run(ctx context.Context, args []string) int {
+	errOut := s.stderr
+	if errOut == nil {
+		errOut = &channelWriter{fw: s.fw, ch: ChannelError}
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(errOut, "abort: %s\n", err)
+		return 255
+	}
+	req, err := s.newRequest(args)
+	if err != nil {
+		return fail(err)
+	}
+	req.Stderr = errOut
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.cancel = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cancel = nil
+		s.mu.Unlock()
+	}()
+	if s.Disconnected != nil {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.Disconnected(done) {
+				s.logger().Info("client disconnected; cancelling its command")
+				cancel()
+			}
+		}()
+		defer wg.Wait()
+		defer close(done)
+	}
+	ui := req.UI.(*sessionUI)
+	defer ui.stopPager()
+	return RunHandler(cctx, s.Handler, req, s.logger())
+}
+
+// RunHandler runs h for req and recovers a panic: the panic is logged with
+// its stack, "abort: command panicked: VALUE" goes to req.Stderr (with the
+// stack when req.Traceback), and the status is 255.
+func RunHandler(ctx context.Context, h Handler, req *Request, log hclog.Logger) (status int) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			if log != nil {
+				log.Error("command panicked", "args", req.Args, "panic", v, "stack", string(stack))
+			}
+			msg := fmt.Sprintf("abort: command panicked: %v\n", v)
+			if req.Traceback {
+				msg += string(stack)
+			}
+			_, _ = io.WriteString(req.Stderr, msg)
+			status = 255
+		}
+	}()
+	return h.ServeCommand(ctx, req)
+}
+
+func (s *Session) newRequest(args []string) (*Request, error) {
+	g, rest, err := ParseGlobalOptions(args)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.Config.Clone()
+	if err := cfg.Apply(g.Config); err != nil {
+		return nil, err
+	}
+	dir := s.dir
+	for _, d := range []string{g.Repository, g.Cwd} {
+		if d == "" {
+			continue
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			return nil, fmt.Errorf("cannot change directory to '%s': %w", d, unwrapPath(err))
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("cannot change directory to '%s': not a directory", d)
+		}
+		dir = filepath.Clean(d)
+	}
+	req := &Request{
+		Args:      rest,
+		Dir:       dir,
+		Env:       append([]string(nil), s.env...),
+		Config:    cfg,
+		Log:       s.logger(),
+		Pager:     g.Pager,
+		Traceback: g.Traceback || s.Traceback,
+		useKey:    s.OnKey,
+	}
+	if s.stdout != nil {
+		req.Stdin, req.Stdout = s.stdin, s.stdout
+	} else {
+		req.Stdin = &ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock}
+		req.Stdout = &channelWriter{fw: s.fw, ch: ChannelOutput}
+	}
+	req.UI = &sessionUI{s: s, req: req}
+	return req, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Capabilities returns the sorted capability names of the session.
+func (s *Session) Capabilities() []string {
+	caps := []string{"getencoding", "runcommand"}
+	for name := range s.Commands {
+		caps = append(caps, name)
+	}
+	sort.Strings(caps)
+	return caps
+}

@@ -1,0 +1,63 @@
+package cmdsrv
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/pipe"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// runWorker serves as a worker process of the unix services when this
+// process was started as one; ok is false otherwise.
+func (p *Program) runWorker(args []string) (code int, ok bool) {
+	return 0, false
+}
+
+func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
+	return p.abort("--cmdserver unix is not built yet in this version of cmdsrv")
+}
+
+func (p *Program) serveChg(o serveOptions, cfg *protocol.Config) int {
+	return p.abort("--cmdserver chgunix is not built yet in this version of cmdsrv")
+}
+
+// appHandler wraps the application's Handler so that every application
+// serves `serve --cmdserver pipe` nested in a session, over the command's
+// own streams. It keeps the optional interfaces of the Handler it wraps.
+type appHandler struct {
+	h   protocol.Handler
+	log hclog.Logger
+}
+
+func (p *Program) wrap(h protocol.Handler, cfg *protocol.Config, log hclog.Logger) protocol.Handler {
+	return &appHandler{h: h, log: log}
+}
+
+func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
+	if len(req.Args) == 0 || req.Args[0] != "serve" {
+		return a.h.ServeCommand(ctx, req)
+	}
+	o, err := parseServeArgs(req.Args[1:])
+	if err == nil && o.mode != "pipe" {
+		err = errNestedMode
+	}
+	if err != nil {
+		req.UI.Error("abort: " + err.Error() + "\n")
+		return 255
+	}
+	srv := &pipe.Server{Handler: a, Config: req.Config, Logger: a.log, Stderr: req.Stderr, Dir: req.Dir, Traceback: req.Traceback}
+	return protocol.ExitStatus(srv.Serve(ctx, req.Stdin, req.Stdout))
+}
+
+// Reusable reports whether the wrapped Handler is reusable.
+func (a *appHandler) Reusable() bool { return protocol.IsReusable(a.h) }
+
+// Prewarm forwards to the wrapped Handler when it is a Prewarmer.
+func (a *appHandler) Prewarm(ctx context.Context, key string) error {
+	if pw, ok := a.h.(protocol.Prewarmer); ok {
+		return pw.Prewarm(ctx, key)
+	}
+	return nil
+}
