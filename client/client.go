@@ -1,0 +1,317 @@
+// Package client drives a command server that speaks Mercurial's
+// command-server protocol: a cmdsrv application, or Mercurial itself. It
+// starts a pipe server or connects to a unix socket, reads the hello, and
+// runs commands with their output and input passed through callbacks.
+//
+// A Client serialises its requests, so several goroutines may share one.
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// ErrClosed is returned for requests on a closed Client.
+var ErrClosed = errors.New("client: closed")
+
+// Client is a connection to a command server.
+type Client struct {
+	// Hello is the server's greeting.
+	Hello protocol.Hello
+
+	mu      sync.Mutex // serialises requests; guards the fields below
+	r       *bufio.Reader
+	w       io.Writer
+	conn    net.Conn  // unix connection, or nil
+	cmd     *exec.Cmd // pipe server process, or nil
+	closed  bool
+	waitErr error
+}
+
+// RunOptions are the callbacks of one RunCommand. Nil writers discard.
+type RunOptions struct {
+	Stdout io.Writer // 'o'
+	Stderr io.Writer // 'e'
+	Debug  io.Writer // 'd'
+	// Input answers an 'I' request for at most size bytes; an empty answer
+	// (or nil Input) is end of input.
+	Input func(size int) ([]byte, error)
+	// Line answers an 'L' request for one line of at most size bytes
+	// (nil: end of input).
+	Line func(size int) ([]byte, error)
+	// Message receives decoded 'm' messages.
+	Message func(msg map[string]string)
+}
+
+// New reads the hello from r and returns a Client that sends on w.
+func New(r io.Reader, w io.Writer) (*Client, error) {
+	c := &Client{r: bufio.NewReaderSize(r, 64<<10), w: w}
+	ch, payload, _, err := protocol.ReadFrame(c.r, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading hello: %w", err)
+	}
+	if ch != protocol.ChannelOutput {
+		return nil, fmt.Errorf("reading hello: got %q frame %q, want 'o'", ch, payload)
+	}
+	h, err := protocol.ParseHello(payload)
+	if err != nil {
+		return nil, err
+	}
+	c.Hello = h
+	return c, nil
+}
+
+// StartPipe starts `path serve --cmdserver pipe ARGS...` and connects to it.
+// The server's stderr goes to this process's stderr.
+func StartPipe(ctx context.Context, path string, args ...string) (*Client, error) {
+	cmd := exec.CommandContext(ctx, path, append([]string{"serve", "--cmdserver", "pipe"}, args...)...)
+	return StartCommand(cmd)
+}
+
+// StartCommand starts cmd, which must serve a pipe session on its stdin and
+// stdout, and connects to it. cmd.Stderr defaults to os.Stderr.
+func StartCommand(cmd *exec.Cmd) (*Client, error) {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	c, err := New(out, in)
+	if err != nil {
+		in.Close()
+		werr := cmd.Wait()
+		return nil, fmt.Errorf("%w (server: %v)", err, werr)
+	}
+	c.cmd = cmd
+	return c, nil
+}
+
+// Dial connects to the unix socket at path.
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := New(conn, conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c.conn = conn
+	return c, nil
+}
+
+// RunCommand runs args on the server and returns the command's exit code.
+// When ctx is cancelled the command is interrupted: a pipe server gets
+// SIGINT, a socket connection is closed.
+func (c *Client) RunCommand(ctx context.Context, args []string, opts *RunOptions) (int, error) {
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	if err := c.send("runcommand", []byte(strings.Join(args, "\x00")), true); err != nil {
+		return 0, err
+	}
+	res, err := c.readUntilResult(opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, err
+	}
+	if len(res) != 4 {
+		return 0, fmt.Errorf("runcommand: result of %d bytes, want 4", len(res))
+	}
+	return int(int32(binary.BigEndian.Uint32(res))), nil
+}
+
+// watch interrupts the running request when ctx is cancelled.
+func (c *Client) watch(ctx context.Context) (stop func()) {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			switch {
+			case c.cmd != nil && c.cmd.Process != nil:
+				_ = c.cmd.Process.Signal(syscall.SIGINT)
+			case c.conn != nil:
+				_ = c.conn.Close()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// GetEncoding asks the server for its encoding.
+func (c *Client) GetEncoding(ctx context.Context) (string, error) {
+	res, err := c.Call(ctx, "getencoding", nil, false, nil)
+	return string(res), err
+}
+
+// Call sends a request command (with a block when withBlock) and reads
+// frames until the 'r' answer, which it returns. It serves extension
+// commands such as chg's chdir or setenv.
+func (c *Client) Call(ctx context.Context, name string, block []byte, withBlock bool, opts *RunOptions) ([]byte, error) {
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	stop := c.watch(ctx)
+	defer stop()
+	if err := c.send(name, block, withBlock); err != nil {
+		return nil, err
+	}
+	return c.readUntilResult(opts)
+}
+
+// Send writes a raw request without reading anything back; tests use it
+// for malformed input. Pair it with ReadFrame.
+func (c *Client) Send(raw []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.w.Write(raw)
+	return err
+}
+
+// ReadFrame reads one frame from the server.
+func (c *Client) ReadFrame() (ch byte, payload []byte, size uint32, err error) {
+	return protocol.ReadFrame(c.r, 0)
+}
+
+func (c *Client) send(name string, block []byte, withBlock bool) error {
+	msg := append([]byte(name), '\n')
+	if withBlock {
+		msg = protocol.AppendBlock(msg, block)
+	}
+	if _, err := c.w.Write(msg); err != nil {
+		return fmt.Errorf("sending %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
+	for {
+		ch, payload, size, err := protocol.ReadFrame(c.r, 0)
+		if err != nil {
+			if err == io.EOF {
+				return nil, fmt.Errorf("server closed the connection: %w", io.ErrUnexpectedEOF)
+			}
+			return nil, err
+		}
+		switch ch {
+		case protocol.ChannelResult:
+			return payload, nil
+		case protocol.ChannelOutput:
+			err = write(opts.Stdout, payload)
+		case protocol.ChannelError:
+			err = write(opts.Stderr, payload)
+		case protocol.ChannelDebug:
+			err = write(opts.Debug, payload)
+		case protocol.ChannelMessage:
+			if opts.Message != nil {
+				var m map[string]string
+				if m, err = protocol.DecodeMessage(payload); err == nil {
+					opts.Message(m)
+				}
+			}
+		case protocol.ChannelInput, protocol.ChannelLine:
+			fn := opts.Input
+			if ch == protocol.ChannelLine {
+				fn = opts.Line
+			}
+			var data []byte
+			if fn != nil {
+				if data, err = fn(int(size)); err != nil {
+					return nil, fmt.Errorf("input callback: %w", err)
+				}
+			}
+			if len(data) > int(size) {
+				data = data[:size]
+			}
+			if _, err = c.w.Write(protocol.AppendBlock(nil, data)); err != nil {
+				return nil, fmt.Errorf("sending input: %w", err)
+			}
+		default:
+			if ch >= 'A' && ch <= 'Z' {
+				return nil, fmt.Errorf("unexpected required channel %q", ch)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func write(w io.Writer, p []byte) error {
+	if w == nil {
+		return nil
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+// Close ends the session: it closes the connection (a pipe server sees end
+// of input and exits) and, for a pipe server, waits for it. It returns the
+// server's exit error, if any. Close is safe to call twice.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.waitErr
+	}
+	c.closed = true
+	if wc, ok := c.w.(io.Closer); ok {
+		_ = wc.Close()
+	}
+	if c.cmd != nil {
+		c.waitErr = c.cmd.Wait()
+	}
+	return c.waitErr
+}
+
+// Process returns the pipe server's process, or nil for a socket.
+func (c *Client) Process() *os.Process {
+	if c.cmd == nil {
+		return nil
+	}
+	return c.cmd.Process
+}

@@ -1,0 +1,142 @@
+// Package testutil holds helpers for cmdsrv's tests: building the cmdsrv
+// binary once per test process, starting servers, and the interop switch
+// that turns a missing external client into a failure in CI.
+package testutil
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cmdsrv/cmdsrv/client"
+)
+
+// RequireInteropEnv, when set to 1 (as .ci/run does), makes tests that
+// need an external client (hg, chg, python-hglib, systemd-socket-activate)
+// fail instead of skipping when it is missing.
+const RequireInteropEnv = "CMDSRV_REQUIRE_INTEROP"
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+	buildOut  []byte
+)
+
+// ModuleRoot returns the directory holding go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Binary builds ./cmd/cmdsrv once per test process and returns its path.
+// Set CMDSRV_TEST_RACE=1 to build it with the race detector.
+func Binary(t testing.TB) string {
+	t.Helper()
+	return BuildCommand(t, "./cmd/cmdsrv", "cmdsrv")
+}
+
+var builds sync.Map // pkg -> *buildResult
+
+type buildResult struct {
+	once sync.Once
+	path string
+	out  []byte
+	err  error
+}
+
+// BuildCommand builds the main package pkg (relative to the module root)
+// once per test process, as a binary named name, and returns its path.
+func BuildCommand(t testing.TB, pkg, name string) string {
+	t.Helper()
+	v, _ := builds.LoadOrStore(pkg, &buildResult{})
+	b := v.(*buildResult)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "cmdsrv-test-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		args := []string{"build", "-o", b.path}
+		if os.Getenv("CMDSRV_TEST_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
+		cmd.Dir = ModuleRoot(t)
+		b.out, b.err = cmd.CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, b.err, b.out)
+	}
+	return b.path
+}
+
+// StartPipe starts `cmdsrv serve --cmdserver pipe ARGS...` and returns a
+// client; the server is closed at the end of the test.
+func StartPipe(t testing.TB, args ...string) *client.Client {
+	t.Helper()
+	c, err := client.StartPipe(context.Background(), Binary(t), args...)
+	if err != nil {
+		t.Fatalf("starting pipe server: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Run runs one command on c and returns its exit code, stdout and stderr.
+func Run(t testing.TB, c *client.Client, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, err := c.RunCommand(ctx, args, &client.RunOptions{Stdout: &out, Stderr: &errb})
+	if err != nil {
+		t.Fatalf("runcommand %q: %v (stderr %q)", args, err, errb.String())
+	}
+	return code, out.String(), errb.String()
+}
+
+// NeedExternal skips the test when the external program is missing, or
+// fails it when CMDSRV_REQUIRE_INTEROP=1. It returns the program's path.
+func NeedExternal(t testing.TB, program string) string {
+	t.Helper()
+	path, err := exec.LookPath(program)
+	if err == nil {
+		return path
+	}
+	if os.Getenv(RequireInteropEnv) == "1" {
+		t.Fatalf("%s is required (%s=1) but not found: %v", program, RequireInteropEnv, err)
+	}
+	t.Skipf("%s not installed: %v", program, err)
+	return ""
+}
+
+// Missing reports a missing external dependency other than a program (a
+// Python module, say): skip locally, fail under CMDSRV_REQUIRE_INTEROP=1.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(RequireInteropEnv) == "1" {
+		t.Fatalf("required for interop ("+RequireInteropEnv+"=1): "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// ShortDir returns a fresh directory with a short path, for unix socket
+// addresses (sun_path holds 108 bytes; t.TempDir paths can exceed it).
+func ShortDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "cs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
