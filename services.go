@@ -9,20 +9,6 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// runWorker serves as a worker process of the unix services when this
-// process was started as one; ok is false otherwise.
-func (p *Program) runWorker(args []string) (code int, ok bool) {
-	return 0, false
-}
-
-func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
-	return p.abort("--cmdserver unix is not built yet in this version of cmdsrv")
-}
-
-func (p *Program) serveChg(o serveOptions, cfg *protocol.Config) int {
-	return p.abort("--cmdserver chgunix is not built yet in this version of cmdsrv")
-}
-
 // appHandler wraps the application's Handler so that every application
 // serves `serve --cmdserver pipe` nested in a session, over the command's
 // own streams. It keeps the optional interfaces of the Handler it wraps.
