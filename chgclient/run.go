@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // maxRedirects is how many validate instructions to follow, as chg does.
@@ -191,6 +193,17 @@ func connect(o *Options, redirect string) (*conn, error) {
 func startServer(o *Options) (*conn, error) {
 	initAddr := fmt.Sprintf("%s.%d", o.SocketPath, os.Getpid())
 	cmd := o.ServerCommand(initAddr)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	// As chg does: tell the server whether LC_CTYPE was set, because
+	// Python's start-up (Mercurial's server) may coerce it, which would
+	// change the server's config hash.
+	if v, ok := protocol.LookupEnv(cmd.Env, "LC_CTYPE"); ok {
+		cmd.Env = append(cmd.Env, "CHGORIG_LC_CTYPE="+v)
+	} else {
+		cmd.Env = append(cmd.Env, "CHG_CLEAR_LC_CTYPE=")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &lockedWriter{w: &stderr}
 	cmd.Stdout = cmd.Stderr

@@ -38,7 +38,7 @@ func forwardSignals(pid, pgid int) (stop func()) {
 					_ = syscall.Kill(group, s)
 				case syscall.SIGTSTP:
 					_ = syscall.Kill(pid, s)
-					suspendSelf()
+					suspendSelf(sigs)
 				default:
 					_ = syscall.Kill(pid, s)
 				}
@@ -54,9 +54,10 @@ func forwardSignals(pid, pgid int) (stop func()) {
 
 // suspendSelf stops this process with the default SIGTSTP action and
 // returns once it is continued.
-func suspendSelf() {
+func suspendSelf(sigs chan os.Signal) {
 	signal.Reset(syscall.SIGTSTP)
+	// A signal sent to the calling process is delivered before kill
+	// returns, so the process stops here until SIGCONT.
 	_ = syscall.Kill(os.Getpid(), syscall.SIGTSTP)
-	// Continued: catch SIGTSTP again (the channel was registered before).
-	signal.Notify(make(chan os.Signal), syscall.SIGTSTP)
+	signal.Notify(sigs, syscall.SIGTSTP)
 }
