@@ -7,7 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/chgclient"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -127,17 +128,9 @@ func (p *Program) debugf(format string, args ...any) {
 // when one is closed, because attachio could not pass it.
 func stdioPresent() bool {
 	for fd := 0; fd < 3; fd++ {
-		if _, err := fcntlGetfd(fd); err != nil {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 			return false
 		}
 	}
 	return true
-}
-
-func fcntlGetfd(fd int) (int, error) {
-	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
 }
