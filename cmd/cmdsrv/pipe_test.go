@@ -153,8 +153,8 @@ func TestPipeProtectsStdio(t *testing.T) {
 func TestPipeInterruptCommand(t *testing.T) {
 	s := startServer(t, "--config", "cmdserver.shutdown-on-interrupt=false")
 	type outcome struct {
-		code     int
-		err      error
+		code      int
+		err       error
 		out, eout string
 	}
 	done := make(chan outcome, 1)
