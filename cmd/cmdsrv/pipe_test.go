@@ -398,3 +398,43 @@ func TestCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestPipeClientGoneCancelsCommand: when the client closes its end of the
+// server's output, a running command is cancelled and the server ends,
+// instead of sleeping on for a minute.
+func TestPipeClientGoneCancelsCommand(t *testing.T) {
+	cmd := exec.Command(testutil.Binary(t), "serve", "--cmdserver", "pipe")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := protocol.ReadFrame(stdout, 0); err != nil {
+		t.Fatalf("hello: %v", err)
+	}
+	if _, err := stdin.Write(protocol.AppendBlock([]byte("runcommand\n"), []byte("sleep\x0060"))); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("server exited 0 after losing its client (stderr %q)", stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("server still running its command 30 s after the client left (stderr %q)", stderr.String())
+	}
+}
