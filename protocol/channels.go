@@ -70,14 +70,19 @@ func (r *ChannelReader) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return copy(p, data), nil
+	n := copy(p, data)
+	r.pending = append(r.pending, data[n:]...)
+	return n, nil
 }
 
 func (r *ChannelReader) ask(ch byte, n int) ([]byte, error) {
 	if err := r.fw.WriteRequest(ch, uint32(n)); err != nil {
 		return nil, err
 	}
-	data, err := ReadBlock(r.br, n)
+	// The answer may be longer than asked, as Mercurial accepts: bound it
+	// by the session's block limit only and keep the excess for later reads,
+	// so the stream never loses its place.
+	data, err := ReadBlock(r.br, r.max)
 	if err != nil {
 		return nil, fmt.Errorf("reading input: %w", err)
 	}

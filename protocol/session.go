@@ -13,9 +13,14 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
+
+// disconnectWatchDelay is how long a command runs before the session
+// starts watching for its client going away.
+const disconnectWatchDelay = 20 * time.Millisecond
 
 // maxCommandName bounds a request line; no command name is longer.
 const maxCommandName = 256
@@ -309,18 +314,26 @@ func (s *Session) run(ctx context.Context, args []string) int {
 		s.mu.Unlock()
 	}()
 	if s.Disconnected != nil {
+		// Watch only commands that last: a watcher goroutine started and
+		// waited for on every command costs more than a short command
+		// itself when the CPUs are busy (a wake-up on another thread).
 		done := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() {
+		timer := time.AfterFunc(disconnectWatchDelay, func() {
 			defer wg.Done()
 			if s.Disconnected(done) {
 				s.logger().Info("client disconnected; cancelling its command")
 				cancel()
 			}
+		})
+		defer func() {
+			close(done)
+			if timer.Stop() {
+				wg.Done() // the watcher never started
+			}
+			wg.Wait()
 		}()
-		defer wg.Wait()
-		defer close(done)
 	}
 	ui := req.UI.(*sessionUI)
 	defer ui.stopPager()
