@@ -50,6 +50,7 @@ type ChannelReader struct {
 	max     int
 	eof     bool
 	pending []byte // bytes of an 'L' answer beyond what ReadLine returned
+	broken  error  // the connection failed while asking for input: sticky
 }
 
 // Read asks the client for at most len(p) bytes.
@@ -76,7 +77,11 @@ func (r *ChannelReader) Read(p []byte) (int, error) {
 }
 
 func (r *ChannelReader) ask(ch byte, n int) ([]byte, error) {
+	if r.broken != nil {
+		return nil, r.broken
+	}
 	if err := r.fw.WriteRequest(ch, uint32(n)); err != nil {
+		r.broken = err
 		return nil, err
 	}
 	// The answer may be longer than asked, as Mercurial accepts: bound it
@@ -84,7 +89,8 @@ func (r *ChannelReader) ask(ch byte, n int) ([]byte, error) {
 	// so the stream never loses its place.
 	data, err := ReadBlock(r.br, r.max)
 	if err != nil {
-		return nil, fmt.Errorf("reading input: %w", err)
+		r.broken = fmt.Errorf("reading input: %w", err)
+		return nil, r.broken
 	}
 	if len(data) == 0 {
 		r.eof = true

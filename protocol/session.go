@@ -77,6 +77,7 @@ type Session struct {
 	stdout io.Writer
 	stderr io.Writer
 	msgEnc string
+	input  *ChannelReader // stdin of the current request, when on channels
 
 	mu      sync.Mutex         // guards cancel
 	cancel  context.CancelFunc // of the running command, nil between requests
@@ -285,6 +286,11 @@ func (s *Session) runCommand(ctx context.Context) error {
 		args = strings.Split(string(block), "\x00")
 	}
 	status := s.run(ctx, args)
+	if in := s.input; in != nil && in.broken != nil {
+		// The connection failed under the command: the request was cut
+		// off mid-way, so end the session as at end of input mid-request.
+		return s.abort(fmt.Errorf("runcommand: %w", in.broken), false)
+	}
 	return s.fw.WriteResult(int32(status & 0xff))
 }
 
@@ -397,10 +403,12 @@ func (s *Session) newRequest(args []string) (*Request, error) {
 		Traceback: g.Traceback || s.Traceback,
 		useKey:    s.OnKey,
 	}
+	s.input = nil
 	if s.stdout != nil {
 		req.Stdin, req.Stdout = s.stdin, s.stdout
 	} else {
-		req.Stdin = &ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock}
+		s.input = &ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock}
+		req.Stdin = s.input
 		req.Stdout = &channelWriter{fw: s.fw, ch: ChannelOutput}
 	}
 	req.UI = &sessionUI{s: s, req: req}
