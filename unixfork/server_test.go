@@ -298,7 +298,7 @@ func TestStaleSocketReplacedAndMode(t *testing.T) {
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
 	require.NoError(t, err)
 	l.SetUnlinkOnClose(false)
-	l.Close() // a dead server's socket file
+	l.Close()               // a dead server's socket file
 	old := syscall.Umask(0) // the socket must be 0600 whatever the umask
 	defer syscall.Umask(old)
 	ln, bound, err := listen(addr)

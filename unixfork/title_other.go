@@ -4,5 +4,5 @@ package unixfork
 
 // No process title is kept on this platform.
 
-func readTitle() string        { return "" }
+func readTitle() string       { return "" }
 func writeTitle(string) error { return nil }
