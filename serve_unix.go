@@ -1,13 +1,122 @@
 package cmdsrv
 
-import "github.com/cmdsrv/cmdsrv/protocol"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/unixfork"
+)
 
 // runWorker serves as a worker process of the unix services when this
 // process was started as one; ok is false otherwise.
 func (p *Program) runWorker(args []string) (code int, ok bool) {
-	return 0, false
+	mode, ok := unixfork.WorkerMode()
+	if !ok {
+		return 0, false
+	}
+	w := &unixfork.Worker{
+		NewHandler: func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
+			h, err := p.NewHandler(cfg, log)
+			if err != nil {
+				return nil, err
+			}
+			return p.wrap(h, cfg, log), nil
+		},
+		Extend: p.workerExtension(mode),
+	}
+	return w.Serve(context.Background()), true
+}
+
+// workerExtension returns the session extension of a worker mode: none for
+// "unix"; the chg glue adds the "chgunix" case.
+func (p *Program) workerExtension(mode string) func(*protocol.Session, *net.UnixConn) {
+	switch mode {
+	default:
+		return nil
+	}
 }
 
 func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
-	return p.abort("--cmdserver unix is not built yet in this version of cmdsrv")
+	if o.address == "" {
+		return p.abort("no socket path specified with --address")
+	}
+	dir := ""
+	if o.repository != "" {
+		abs, err := filepath.Abs(o.repository)
+		if err != nil {
+			return p.abort("%v", err)
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return p.abort("repository %s not found", o.repository)
+		}
+		dir = abs
+	}
+	if _, err := protocol.ChooseMessageEncodingFor(cfg); err != nil {
+		return p.abort("%v", err)
+	}
+	return p.runService(o, cfg, func(log hclog.Logger, ready func()) error {
+		srv := &unixfork.Server{
+			Address:   o.address,
+			Config:    cfg,
+			Logger:    log,
+			Mode:      "unix",
+			Args0:     os.Args[0],
+			Dir:       dir,
+			Traceback: o.traceback,
+			Ready: func() {
+				fmt.Fprintf(p.Stdout, "listening at %s\n", o.address)
+				ready()
+			},
+		}
+		return serveUntilSignal(srv, log)
+	})
+}
+
+// serveUntilSignal runs srv until SIGTERM or SIGINT, which become a
+// graceful Shutdown: busy workers finish their clients.
+func serveUntilSignal(srv *unixfork.Server, log hclog.Logger) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sigs)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe(context.Background()) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, unixfork.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case sig := <-sigs:
+		log.Info("shutting down on signal", "signal", sig)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			if err := <-errc; !errors.Is(err, unixfork.ErrServerClosed) {
+				return err
+			}
+			return nil
+		case sig := <-sigs:
+			// A second signal does not cut the busy clients short; say
+			// what we are waiting for.
+			log.Warn("already shutting down; waiting for busy workers", "signal", sig, "active_clients", srv.ActiveClients())
+		case <-time.After(5 * time.Second):
+			log.Info("still waiting for busy workers", "active_clients", srv.ActiveClients())
+		}
+	}
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
+)
+
+// unixServer is `cmdsrv serve --cmdserver unix` running as a process.
+type unixServer struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *lockedBuffer
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startUnix(t *testing.T, addr string, args ...string) *unixServer {
+	t.Helper()
+	s := &unixServer{addr: addr, log: &lockedBuffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(testutil.Binary(t), append([]string{"serve", "--cmdserver", "unix", "--address", addr}, args...)...)
+	s.cmd.Stderr = s.log
+	out, err := s.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Start())
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log)
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err, "server log: %s", s.log)
+	require.Equal(t, "listening at "+addr+"\n", line)
+	return s
+}
+
+// workerPIDs lists the pids of the log's "forked worker process" lines.
+func (s *unixServer) workerPIDs() []int {
+	var pids []int
+	for _, m := range regexp.MustCompile(`forked worker process \(pid=(\d+)\)`).FindAllStringSubmatch(s.log.String(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		pids = append(pids, n)
+	}
+	return pids
+}
+
+func TestUnixHelloAndCommands(t *testing.T) {
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	ctx := context.Background()
+	a, err := client.Dial(ctx, s.addr)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := client.Dial(ctx, s.addr)
+	require.NoError(t, err)
+	defer b.Close()
+	for _, c := range []*client.Client{a, b} {
+		require.NotEqual(t, s.cmd.Process.Pid, c.Hello.PID)
+		require.Equal(t, c.Hello.PID, c.Hello.PGID)
+	}
+	require.NotEqual(t, a.Hello.PID, b.Hello.PID)
+	code, out, _ := testutil.Run(t, a, "echo", "hello", "unix")
+	require.Equal(t, 0, code)
+	require.Equal(t, "hello unix\n", out)
+	fi, err := os.Lstat(s.addr)
+	require.NoError(t, err)
+	require.Equal(t, os.ModeSocket|0o600, fi.Mode())
+}
+
+// TestUnixSIGTERM: a client's running command finishes, then the server
+// exits 0 with its socket file removed and no worker left.
+func TestUnixSIGTERM(t *testing.T) {
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	c, err := client.Dial(context.Background(), s.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	testutil.Run(t, c, "echo", "warm") // the worker is serving us
+	res := make(chan error, 1)
+	var code int
+	go func() {
+		var errb strings.Builder
+		var err error
+		code, err = c.RunCommand(context.Background(), []string{"sleep", "2"}, &client.RunOptions{Stderr: &errb})
+		if err == nil && errb.Len() > 0 {
+			err = fmt.Errorf("stderr %q", errb.String())
+		}
+		res <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // let the request reach the worker
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, <-res)
+	require.Equal(t, 0, code, "the running command was cut short")
+	select {
+	case err := <-s.done:
+		s.done <- err // for Cleanup
+		require.NoError(t, err, "server exit status")
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not exit after SIGTERM")
+	}
+	_, err = os.Lstat(s.addr)
+	require.True(t, errors.Is(err, os.ErrNotExist), "socket file left behind: %v", err)
+	pids := s.workerPIDs()
+	require.NotEmpty(t, pids)
+	for _, pid := range pids {
+		require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "worker %d left behind", pid)
+		require.Contains(t, s.log.String(), fmt.Sprintf("worker process exited (pid=%d)", pid))
+	}
+}
+
+func TestUnixAddressInUse(t *testing.T) {
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	cmd := exec.Command(testutil.Binary(t), "serve", "--cmdserver", "unix", "--address", s.addr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 255, ee.ExitCode())
+	require.Equal(t, "abort: "+s.addr+": address in use\n", stderr.String())
+}
+
+func TestUnixStaleSocketAndBadDirectory(t *testing.T) {
+	dir := testutil.ShortDir(t)
+	addr := filepath.Join(dir, "s")
+	s := startUnix(t, addr)
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGKILL)) // leaves its socket file
+	<-s.done
+	s.done <- nil
+	_, err := os.Lstat(addr)
+	require.NoError(t, err)
+	s2 := startUnix(t, addr)
+	c, err := client.Dial(context.Background(), s2.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, out, _ := testutil.Run(t, c, "echo", "replaced")
+	require.Equal(t, "replaced\n", out)
+
+	cmd := exec.Command(testutil.Binary(t), "serve", "--cmdserver", "unix", "--address", filepath.Join(dir, "missing", "s"))
+	b, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(b), "abort: cannot listen at "+filepath.Join(dir, "missing", "s")+": directory "+filepath.Join(dir, "missing")+" does not exist")
+}

@@ -1,0 +1,84 @@
+package unixfork
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+)
+
+// Control messages between the master and a worker, one JSON object per
+// SOCK_SEQPACKET packet on the worker's fd 3.
+//
+//	master → worker  init    once, first: configuration and warm-up keys
+//	worker → master  ready   the worker is warm and idle (again)
+//	master → worker  conn    a client connection, passed with SCM_RIGHTS
+//	worker → master  key     a key reported by Request.UseKey
+//	worker → master  done    the client's session has ended
+//	master → worker  drain   shutting down: finish the running command,
+//	                         then end the session and exit
+//
+// An idle worker exits when it reads end of input: the master closed its
+// end (shutdown) or died.
+const (
+	msgInit  = "init"
+	msgReady = "ready"
+	msgConn  = "conn"
+	msgKey   = "key"
+	msgDone  = "done"
+	msgDrain = "drain"
+)
+
+// controlMsg is the one message type; fields not used by a kind are empty.
+type controlMsg struct {
+	Type string `json:"type"`
+
+	// init
+	Mode      string   `json:"mode,omitempty"`
+	Config    []string `json:"config,omitempty"` // section.name=value
+	Prewarm   []string `json:"prewarm,omitempty"`
+	LogLevel  string   `json:"log_level,omitempty"`
+	Dir       string   `json:"dir,omitempty"`
+	Traceback bool     `json:"traceback,omitempty"`
+
+	// ready
+	PID  int `json:"pid,omitempty"`
+	PGID int `json:"pgid,omitempty"`
+	// InitError is set in ready when the Handler could not be built: the
+	// worker answers its client with this text on 'e' and exits.
+	InitError string `json:"init_error,omitempty"`
+
+	// key
+	Key string `json:"key,omitempty"`
+
+	// done
+	Status int `json:"status,omitempty"`
+}
+
+func sendMsg(c *net.UnixConn, m controlMsg, fds ...int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding %s message: %w", m.Type, err)
+	}
+	if len(fds) > 0 {
+		return SendFDs(c, b, fds...)
+	}
+	if _, err := c.Write(b); err != nil {
+		return fmt.Errorf("sending %s message: %w", m.Type, err)
+	}
+	return nil
+}
+
+// recvMsg reads one message and up to maxFDs descriptors; io.EOF when the
+// peer has closed its end.
+func recvMsg(c *net.UnixConn, maxFDs int) (controlMsg, []int, error) {
+	var m controlMsg
+	b, fds, err := RecvFDs(c, maxFDs)
+	if err != nil {
+		return m, nil, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		closeFDs(fds)
+		return m, nil, fmt.Errorf("decoding control message %.40q: %w", b, err)
+	}
+	return m, fds, nil
+}

@@ -1,0 +1,17 @@
+// Package unixfork serves the command-server protocol on a unix socket with
+// one worker process per connection, the Go equivalent of Mercurial's
+// fork-per-client `hg serve --cmdserver unix`.
+//
+// The master (Server) binds the socket, accepts, and never runs a command
+// itself. Workers are re-executions of /proc/self/exe, recognised by a
+// cookie in the environment (WorkerMode) and run by Worker.Serve. A small
+// pool of them is started ahead of demand: each builds its Handler (the
+// warm state), reports itself ready over a SOCK_SEQPACKET socketpair on fd
+// 3, and waits for a client connection, which the master passes with
+// SCM_RIGHTS. A worker serves one client, or up to cmdserver.worker-reuse
+// clients in turn when the Handler is protocol.Reusable, restoring its
+// process state between them.
+//
+// Control messages on the socketpair are small JSON objects, one per
+// packet; see control.go.
+package unixfork

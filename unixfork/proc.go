@@ -1,0 +1,396 @@
+package unixfork
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+type workerState int
+
+const (
+	stateStarting workerState = iota // started, building its warm state
+	stateIdle                        // ready, in Server.idle
+	stateBusy                        // handed a client (or between clients)
+	stateStopping                    // told to exit
+	stateGone                        // its control socket reached end of input
+)
+
+const (
+	sigTerm = unix.SIGTERM
+	sigKill = unix.SIGKILL
+)
+
+// proc is the master's handle on one worker process. Its fields after pid
+// are guarded by Server.mu.
+type proc struct {
+	cmd    *exec.Cmd
+	pid    int
+	ctl    *net.UnixConn
+	exited chan struct{} // closed once Wait has returned
+
+	state     workerState
+	hasClient bool // a client counted in Server.active is with this worker
+}
+
+// signalGroup signals the worker's process group (it leads its own, so
+// this reaches the commands it started too). Harmless after exit.
+func (p *proc) signalGroup(sig unix.Signal) {
+	select {
+	case <-p.exited:
+		return // the pid may already belong to someone else
+	default:
+	}
+	_ = unix.Kill(-p.pid, sig)
+}
+
+// refillLocked starts workers until the idle and starting ones cover the
+// pool size plus the clients waiting; s.mu must be held.
+func (s *Server) refillLocked() {
+	if !s.started {
+		return
+	}
+	target := len(s.waiters)
+	if !s.closing {
+		target += s.settings.workers
+	}
+	deficit := target - len(s.idle) - s.starting
+	if deficit <= 0 || s.retry != nil {
+		return
+	}
+	if s.failures >= maxEarlyFailures && len(s.waiters) > 0 {
+		err := fmt.Errorf("worker processes keep exiting before they are ready (%d in a row); see the server log", s.failures)
+		for _, w := range s.waiters {
+			w.ch <- waitResult{err: err}
+		}
+		s.waiters = nil
+	}
+	if s.failures > 0 && !s.closing {
+		// Back off after workers died young, so that a broken binary or
+		// handler does not turn into a fork loop.
+		delay := min(50*time.Millisecond<<min(s.failures-1, 5), time.Second)
+		s.retry = time.AfterFunc(delay, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.retry = nil
+			s.failures = min(s.failures, maxEarlyFailures-1) // let one more try through
+			s.refillNowLocked()
+		})
+		return
+	}
+	s.refillNowLocked()
+}
+
+// maxEarlyFailures is how many workers in a row may die before ready
+// before waiting clients are told so.
+const maxEarlyFailures = 5
+
+func (s *Server) refillNowLocked() {
+	target := len(s.waiters)
+	if !s.closing {
+		target += s.settings.workers
+	}
+	for deficit := target - len(s.idle) - s.starting; deficit > 0; deficit-- {
+		s.starting++
+		s.wg.Add(1)
+		go s.startWorker()
+	}
+}
+
+// startWorker starts one worker process and owns its control socket until
+// the process is gone.
+func (s *Server) startWorker() {
+	defer s.wg.Done()
+	p, err := s.exec()
+	if err != nil {
+		s.logger().Error("cannot start a worker process", "error", err)
+		s.mu.Lock()
+		s.starting--
+		s.failures++
+		s.refillLocked()
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.procs[p] = struct{}{}
+	keys := s.keys.list()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		p.signalGroup(sigTerm)
+	}
+	init := controlMsg{
+		Type:      msgInit,
+		Mode:      s.Mode,
+		Config:    configOptions(s.Config),
+		Prewarm:   keys,
+		LogLevel:  logLevel(s.logger()),
+		Dir:       s.Dir,
+		Traceback: s.Traceback,
+	}
+	if err := sendMsg(p.ctl, init); err != nil {
+		s.logger().Error("sending init to worker", "pid", p.pid, "error", err)
+	}
+	s.readControl(p)
+}
+
+// exec starts the process; the master's end of the socketpair becomes
+// p.ctl, the worker's is its fd 3.
+func (s *Server) exec() (*proc, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating socketpair: %w", err)
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "unixfork-master"), os.NewFile(uintptr(fds[1]), "unixfork-worker")
+	defer theirs.Close()
+	fc, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		return nil, fmt.Errorf("opening socketpair: %w", err)
+	}
+	ctl := fc.(*net.UnixConn)
+	// The worker's stdout and stderr go to one pipe, drained into our log:
+	// a command writing to fd 1 or 2 directly must not block on it.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		ctl.Close()
+		return nil, fmt.Errorf("creating output pipe: %w", err)
+	}
+	args0 := s.Args0
+	if args0 == "" {
+		args0 = os.Args[0]
+	}
+	exe, err := executable()
+	if err != nil {
+		ctl.Close()
+		pr.Close()
+		pw.Close()
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{args0},
+		Env:        append(withoutEnv(os.Environ(), workerEnv), workerEnv+"="+s.Mode),
+		Stdout:     pw,
+		Stderr:     pw,
+		ExtraFiles: []*os.File{theirs},
+		// Its own process group from the start, so kill(-pid) works even
+		// before the worker's own setpgid(0,0).
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		ctl.Close()
+		pr.Close()
+		return nil, fmt.Errorf("starting %s: %w", exe, err)
+	}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), state: stateStarting}
+	log := s.logger()
+	log.Info(fmt.Sprintf("forked worker process (pid=%d)", p.pid))
+	drained := make(chan struct{})
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		defer close(drained)
+		relayOutput(pr, log.Named("worker").With("pid", p.pid))
+	}()
+	go func() {
+		defer s.wg.Done()
+		err := cmd.Wait()
+		close(p.exited)
+		status := "exit status 0"
+		if err != nil {
+			status = err.Error()
+		}
+		log.Info(fmt.Sprintf("worker process exited (pid=%d)", p.pid), "status", status)
+		// Commands the worker left running may hold the pipe: read what
+		// is there, then stop.
+		select {
+		case <-drained:
+		case <-time.After(time.Second):
+		}
+		pr.Close()
+		<-drained
+		s.mu.Lock()
+		delete(s.procs, p)
+		s.mu.Unlock()
+	}()
+	return p, nil
+}
+
+// readControl handles the worker's messages until its end closes.
+func (s *Server) readControl(p *proc) {
+	log := s.logger()
+	for {
+		m, _, err := recvMsg(p.ctl, 0)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				log.Warn("reading from worker", "pid", p.pid, "error", err)
+			}
+			break
+		}
+		switch m.Type {
+		case msgReady:
+			if m.InitError != "" {
+				log.Error("worker could not build its handler; its clients get the error", "pid", p.pid, "error", m.InitError)
+			}
+			s.ready(p)
+		case msgDone:
+			s.mu.Lock()
+			s.endClientLocked(p)
+			s.mu.Unlock()
+		case msgKey:
+			s.mu.Lock()
+			s.keys.add(m.Key)
+			s.mu.Unlock()
+		default:
+			log.Warn("unexpected message from worker", "pid", p.pid, "type", m.Type)
+		}
+	}
+	p.ctl.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch p.state {
+	case stateStarting:
+		s.starting--
+		s.failures++
+		log.Warn("worker exited before it was ready", "pid", p.pid)
+	case stateIdle:
+		for i, q := range s.idle {
+			if q == p {
+				s.idle = append(s.idle[:i], s.idle[i+1:]...)
+				break
+			}
+		}
+	}
+	p.state = stateGone
+	s.endClientLocked(p) // a crash ends its client's session
+	s.refillLocked()
+}
+
+// ready puts a worker that reported ready to use: to a waiting client,
+// into the pool, or, when shutting down, out.
+func (s *Server) ready(p *proc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.state == stateStarting {
+		s.starting--
+		s.failures = 0
+	}
+	switch {
+	case len(s.waiters) > 0:
+		w := s.waiters[0]
+		s.waiters = s.waiters[1:]
+		s.takeLocked(p)
+		w.ch <- waitResult{p: p}
+	case s.closing:
+		s.stopIdleLocked(p)
+	default:
+		p.state = stateIdle
+		s.idle = append(s.idle, p)
+	}
+	s.refillLocked()
+}
+
+func executable() (string, error) {
+	// /proc/self/exe: a binary rebuilt on disk since we started must not
+	// serve next to this one.
+	if _, err := os.Stat("/proc/self/exe"); err == nil {
+		return "/proc/self/exe", nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("getting executable: %w", err)
+	}
+	return exe, nil
+}
+
+func withoutEnv(env []string, name string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if len(kv) > len(name) && kv[:len(name)] == name && kv[len(name)] == '=' {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func configOptions(cfg *protocol.Config) []string {
+	if cfg == nil {
+		return nil
+	}
+	var opts []string
+	for _, k := range cfg.Keys() {
+		v, _ := cfg.Lookup(k)
+		opts = append(opts, k+"="+v)
+	}
+	return opts
+}
+
+func logLevel(l hclog.Logger) string {
+	return l.GetLevel().String()
+}
+
+// relayOutput copies a worker's stdout/stderr into log, line by line. JSON
+// lines from the worker's own hclog logger keep their level, message and
+// fields; anything else (abort messages, a command writing to fd 2) is
+// logged as it is.
+func relayOutput(r io.Reader, log hclog.Logger) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			relayLine(log, line)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+func relayLine(log hclog.Logger, line []byte) {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if len(line) == 0 {
+		return
+	}
+	var m map[string]any
+	if line[0] == '{' && json.Unmarshal(line, &m) == nil {
+		if msg, ok := m["@message"].(string); ok {
+			level := hclog.Info
+			if l, ok := m["@level"].(string); ok {
+				level = hclog.LevelFromString(l)
+			}
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				if k == "" || k[0] != '@' {
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys)
+			kv := make([]any, 0, 2*len(keys))
+			for _, k := range keys {
+				kv = append(kv, k, m[k])
+			}
+			log.Log(level, msg, kv...)
+			return
+		}
+	}
+	log.Info("stderr", "line", string(line))
+}
