@@ -80,7 +80,14 @@ func (p *Program) spawnDaemon(pidPath string, appendPID bool) int {
 // serveDetachable serves in this process: in the foreground, or as the
 // detached child when pe is present.
 func (p *Program) serveDetachable(o serveOptions, pe daemon.Postexec, lc daemon.LogConfig, appendPID bool, bindAndServe func(hclog.Logger, func()) error) int {
-	log := p.newLogger(hclog.Info)
+	level := hclog.Info
+	if pe.Present {
+		// Without cmdserver.log, a daemon's stderr is its caller's terminal
+		// until it detaches (chg's user's, say): only warnings belong
+		// there, as hg logs nothing then.
+		level = hclog.Warn
+	}
+	log := p.newLogger(level)
 	var logFile *daemon.LogFile
 	switch lc.Path {
 	case "":

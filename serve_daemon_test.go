@@ -215,6 +215,7 @@ func TestDaemonWithoutLogUsesDevNull(t *testing.T) {
 	sock, pidPath := filepath.Join(dir, "s"), filepath.Join(dir, "pid")
 	out, err := helperCmd(t, "--address", sock, "-d", "--pid-file", pidPath).CombinedOutput()
 	require.NoError(t, err, "output: %s", out)
+	require.Empty(t, string(out), "no info lines on the caller's terminal")
 	pid := readPID(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	for fd := 0; fd <= 2; fd++ {
@@ -428,4 +429,21 @@ func TestSocketActivationHelper(t *testing.T) {
 	require.NoError(t, cmd.Wait(), "stderr: %s", &stderr)
 	_, err = os.Stat(sock)
 	require.NoError(t, err, "an activated server never unlinks its socket")
+}
+
+// TestReadyFailureStopsService: a postexec instruction that fails once the
+// socket is bound is reported to the caller and stops the service.
+func TestReadyFailureStopsService(t *testing.T) {
+	dir := testutil.ShortDir(t)
+	sock := filepath.Join(dir, "s")
+	cmd := helperCmd(t, "--address", sock, "--daemon-postexec", "chdir:"+filepath.Join(dir, "missing"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 255, ee.ExitCode())
+	require.Contains(t, stderr.String(), "abort: detaching: changing directory: chdir "+filepath.Join(dir, "missing"))
+	_, err = os.Stat(sock)
+	require.True(t, os.IsNotExist(err), "the service shut down and removed its socket")
 }
