@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/daemon"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -181,6 +183,9 @@ type serveOptions struct {
 	configs, postexec      []string
 	daemon, traceback      bool
 	repository, cwd        string
+	// listener is the socket passed by systemd (daemon.ActivationListener),
+	// served instead of binding address; nil when not socket-activated.
+	listener *net.UnixListener
 }
 
 func parseServeArgs(args []string) (serveOptions, error) {
@@ -252,6 +257,11 @@ func (p *Program) serve(args []string) int {
 	if o.cwd != "" {
 		if err := os.Chdir(o.cwd); err != nil {
 			return p.abort("cannot change directory to '%s': %v", o.cwd, errors.Unwrap(err))
+		}
+	}
+	if o.mode == "unix" || o.mode == "chgunix" {
+		if o.listener, err = daemon.ActivationListener(); err != nil {
+			return p.abort("%v", err)
 		}
 	}
 	switch o.mode {
