@@ -169,3 +169,9 @@ func (c *conn) setprocname(ctx context.Context, s *protocol.Session) error {
 	}
 	return nil
 }
+
+// WorkerExtend returns Extend with opts, in the form unixfork.Worker.Extend
+// takes.
+func WorkerExtend(opts *Options) func(*protocol.Session, *net.UnixConn) {
+	return func(sess *protocol.Session, uc *net.UnixConn) { Extend(sess, uc, opts) }
+}
