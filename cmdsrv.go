@@ -49,6 +49,12 @@ type Program struct {
 	Name string
 	// NewHandler builds the application's Handler. Required.
 	NewHandler NewHandlerFunc
+	// Client is the client mode: ClientAuto hands every direct command
+	// to a warm chgunix server of this same binary (started on demand),
+	// falling back to running it in-process when no server can be used;
+	// ClientOff (or "") runs commands in-process. The CMDSRV_CLIENT
+	// environment variable overrides it.
+	Client string
 	// Stdin, Stdout and Stderr default to the os streams; tests replace
 	// them.
 	Stdin          io.Reader
@@ -68,6 +74,11 @@ func (p *Program) Main(args []string) int {
 	}
 	if isServeInvocation(rest) {
 		return p.serve(rest)
+	}
+	if p.clientMode() == ClientAuto {
+		if code, ok := p.runClient(rest); ok {
+			return code
+		}
 	}
 	return p.direct(rest)
 }

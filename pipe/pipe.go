@@ -127,5 +127,9 @@ func ProtectStdio() (in, out *os.File, err error) {
 	if err := dup2(2, 1); err != nil {
 		return nil, nil, fmt.Errorf("redirecting stdout: %w", err)
 	}
+	// Larger pipe buffers let big frames through in fewer wake-ups; not
+	// every descriptor is a pipe, and failing here costs only speed.
+	growPipe(inFD)
+	growPipe(outFD)
 	return os.NewFile(uintptr(inFD), "protocol-in"), os.NewFile(uintptr(outFD), "protocol-out"), nil
 }

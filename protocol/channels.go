@@ -50,6 +50,7 @@ type ChannelReader struct {
 	max     int
 	eof     bool
 	pending []byte // bytes of an 'L' answer beyond what ReadLine returned
+	broken  error  // the connection failed while asking for input: sticky
 }
 
 // Read asks the client for at most len(p) bytes.
@@ -70,16 +71,26 @@ func (r *ChannelReader) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return copy(p, data), nil
+	n := copy(p, data)
+	r.pending = append(r.pending, data[n:]...)
+	return n, nil
 }
 
 func (r *ChannelReader) ask(ch byte, n int) ([]byte, error) {
+	if r.broken != nil {
+		return nil, r.broken
+	}
 	if err := r.fw.WriteRequest(ch, uint32(n)); err != nil {
+		r.broken = err
 		return nil, err
 	}
-	data, err := ReadBlock(r.br, n)
+	// The answer may be longer than asked, as Mercurial accepts: bound it
+	// by the session's block limit only and keep the excess for later reads,
+	// so the stream never loses its place.
+	data, err := ReadBlock(r.br, r.max)
 	if err != nil {
-		return nil, fmt.Errorf("reading input: %w", err)
+		r.broken = fmt.Errorf("reading input: %w", err)
+		return nil, r.broken
 	}
 	if len(data) == 0 {
 		r.eof = true

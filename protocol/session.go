@@ -13,9 +13,14 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
+
+// disconnectWatchDelay is how long a command runs before the session
+// starts watching for its client going away.
+const disconnectWatchDelay = 20 * time.Millisecond
 
 // maxCommandName bounds a request line; no command name is longer.
 const maxCommandName = 256
@@ -72,6 +77,7 @@ type Session struct {
 	stdout io.Writer
 	stderr io.Writer
 	msgEnc string
+	input  *ChannelReader // stdin of the current request, when on channels
 
 	mu      sync.Mutex         // guards cancel
 	cancel  context.CancelFunc // of the running command, nil between requests
@@ -280,6 +286,11 @@ func (s *Session) runCommand(ctx context.Context) error {
 		args = strings.Split(string(block), "\x00")
 	}
 	status := s.run(ctx, args)
+	if in := s.input; in != nil && in.broken != nil {
+		// The connection failed under the command: the request was cut
+		// off mid-way, so end the session as at end of input mid-request.
+		return s.abort(fmt.Errorf("runcommand: %w", in.broken), false)
+	}
 	return s.fw.WriteResult(int32(status & 0xff))
 }
 
@@ -309,18 +320,26 @@ func (s *Session) run(ctx context.Context, args []string) int {
 		s.mu.Unlock()
 	}()
 	if s.Disconnected != nil {
+		// Watch only commands that last: a watcher goroutine started and
+		// waited for on every command costs more than a short command
+		// itself when the CPUs are busy (a wake-up on another thread).
 		done := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() {
+		timer := time.AfterFunc(disconnectWatchDelay, func() {
 			defer wg.Done()
 			if s.Disconnected(done) {
 				s.logger().Info("client disconnected; cancelling its command")
 				cancel()
 			}
+		})
+		defer func() {
+			close(done)
+			if timer.Stop() {
+				wg.Done() // the watcher never started
+			}
+			wg.Wait()
 		}()
-		defer wg.Wait()
-		defer close(done)
 	}
 	ui := req.UI.(*sessionUI)
 	defer ui.stopPager()
@@ -384,10 +403,12 @@ func (s *Session) newRequest(args []string) (*Request, error) {
 		Traceback: g.Traceback || s.Traceback,
 		useKey:    s.OnKey,
 	}
+	s.input = nil
 	if s.stdout != nil {
 		req.Stdin, req.Stdout = s.stdin, s.stdout
 	} else {
-		req.Stdin = &ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock}
+		s.input = &ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock}
+		req.Stdin = s.input
 		req.Stdout = &channelWriter{fw: s.fw, ch: ChannelOutput}
 	}
 	req.UI = &sessionUI{s: s, req: req}

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,22 +15,41 @@ func isTerminal(f *os.File) bool {
 
 // PollHangup returns a Session.Disconnected function that watches fd for
 // the peer going away: POLLHUP on a socket whose peer closed, POLLERR on a
-// pipe whose reader closed. It returns false as soon as done is closed: a
-// pipe closed with done wakes its poll, so the end of a command never waits
-// for a poll timeout (chg's round trip is a few milliseconds).
+// pipe whose reader closed. The watch blocks in poll(2) together with an
+// eventfd that is signalled when done closes, so ending a watch costs no
+// timeout; a command that ends before the watch starts costs nothing.
 func PollHangup(fd int) func(done <-chan struct{}) bool {
 	return func(done <-chan struct{}) bool {
-		var wake [2]int
-		if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
-			return pollHangupSlow(fd, done)
+		select {
+		case <-done:
+			return false
+		default:
 		}
-		defer unix.Close(wake[0])
-		// Owned by the session: it always closes done when the command ends.
+		wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+		if err != nil {
+			<-done // cannot watch: the command simply runs to its end
+			return false
+		}
+		stopped := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
 		go func() {
-			<-done
-			unix.Close(wake[1])
+			defer wg.Done()
+			select {
+			case <-done:
+				one := [8]byte{1}
+				_, _ = unix.Write(wake, one[:])
+			case <-stopped:
+			}
 		}()
-		fds := []unix.PollFd{{Fd: int32(fd), Events: 0}, {Fd: int32(wake[0]), Events: unix.POLLIN}} // POLLHUP and POLLERR are always reported
+		defer func() {
+			close(stopped)
+			wg.Wait()
+			unix.Close(wake)
+		}()
+		// POLLHUP and POLLERR are always reported; asking for nothing else
+		// on fd keeps pending input from waking the watch.
+		fds := []unix.PollFd{{Fd: int32(fd)}, {Fd: int32(wake), Events: unix.POLLIN}}
 		for {
 			_, err := unix.Poll(fds, -1)
 			if err == unix.EINTR {
@@ -41,27 +61,6 @@ func PollHangup(fd int) func(done <-chan struct{}) bool {
 			if fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
 				return true
 			}
-		}
-	}
-}
-
-// pollHangupSlow is PollHangup without a wake-up pipe (out of
-// descriptors): it polls with a short timeout so it notices done within a
-// quarter of a second.
-func pollHangupSlow(fd int, done <-chan struct{}) bool {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: 0}}
-	for {
-		select {
-		case <-done:
-			return false
-		default:
-		}
-		n, err := unix.Poll(fds, 250)
-		if err != nil && err != unix.EINTR {
-			return false
-		}
-		if n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-			return true
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrResponseExpected is returned by an interactive prompt at end of input.
@@ -109,6 +110,10 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 	return RunShell(ctx, u.req, cmd)
 }
 
+// shellWaitDelay bounds how long RunShell waits for the output pipes after
+// the shell exited or was interrupted.
+const shellWaitDelay = time.Second
+
 // RunShell runs cmd with /bin/sh -c in req's directory and environment,
 // its output going to req's streams, and returns its exit status (minus
 // the signal number when a signal killed it, as chg reports it).
@@ -119,11 +124,14 @@ func RunShell(ctx context.Context, req *Request, cmd string) (int, error) {
 	if f, ok := req.Stdin.(*os.File); ok {
 		c.Stdin = f // the client's own stdin (attached); channels are not passed on
 	}
+	// A child left running in the background (or by an interrupted shell)
+	// keeps the output pipes open: do not wait for it past this delay.
+	c.WaitDelay = shellWaitDelay
 	err := c.Run()
 	var ee *exec.ExitError
 	switch {
-	case err == nil:
-		return 0, nil
+	case err == nil, errors.Is(err, exec.ErrWaitDelay) && c.ProcessState != nil:
+		return ExitCode(c.ProcessState), nil
 	case errors.As(err, &ee):
 		return ExitCode(ee.ProcessState), nil
 	}

@@ -280,6 +280,10 @@ func cmdSystem(ctx context.Context, req *protocol.Request, args []string) int {
 		return 255
 	}
 	status, err := req.UI.System(ctx, strings.Join(args, " "))
+	if ctx.Err() != nil {
+		fmt.Fprintln(req.Stderr, "interrupted!")
+		return 255
+	}
 	if err != nil {
 		fmt.Fprintf(req.Stderr, "abort: %v\n", err)
 		return 255

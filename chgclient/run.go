@@ -1,0 +1,248 @@
+package chgclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// maxRedirects is how many validate instructions to follow, as chg does.
+const maxRedirects = 10
+
+// ErrNotRun wraps every error of Run that happened before the command was
+// handed to a server: the caller may safely run the command another way.
+var ErrNotRun = errors.New("command not handed to a server")
+
+// Options configure Run.
+type Options struct {
+	// SocketPath is the server's socket name (chg's CHGSOCKNAME).
+	SocketPath string
+	// ServerCommand returns the command that starts a server listening at
+	// address, when none answers. nil: never start one.
+	ServerCommand func(address string) *exec.Cmd
+	// Args is the command line to run.
+	Args []string
+	// Env is the environment to pass (nil: os.Environ()).
+	Env []string
+	// Dir is the working directory to pass ("": the current one).
+	Dir string
+	// Stdio are the descriptors to pass (zero: os.Stdin, os.Stdout, os.Stderr).
+	Stdio Stdio
+	// Timeout bounds the wait for a started server (0: $CHGTIMEOUT or 60 s).
+	Timeout time.Duration
+	// Debugf, if set, receives debug lines.
+	Debugf func(format string, args ...any)
+}
+
+func (o *Options) fill() error {
+	if o.Env == nil {
+		o.Env = os.Environ()
+	}
+	if o.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("getting working directory: %w", err)
+		}
+		o.Dir = wd
+	}
+	if o.Stdio.Stdin == nil {
+		o.Stdio = Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 60 * time.Second
+		if s, err := strconv.Atoi(os.Getenv("CHGTIMEOUT")); err == nil && s > 0 {
+			o.Timeout = time.Duration(s) * time.Second
+		}
+	}
+	if o.Debugf == nil {
+		o.Debugf = func(string, ...any) {}
+	}
+	return nil
+}
+
+// Run hands opts.Args to the server at opts.SocketPath, starting one when
+// none answers, and returns the command's exit status. An error wrapping
+// ErrNotRun means nothing was run; any other error happened while the
+// command ran (the connection broke).
+func Run(ctx context.Context, opts Options) (int, error) {
+	if err := opts.fill(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
+	}
+	cn, code, exit, err := connectValidated(&opts)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
+	}
+	if exit {
+		return code, nil
+	}
+	defer cn.close()
+	stopSignals := forwardSignals(cn.hello.PID, cn.hello.PGID)
+	defer stopSignals()
+	var pg pager
+	defer pg.wait(cn.io)
+	if err := cn.send("runcommand", []byte(strings.Join(opts.Args, "\x00")), true); err != nil {
+		return 255, err
+	}
+	res, err := cn.readResult(func(p []byte) error { return serveSystem(ctx, cn, &pg, p) })
+	if err != nil {
+		return 255, err
+	}
+	if len(res) != 4 {
+		return 255, fmt.Errorf("unexpected size of exit code: %d bytes", len(res))
+	}
+	return int(int32(binary.BigEndian.Uint32(res))) & 0xff, nil
+}
+
+// connectValidated connects (starting a server if needed), sends the
+// caller's state, and follows validate instructions. exit reports an
+// "exit N" instruction.
+func connectValidated(o *Options) (cn *conn, code int, exit bool, err error) {
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	redirect := ""
+	for try := 0; ; try++ {
+		if try > maxRedirects {
+			return nil, 0, false, errors.New("too many redirections")
+		}
+		cn, err := connect(o, redirect)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if err := cn.setup(o.Dir, umask); err != nil {
+			cn.close()
+			return nil, 0, false, err
+		}
+		if cn.hello.Has("setenv") {
+			if err := cn.send("setenv", []byte(strings.Join(o.Env, "\x00")), true); err != nil {
+				cn.close()
+				return nil, 0, false, err
+			}
+		}
+		insts, err := cn.validate(o.Args)
+		if err != nil {
+			cn.close()
+			return nil, 0, false, err
+		}
+		reconnect := false
+		redirect = ""
+		for _, inst := range insts {
+			o.Debugf("instruction: %s", inst)
+			switch {
+			case strings.HasPrefix(inst, "unlink "):
+				_ = os.Remove(inst[len("unlink "):])
+			case strings.HasPrefix(inst, "redirect "):
+				redirect, reconnect = inst[len("redirect "):], true
+			case strings.HasPrefix(inst, "exit "):
+				n, err := strconv.Atoi(inst[len("exit "):])
+				cn.close()
+				if err != nil {
+					return nil, 0, false, fmt.Errorf("cannot read the exit code: %q", inst)
+				}
+				return nil, n, true, nil
+			case inst == "reconnect":
+				reconnect = true
+			default:
+				cn.close()
+				return nil, 0, false, fmt.Errorf("unknown instruction: %q", inst)
+			}
+		}
+		if !reconnect {
+			return cn, 0, false, nil
+		}
+		cn.close()
+	}
+}
+
+// connect dials the redirect target or the socket, and starts a server
+// when nothing answers.
+func connect(o *Options, redirect string) (*conn, error) {
+	target := o.SocketPath
+	if redirect != "" {
+		target = redirect
+	}
+	o.Debugf("connecting to %s", target)
+	cn, err := dial(target, o.Stdio)
+	if err == nil || !errors.Is(err, errNoServer) {
+		return cn, err
+	}
+	if redirect != "" {
+		// The server we were sent to is gone; do not let the outdated one
+		// send us there again.
+		_ = os.Remove(o.SocketPath)
+	}
+	if o.ServerCommand == nil {
+		return nil, err
+	}
+	return startServer(o)
+}
+
+// startServer starts a server at a temporary address, waits until it
+// accepts, and renames the address into place, as chg does: two clients
+// racing both succeed, and the server whose name was replaced exits.
+func startServer(o *Options) (*conn, error) {
+	initAddr := fmt.Sprintf("%s.%d", o.SocketPath, os.Getpid())
+	cmd := o.ServerCommand(initAddr)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	// As chg does: tell the server whether LC_CTYPE was set, because
+	// Python's start-up (Mercurial's server) may coerce it, which would
+	// change the server's config hash.
+	if v, ok := protocol.LookupEnv(cmd.Env, "LC_CTYPE"); ok {
+		cmd.Env = append(cmd.Env, "CHGORIG_LC_CTYPE="+v)
+	} else {
+		cmd.Env = append(cmd.Env, "CHG_CLEAR_LC_CTYPE=")
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	cmd.Stdout = cmd.Stderr
+	o.Debugf("starting server: %s", strings.Join(cmd.Args, " "))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting server: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(o.Timeout)
+	for time.Now().Before(deadline) {
+		cn, err := dial(initAddr, o.Stdio)
+		if err == nil {
+			if err := os.Rename(initAddr, o.SocketPath); err != nil {
+				cn.close()
+				return nil, fmt.Errorf("renaming %s: %w", initAddr, err)
+			}
+			return cn, nil
+		}
+		if !errors.Is(err, errNoServer) {
+			return nil, err
+		}
+		select {
+		case werr := <-exited:
+			return nil, fmt.Errorf("server exited before it accepted (%v): %s", werr, strings.TrimSpace(stderr.String()))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("timed out waiting for server at %s", initAddr)
+}
+
+// lockedWriter serialises the writes exec.Cmd makes from two goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,105 @@
+package chgclient
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// serveSystem serves an 'S' request: "system" runs a shell command here and
+// answers its status; "pager" starts the pager, re-attaches stdio to it and
+// unblocks the server with an empty line.
+func serveSystem(ctx context.Context, cn *conn, pg *pager, payload []byte) error {
+	parts := strings.Split(string(payload), "\x00")
+	if len(parts) < 3 {
+		return fmt.Errorf("missing type or command or cwd in system request")
+	}
+	typ, command, dir, env := parts[0], parts[1], parts[2], parts[3:]
+	switch typ {
+	case "system":
+		status := runShell(ctx, cn.io, command, dir, env)
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(int32(status)))
+		_, err := cn.c.Write(protocol.AppendBlock(nil, b[:]))
+		return err
+	case "pager":
+		if err := pg.start(cn.io, command, env); err != nil {
+			return err
+		}
+		if cn.hello.Has("attachio") {
+			if err := cn.attachio(); err != nil {
+				return err
+			}
+		}
+		_, err := cn.c.Write([]byte("\n"))
+		return err
+	}
+	return fmt.Errorf("unknown type in system request: %s", typ)
+}
+
+// runShell runs command with /bin/sh -c and returns its status: the exit
+// code, minus the signal number when a signal killed it, 127 when it could
+// not run.
+func runShell(ctx context.Context, stdio Stdio, command, dir string, env []string) int {
+	c := exec.Command("/bin/sh", "-c", command)
+	c.Dir, c.Env = dir, env
+	c.Stdin, c.Stdout, c.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	if err := c.Start(); err != nil {
+		return 127
+	}
+	_ = c.Wait()
+	return protocol.ExitCode(c.ProcessState)
+}
+
+// pager is the pager process started for a command, if any.
+type pager struct {
+	cmd *exec.Cmd
+}
+
+// start runs the pager reading from a pipe and points stdout (and stderr
+// when it is a terminal) at that pipe.
+func (p *pager) start(stdio Stdio, command string, env []string) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("starting pager: %w", err)
+	}
+	defer w.Close()
+	c := exec.Command("/bin/sh", "-c", command)
+	c.Env = env
+	c.Stdin, c.Stdout, c.Stderr = r, stdio.Stdout, stdio.Stderr
+	if err := c.Start(); err != nil {
+		r.Close()
+		return fmt.Errorf("starting pager %q: %w", command, err)
+	}
+	r.Close()
+	p.cmd = c
+	if err := unix.Dup3(int(w.Fd()), int(stdio.Stdout.Fd()), 0); err != nil {
+		return fmt.Errorf("redirecting stdout to the pager: %w", err)
+	}
+	if _, err := unix.IoctlGetTermios(int(stdio.Stderr.Fd()), unix.TCGETS); err == nil {
+		_ = unix.Dup3(int(w.Fd()), int(stdio.Stderr.Fd()), 0)
+	}
+	return nil
+}
+
+// wait closes stdout and stderr so the pager sees end of input, and waits
+// for it to exit.
+func (p *pager) wait(stdio Stdio) {
+	if p.cmd == nil {
+		return
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err == nil {
+		_ = unix.Dup3(int(null.Fd()), int(stdio.Stdout.Fd()), 0)
+		_ = unix.Dup3(int(null.Fd()), int(stdio.Stderr.Fd()), 0)
+		null.Close()
+	}
+	_ = p.cmd.Wait()
+}

@@ -1,0 +1,136 @@
+package cmdsrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/chgclient"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// Client modes of a Program.
+const (
+	ClientOff  = "off"  // always run commands in this process
+	ClientAuto = "auto" // hand commands to a warm server, starting one if needed
+)
+
+// Environment variables of the client mode.
+const (
+	// ClientEnv selects the client mode: "auto" or "off"; it overrides
+	// Program.Client.
+	ClientEnv = "CMDSRV_CLIENT"
+	// SockNameEnv overrides the socket the client mode uses.
+	SockNameEnv = "CMDSRV_SOCKNAME"
+	// DebugEnv=1 makes the client mode say why it ran a command directly.
+	DebugEnv = "CMDSRV_DEBUG"
+)
+
+func (p *Program) clientMode() string {
+	if v := os.Getenv(ClientEnv); v == ClientAuto || v == ClientOff {
+		return v
+	}
+	if p.Client == ClientAuto {
+		return ClientAuto
+	}
+	return ClientOff
+}
+
+// runClient hands args to the application's chgunix server, as chg would.
+// ok is false when nothing was run and the caller should run the command
+// directly.
+func (p *Program) runClient(args []string) (code int, ok bool) {
+	if !stdioPresent() {
+		p.debugf("stdio descriptors missing: running directly")
+		return 0, false
+	}
+	sock, err := p.socketPath()
+	if err != nil {
+		p.debugf("%v: running directly", err)
+		return 0, false
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		p.debugf("finding executable: %v: running directly", err)
+		return 0, false
+	}
+	g, _, err := protocol.ParseGlobalOptions(args)
+	if err != nil {
+		return 0, false // the direct run reports it
+	}
+	serverArgs := forwardedOptions(g)
+	code, err = chgclient.Run(context.Background(), chgclient.Options{
+		SocketPath: sock,
+		ServerCommand: func(address string) *exec.Cmd {
+			cmd := exec.Command(exe, append([]string{"serve", "--no-profile", "--cmdserver", "chgunix",
+				"--address", address, "--daemon-postexec", "chdir:/"}, serverArgs...)...)
+			cmd.Args[0] = os.Args[0]
+			return cmd
+		},
+		Args:   args,
+		Debugf: p.debugf,
+	})
+	if err == nil {
+		return code, true
+	}
+	if errors.Is(err, chgclient.ErrNotRun) {
+		p.debugf("%v: running directly", err)
+		return 0, false
+	}
+	// The command was handed over and the connection broke: running it
+	// again here could run it twice.
+	fmt.Fprintf(p.Stderr, "abort: lost the connection to the server: %v\n", err)
+	return 255, true
+}
+
+// forwardedOptions are the user's global options a started server gets,
+// as chg passes them.
+func forwardedOptions(g protocol.GlobalOptions) []string {
+	var out []string
+	for _, c := range g.Config {
+		out = append(out, "--config", c)
+	}
+	if g.Cwd != "" {
+		out = append(out, "--cwd", g.Cwd)
+	}
+	if g.Repository != "" {
+		out = append(out, "-R", g.Repository)
+	}
+	if g.Traceback {
+		out = append(out, "--traceback")
+	}
+	return out
+}
+
+func (p *Program) socketPath() (string, error) {
+	if s := os.Getenv(SockNameEnv); s != "" {
+		return s, nil
+	}
+	dir, err := chgclient.SocketDir(p.Name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "server"), nil
+}
+
+func (p *Program) debugf(format string, args ...any) {
+	if os.Getenv(DebugEnv) == "1" {
+		fmt.Fprintf(p.Stderr, "%s: client: "+format+"\n", append([]any{p.Name}, args...)...)
+	}
+}
+
+// stdioPresent reports whether fds 0, 1 and 2 are open; chg runs directly
+// when one is closed, because attachio could not pass it.
+func stdioPresent() bool {
+	for fd := 0; fd < 3; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// helperEnv selects a helper role when this binary runs as a child of
+// itself: the floors of the pipe rows are measured against a real process.
+const helperEnv = "CMDSRV_BENCH_HELPER"
+
+// helper runs the helper role, if any, and reports whether it did.
+func helper() bool {
+	role := os.Getenv(helperEnv)
+	switch {
+	case role == "":
+		return false
+	case role == "pingpong":
+		// Echo every byte back: a round trip of the smallest message.
+		r := bufio.NewReader(os.Stdin)
+		var b [1]byte
+		for {
+			if _, err := io.ReadFull(r, b[:]); err != nil {
+				os.Exit(0)
+			}
+			if _, err := os.Stdout.Write(b[:]); err != nil {
+				os.Exit(1)
+			}
+		}
+	case strings.HasPrefix(role, "emit:"):
+		n, _ := strconv.ParseInt(role[len("emit:"):], 10, 64)
+		chunk := make([]byte, 64<<10)
+		for n > 0 {
+			c := chunk[:min(int64(len(chunk)), n)]
+			if _, err := os.Stdout.Write(c); err != nil {
+				os.Exit(1)
+			}
+			n -= int64(len(c))
+		}
+	case role == "cat":
+		buf := make([]byte, 64<<10)
+		if _, err := io.CopyBuffer(os.Stdout, os.Stdin, buf); err != nil {
+			os.Exit(1)
+		}
+	}
+	os.Exit(0)
+	return true
+}
+
+// helperCmd returns a command running this binary in a helper role.
+func helperCmd(cfg *config, role string) *exec.Cmd {
+	cmd := exec.Command(cfg.self)
+	cmd.Env = append(os.Environ(), helperEnv+"="+role)
+	cmd.Stderr = os.Stderr
+	return cmd
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/cmdsrv/cmdsrv/client"
+)
+
+// benchPipeRoundTrip: runcommand of a trivial command over a pipe, next to
+// a raw one-byte ping-pong with a child process and Mercurial's pipe
+// server running its cheapest command.
+func benchPipeRoundTrip(cfg *config) ([]row, error) {
+	n := 2000
+	if cfg.quick {
+		n = 200
+	}
+	var rows []row
+
+	// The floor: one byte there and back through two pipes.
+	cmd := helperCmd(cfg, "pingpong")
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	b := []byte{'x'}
+	raw, err := median(cfg.reps, func() (float64, error) {
+		return perOp(n, func() error {
+			if _, err := in.Write(b); err != nil {
+				return err
+			}
+			_, err := io.ReadFull(out, b)
+			return err
+		})
+	})
+	in.Close()
+	_ = cmd.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("ping-pong: %w", err)
+	}
+	rows = append(rows, row{group: "1 pipe round trip", name: "raw pipe ping-pong", value: raw, baseline: "raw pipe ping-pong"})
+
+	c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
+	if err != nil {
+		return nil, err
+	}
+	v, err := median(cfg.reps, func() (float64, error) {
+		return perOp(n, func() error { return runOK(c, "true") })
+	})
+	c.Close()
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{group: "1 pipe round trip", name: "cmdsrv pipe: true", value: v, baseline: "raw pipe ping-pong"})
+
+	if cfg.hg == "" {
+		rows = append(rows, na("1 pipe round trip", "hg serve --cmdserver pipe: root", "raw pipe ping-pong", "hg not installed"))
+		return rows, nil
+	}
+	hgCmd := exec.Command(cfg.hg, "serve", "--cmdserver", "pipe", "-R", cfg.hgRepo)
+	hgCmd.Env = cfg.hgEnv
+	hc, err := client.StartCommand(hgCmd)
+	if err != nil {
+		return nil, err
+	}
+	hn := max(n/10, 50)
+	v, err = median(cfg.reps, func() (float64, error) {
+		return perOp(hn, func() error { return runOK(hc, "root") })
+	})
+	hc.Close()
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{group: "1 pipe round trip", name: "hg serve --cmdserver pipe: root", value: v, baseline: "raw pipe ping-pong"})
+	return rows, nil
+}
+
+func runOK(c *client.Client, args ...string) error {
+	code, err := c.RunCommand(context.Background(), args, nil)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("%v exited %d", args, code)
+	}
+	return err
+}
+
+// benchOutput: debugoutput over 'o' next to a raw pipe copy of the same
+// number of bytes.
+func benchOutput(cfg *config) ([]row, error) {
+	n := cfg.outBytes
+	group := fmt.Sprintf("2 output %d MiB", n>>20)
+	raw, err := median(cfg.reps, func() (float64, error) {
+		cmd := helperCmd(cfg, fmt.Sprintf("emit:%d", n))
+		out, _ := cmd.StdoutPipe()
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		got, err := io.Copy(io.Discard, out)
+		if err != nil || got != n {
+			return 0, fmt.Errorf("raw copy: %d bytes, %v", got, err)
+		}
+		if err := cmd.Wait(); err != nil {
+			return 0, err
+		}
+		return float64(n) / time.Since(start).Seconds(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	v, err := median(cfg.reps, func() (float64, error) {
+		var cw countWriter
+		start := time.Now()
+		code, err := c.RunCommand(context.Background(), []string{"debugoutput", fmt.Sprint(n)}, &client.RunOptions{Stdout: &cw})
+		if err != nil || code != 0 || cw.n != n {
+			return 0, fmt.Errorf("debugoutput: code %d, %d bytes, %v", code, cw.n, err)
+		}
+		return float64(n) / time.Since(start).Seconds(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []row{
+		{group: group, name: "raw pipe copy", value: raw, unit: "throughput", baseline: "raw pipe copy"},
+		{group: group, name: "cmdsrv debugoutput on 'o'", value: v, unit: "throughput", baseline: "raw pipe copy"},
+	}, nil
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// benchInput: cat fed through 'I' (the bytes come back on 'o'), next to a
+// raw copy through a child process (in and out as well).
+func benchInput(cfg *config) ([]row, error) {
+	n := cfg.inBytes
+	group := fmt.Sprintf("3 input %d MiB", n>>20)
+	chunk := make([]byte, 1<<20)
+	raw, err := median(cfg.reps, func() (float64, error) {
+		cmd := helperCmd(cfg, "cat")
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left := n; left > 0; left -= int64(len(chunk)) {
+				if _, err := in.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+					return
+				}
+			}
+			in.Close()
+		}()
+		got, err := io.Copy(io.Discard, out)
+		wg.Wait()
+		if err != nil || got != n {
+			return 0, fmt.Errorf("raw cat: %d bytes, %v", got, err)
+		}
+		if err := cmd.Wait(); err != nil {
+			return 0, err
+		}
+		return float64(n) / time.Since(start).Seconds(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	v, err := median(cfg.reps, func() (float64, error) {
+		left := n
+		var cw countWriter
+		start := time.Now()
+		code, err := c.RunCommand(context.Background(), []string{"cat"}, &client.RunOptions{
+			Stdout: &cw,
+			Input: func(size int) ([]byte, error) {
+				k := min(int64(size), left, int64(len(chunk)))
+				left -= k
+				return chunk[:k], nil
+			},
+		})
+		if err != nil || code != 0 || cw.n != n {
+			return 0, fmt.Errorf("cat: code %d, %d bytes, %v", code, cw.n, err)
+		}
+		return float64(n) / time.Since(start).Seconds(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []row{
+		{group: group, name: "raw cat through a child", value: raw, unit: "throughput", baseline: "raw cat through a child"},
+		{group: group, name: "cmdsrv cat fed through 'I'", value: v, unit: "throughput", baseline: "raw cat through a child"},
+	}, nil
+}

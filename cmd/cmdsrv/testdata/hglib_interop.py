@@ -1,0 +1,77 @@
+"""Drive cmdsrv with the real python-hglib client.
+
+Usage: hglib_interop.py CMDSRV_BINARY REPO_DIR
+Prints one line per check and "ALL OK" at the end; any failure raises.
+"""
+import os
+import sys
+
+import hglib
+from hglib import error
+
+
+def check(name, got, want):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (name, got, want))
+    print("ok %s" % name)
+
+
+def main():
+    binary, repo = sys.argv[1], sys.argv[2]
+    hglib.HGPATH = binary
+    client = hglib.open(repo)
+    check("capabilities", b"runcommand" in client.capabilities, True)
+    check("encoding", client._encoding, b"UTF-8")
+    check("pid", client.server.pid > 0, True)
+
+    check("echo", client.rawcommand([b"echo", b"hello", b"world"]), b"hello world\n")
+    check("pwd is the -R directory", client.rawcommand([b"pwd"]), os.path.abspath(repo).encode() + b"\n")
+
+    seen = []
+
+    def answer(size, output):
+        seen.append((size, output))
+        return b"bob\n"
+
+    check("prompt", client.rawcommand([b"prompt", b"name?"], prompt=answer), b"name? bob\n")
+    check("prompt callback", seen, [(4096, b"name? ")])
+
+    data = bytes(range(256)) * 200 + b"\x00\n\x00"
+    pos = [0]
+    sizes = []
+
+    def feed(size):
+        sizes.append(size)
+        chunk = data[pos[0]:pos[0] + size]
+        pos[0] += len(chunk)
+        return chunk
+
+    check("cat through input", client.rawcommand([b"cat"], input=feed), data)
+    check("input asked with a size", all(s > 0 for s in sizes), True)
+
+    try:
+        client.rawcommand([b"exit", b"3"])
+    except error.CommandError as e:
+        check("CommandError.ret", e.ret, 3)
+    else:
+        raise AssertionError("exit 3 raised no CommandError")
+
+    try:
+        client.rawcommand([b"system", b"echo oops >&2; exit 7"])
+    except error.CommandError as e:
+        check("system ret", e.ret, 7)
+        check("system stderr", e.err, b"oops\n")
+    else:
+        raise AssertionError("system exit 7 raised no CommandError")
+
+    check("eh handler", client.rawcommand([b"exit", b"4"], eh=lambda ret, out, err: ret), 4)
+    check("after errors", client.rawcommand([b"echo", b"still"]), b"still\n")
+    check("close", client.close(), 0)
+
+    with hglib.open(repo, configs=[b"a.b=from-hglib"]) as c2:
+        check("configs", c2.rawcommand([b"config", b"a.b"]), b"from-hglib\n")
+    print("ALL OK")
+
+
+if __name__ == "__main__":
+    main()

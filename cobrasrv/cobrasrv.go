@@ -1,0 +1,87 @@
+// Package cobrasrv serves a github.com/spf13/cobra command tree with cmdsrv:
+// every request runs on a fresh tree, so flags parsed for one request never
+// leak into the next, with the request's arguments and streams.
+//
+//	h := &cobrasrv.Handler{NewRoot: newRootCmd}
+//	p := cmdsrv.Program{Name: "mytool", NewHandler: func(*protocol.Config, hclog.Logger) (protocol.Handler, error) { return h, nil }}
+//	os.Exit(p.Main(os.Args))
+//
+// Commands find the request (its directory, environment, configuration and
+// UI) with Request(cmd.Context()).
+package cobrasrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// Handler adapts a cobra command tree to protocol.Handler.
+type Handler struct {
+	// NewRoot builds a fresh command tree; it runs once per request. The
+	// tree must not share flag variables with earlier trees (declare them
+	// inside NewRoot, not as package globals).
+	NewRoot func() *cobra.Command
+	// AllowReuse declares the commands free of per-client process state,
+	// so a unix worker may serve several clients in turn.
+	AllowReuse bool
+}
+
+// ExitCoder is implemented by errors that carry an exit status; other
+// errors from a command exit with 1.
+type ExitCoder interface {
+	ExitCode() int
+}
+
+// ExitError is an error with an exit status.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the wrapped error.
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode returns e.Code.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+type requestKey struct{}
+
+// Request returns the cmdsrv request a command runs for, or nil when ctx
+// does not come from this package.
+func Request(ctx context.Context) *protocol.Request {
+	r, _ := ctx.Value(requestKey{}).(*protocol.Request)
+	return r
+}
+
+// Reusable reports the AllowReuse setting.
+func (h *Handler) Reusable() bool { return h.AllowReuse }
+
+// ServeCommand runs req.Args on a fresh tree with the request's streams.
+func (h *Handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
+	root := h.NewRoot()
+	root.SetArgs(req.Args)
+	root.SetIn(req.Stdin)
+	root.SetOut(req.Stdout)
+	root.SetErr(req.Stderr)
+	err := root.ExecuteContext(context.WithValue(ctx, requestKey{}, req))
+	if err == nil {
+		return 0
+	}
+	var ec ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
