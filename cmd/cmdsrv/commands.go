@@ -115,9 +115,15 @@ func cmdEcho(_ context.Context, req *protocol.Request, args []string) int {
 	return 0
 }
 
-func cmdCat(_ context.Context, req *protocol.Request, args []string) int {
+func cmdCat(ctx context.Context, req *protocol.Request, args []string) int {
 	if len(args) == 0 {
 		args = []string{"-"}
+	}
+	// Like hg cat, page the output (--pager on, or auto on a terminal;
+	// only under chg, where the client runs the pager).
+	if err := req.UI.StartPager(ctx); err != nil {
+		fmt.Fprintf(req.Stderr, "abort: %v\n", err)
+		return 255
 	}
 	buf := make([]byte, 64<<10)
 	status := 0

@@ -1,0 +1,60 @@
+package chg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// attachio receives the client's stdin, stdout and stderr and puts them
+// on fds 0, 1 and 2, so that commands write straight to the client's
+// terminal (PROTOCOL.md, "The chg extensions").
+func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
+	// The descriptors arrive with a 1-byte message read off the socket
+	// itself, past the session's buffered reader: anything already
+	// buffered there would come before that byte and be lost to it.
+	if n := s.Reader().Buffered(); n > 0 {
+		return fmt.Errorf("client sent %d bytes before its descriptors", n)
+	}
+	if err := s.Frames().WriteRequest(protocol.ChannelInput, 1); err != nil {
+		return err
+	}
+	fds, err := recvFDs(c.uc, maxFDs)
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("receiving descriptors: %w", protocol.ErrTruncated)
+	}
+	if err != nil {
+		return err
+	}
+	defer closeAll(fds)
+	if len(fds) > 3 {
+		return fmt.Errorf("received %d descriptors, want at most 3", len(fds))
+	}
+	for i, fd := range fds {
+		if err := unix.Dup3(fd, i, 0); err != nil {
+			return fmt.Errorf("attaching descriptor %d: %w", i, err)
+		}
+	}
+	// os.Stdin/Stdout/Stderr name fds 0-2 and now reach the client's
+	// descriptors. They are process globals that are never collected,
+	// unlike fresh os.NewFile values whose finalizers would close 0-2.
+	s.Attach(os.Stdin, os.Stdout, os.Stderr)
+	c.log.Debug("attachio", "fds", len(fds))
+	return s.Frames().WriteResult(int32(len(fds)))
+}
+
+// readFull reads len(b) raw bytes of the current request; end of input is
+// ErrTruncated.
+func readFull(s *protocol.Session, b []byte) (int, error) {
+	n, err := io.ReadFull(s.Reader(), b)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return n, fmt.Errorf("reading %d bytes: %w", len(b), protocol.ErrTruncated)
+	}
+	return n, err
+}

@@ -1,0 +1,127 @@
+package chg
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// maxPagerLine bounds a request line read while the client starts its
+// pager; the only ones expected are "attachio" and "".
+const maxPagerLine = 64
+
+// systemPayload builds an 'S' frame payload: TYPE, COMMAND, CWD and the
+// environment, NUL-joined.
+func systemPayload(typ, cmd string, req *protocol.Request) []byte {
+	var b bytes.Buffer
+	b.WriteString(typ)
+	b.WriteByte(0)
+	b.WriteString(cmd)
+	b.WriteByte(0)
+	b.WriteString(req.Dir)
+	for _, e := range req.Env {
+		b.WriteByte(0)
+		b.WriteString(e)
+	}
+	return b.Bytes()
+}
+
+// system asks the client to run cmd (it runs it with /bin/sh -c in the
+// request's directory and environment, on its own terminal) and returns
+// the status it reports. Without attachio the command runs here.
+func (c *conn) system(ctx context.Context, req *protocol.Request, cmd string) (int, error) {
+	if !c.sess.Attached() {
+		return protocol.RunShell(ctx, req, cmd)
+	}
+	if err := c.sess.Frames().WriteFrame(protocol.ChannelSystem, systemPayload("system", cmd, req)); err != nil {
+		return 127, err
+	}
+	// No cancellation here: the client runs the command in the foreground
+	// of its terminal, where an interrupt reaches it directly, and answers
+	// when it ends. A client that dies ends this read with an error.
+	b, err := c.sess.ReadBlock()
+	if err != nil {
+		return 127, fmt.Errorf("reading the status of %q from the client: %w", cmd, err)
+	}
+	if len(b) != 4 {
+		return 127, fmt.Errorf("invalid response to a system request: %d bytes, want 4", len(b))
+	}
+	return int(int32(binary.BigEndian.Uint32(b))), nil
+}
+
+// pager asks the client to start pagerCmd and re-attach this process's
+// stdio to it. The returned stop puts the previous descriptors back at
+// the end of the command, which closes this process's end of the pager's
+// pipe so the pager sees end of input.
+func (c *conn) pager(ctx context.Context, req *protocol.Request, pagerCmd string) (func(), error) {
+	if !c.sess.Attached() {
+		return func() {}, nil // no terminal of the client to page on
+	}
+	saved, err := saveStdio()
+	if err != nil {
+		return nil, err
+	}
+	restore := func() { restoreStdio(saved) }
+	if err := c.sess.Frames().WriteFrame(protocol.ChannelSystem, systemPayload("pager", pagerCmd, req)); err != nil {
+		restore()
+		return nil, err
+	}
+	for {
+		line, err := c.sess.Reader().ReadSlice('\n')
+		if err != nil || len(line) > maxPagerLine {
+			restore()
+			if err == nil || errors.Is(err, bufio.ErrBufferFull) {
+				err = errors.New("request line too long")
+			}
+			return nil, fmt.Errorf("waiting for the client's pager: %w", err)
+		}
+		switch name := strings.TrimSuffix(string(line), "\n"); name {
+		case "":
+			c.log.Debug("pager started", "command", pagerCmd)
+			return restore, nil
+		case "attachio":
+			if err := c.attachio(ctx, c.sess); err != nil {
+				restore()
+				return nil, err
+			}
+		default:
+			restore()
+			return nil, fmt.Errorf("unexpected command while starting the pager: %q", name)
+		}
+	}
+}
+
+// saveStdio duplicates fds 0-2 above the standard range.
+func saveStdio() ([3]int, error) {
+	saved := [3]int{-1, -1, -1}
+	for i := range saved {
+		fd, err := unix.FcntlInt(uintptr(i), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			for _, s := range saved[:i] {
+				_ = unix.Close(s)
+			}
+			return saved, fmt.Errorf("saving descriptor %d: %w", i, err)
+		}
+		saved[i] = fd
+	}
+	return saved, nil
+}
+
+// restoreStdio puts saved descriptors back on 0-2 and closes the copies.
+func restoreStdio(saved [3]int) {
+	for i, fd := range saved {
+		if fd < 0 {
+			continue
+		}
+		_ = unix.Dup3(fd, i, 0)
+		_ = unix.Close(fd)
+	}
+}

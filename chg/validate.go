@@ -1,0 +1,72 @@
+package chg
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// validate checks that this server suits the client's command line and
+// environment, and answers instructions (PROTOCOL.md, "validate"): unlink
+// and reconnect when the executable changed since the server started,
+// redirect when the client's sensitive configuration or environment
+// selects another server, exit 255 when its --config cannot be parsed.
+func (c *conn) validate(ctx context.Context, s *protocol.Session) error {
+	b, err := s.ReadBlock()
+	if err != nil {
+		return err
+	}
+	var args []string
+	if len(b) > 0 {
+		args = strings.Split(string(b), "\x00")
+	}
+	insts, err := c.instructions(args, s.Environ())
+	if err != nil {
+		return err
+	}
+	c.log.Debug("validate", "instructions", insts)
+	answer := []byte(strings.Join(insts, "\x00"))
+	if len(answer) == 0 {
+		answer = []byte{0}
+	}
+	return s.Frames().WriteFrame(protocol.ChannelResult, answer)
+}
+
+func (c *conn) instructions(args, env []string) ([]string, error) {
+	g, _, err := protocol.ParseGlobalOptions(args)
+	cfg := &protocol.Config{}
+	if err == nil {
+		err = cfg.Apply(g.Config)
+	}
+	if err != nil {
+		// As hg does, the message goes to the command's stderr: the
+		// client's own once attachio has run.
+		_, _ = io.WriteString(c.stderr(), "abort: "+err.Error()+"\n")
+		return []string{"exit 255"}, nil
+	}
+	st, err := StateFrom(c.sess.Config)
+	if err != nil {
+		return nil, err
+	}
+	var insts []string
+	if MtimeHash(st.MtimePaths) != st.MtimeHash {
+		insts = append(insts, "unlink "+HashAddress(st.BaseAddress, st.ConfigHash), "reconnect")
+	}
+	if h := ConfigHash(cfg, env, c.opts); h != st.ConfigHash {
+		insts = append(insts, "redirect "+HashAddress(st.BaseAddress, h))
+	}
+	return insts, nil
+}
+
+func (c *conn) stderr() io.Writer {
+	if c.sess.Attached() {
+		return os.Stderr
+	}
+	if c.sess.Stderr != nil {
+		return c.sess.Stderr
+	}
+	return io.Discard
+}
