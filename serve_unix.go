@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/chg"
 	"github.com/cmdsrv/cmdsrv/protocol"
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
@@ -38,17 +39,27 @@ func (p *Program) runWorker(args []string) (code int, ok bool) {
 }
 
 // workerExtension returns the session extension of a worker mode: none for
-// "unix"; the chg glue adds the "chgunix" case.
+// "unix", chg's commands for "chgunix".
 func (p *Program) workerExtension(mode string) func(*protocol.Session, *net.UnixConn) {
 	switch mode {
+	case "chgunix":
+		return chg.WorkerExtend(nil)
 	default:
 		return nil
 	}
 }
 
 func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
-	if o.address == "" {
+	if o.address == "" && o.listener == nil {
 		return p.abort("no socket path specified with --address")
+	}
+	if o.address != "" {
+		// The socket path must survive the chdir of --daemon-postexec.
+		abs, err := filepath.Abs(o.address)
+		if err != nil {
+			return p.abort("%v", err)
+		}
+		o.address = abs
 	}
 	dir := ""
 	if o.repository != "" {
@@ -67,6 +78,7 @@ func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
 	return p.runService(o, cfg, func(log hclog.Logger, ready func()) error {
 		srv := &unixfork.Server{
 			Address:   o.address,
+			Listener:  o.listener,
 			Config:    cfg,
 			Logger:    log,
 			Mode:      "unix",

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // attachio receives the client's stdin, stdout and stderr and puts them
@@ -25,14 +26,18 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 	if err := s.Frames().WriteRequest(protocol.ChannelInput, 1); err != nil {
 		return err
 	}
-	fds, err := recvFDs(c.uc, maxFDs)
+	_, fds, err := unixfork.RecvFDsLimit(c.uc, 1, maxFDs)
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("receiving descriptors: %w", protocol.ErrTruncated)
 	}
 	if err != nil {
 		return err
 	}
-	defer closeAll(fds)
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
 	if len(fds) > 3 {
 		return fmt.Errorf("received %d descriptors, want at most 3", len(fds))
 	}

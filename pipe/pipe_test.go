@@ -1,45 +1,27 @@
 package pipe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // fixture runs a Server in-process over two os pipes; signals are
 // delivered through the Signals channel, as cmd/cmdsrv does.
 type fixture struct {
 	c       *client.Client
 	sigs    chan os.Signal
-	stderr  *lockedBuffer
+	stderr  *testutil.SyncBuffer
 	started chan struct{} // a "block" command has started
 	done    chan error    // Serve's result
 	inR     *os.File
@@ -55,7 +37,7 @@ func start(t *testing.T, cfg ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{sigs: make(chan os.Signal, 1), stderr: &lockedBuffer{}, started: make(chan struct{}, 1), done: make(chan error, 1), inR: inR}
+	f := &fixture{sigs: make(chan os.Signal, 1), stderr: &testutil.SyncBuffer{}, started: make(chan struct{}, 1), done: make(chan error, 1), inR: inR}
 	conf := &protocol.Config{}
 	if err := conf.Apply(cfg); err != nil {
 		t.Fatal(err)

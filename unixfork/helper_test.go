@@ -1,7 +1,6 @@
 package unixfork
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -138,29 +137,11 @@ func processState() string {
 		strings.Split(fd2, ":")[0], hup)
 }
 
-// syncBuffer collects the master's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a Server running in this process with test-binary workers.
 type testServer struct {
 	*Server
 	addr string
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 	errc chan error
 }
 
@@ -173,7 +154,7 @@ func startServer(t testing.TB, opts ...string) *testServer {
 	dir, err := os.MkdirTemp("/tmp", "uf")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ts := &testServer{addr: filepath.Join(dir, "s"), log: &syncBuffer{}, errc: make(chan error, 1)}
+	ts := &testServer{addr: filepath.Join(dir, "s"), log: &testutil.SyncBuffer{}, errc: make(chan error, 1)}
 	ready := make(chan struct{})
 	ts.Server = &Server{
 		Address: ts.addr,

@@ -253,7 +253,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 		Logger:       rw.log,
 		Stderr:       os.Stderr,
 		Traceback:    rw.init.Traceback,
-		Disconnected: pollHangup(fd),
+		Disconnected: protocol.PollHangup(fd),
 		OnKey: func(key string) {
 			if err := sendMsg(rw.ctl, controlMsg{Type: msgKey, Key: key}); err != nil {
 				rw.log.Debug("reporting key", "error", err)

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,35 +19,16 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// lockedBuffer collects a server's stderr, written by exec's copier while
-// the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // server is a `cmdsrv serve --cmdserver pipe` child with its stderr kept.
 type server struct {
 	*client.Client
-	stderr *lockedBuffer
+	stderr *testutil.SyncBuffer
 }
 
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	cmd := exec.Command(testutil.Binary(t), append([]string{"serve", "--cmdserver", "pipe"}, args...)...)
-	stderr := &lockedBuffer{}
+	stderr := &testutil.SyncBuffer{}
 	cmd.Stderr = stderr
 	c, err := client.StartCommand(cmd)
 	if err != nil {
@@ -437,7 +417,7 @@ func TestPipeClientGoneCancelsCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &testutil.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,30 +26,13 @@ import (
 type unixServer struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *lockedBuffer
+	log  *testutil.SyncBuffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startUnix(t *testing.T, addr string, args ...string) *unixServer {
 	t.Helper()
-	s := &unixServer{addr: addr, log: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &unixServer{addr: addr, log: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(testutil.Binary(t), append([]string{"serve", "--cmdserver", "unix", "--address", addr}, args...)...)
 	s.cmd.Stderr = s.log
 	out, err := s.cmd.StdoutPipe()
