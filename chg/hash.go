@@ -122,7 +122,7 @@ func ConfigHash(cfg *protocol.Config, env []string, opts *Options) string {
 	seen := map[string]bool{}
 	for i := len(env) - 1; i >= 0; i-- { // the last entry of a name wins
 		k, _, _ := strings.Cut(env[i], "=")
-		if !seen[k] && matchEnv(k, patterns) {
+		if !seen[k] && !clientOnlyEnv[k] && matchEnv(k, patterns) {
 			envItems = append(envItems, env[i])
 		}
 		seen[k] = true

@@ -1,0 +1,22 @@
+package chg
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+func TestConfigHashSensitivity(t *testing.T) {
+	cfg := &protocol.Config{}
+	base := []string{"PATH=/bin", "HOME=/root"}
+	h := ConfigHash(cfg, base, nil)
+	// Variables that change what commands do ask for another server.
+	require.NotEqual(t, h, ConfigHash(cfg, append(base, "LANG=fr_FR.UTF-8"), nil))
+	require.NotEqual(t, h, ConfigHash(cfg, append(base, "CMDSRV_DEBUG_INIT_DELAY=1s"), nil))
+	require.NotEqual(t, h, ConfigHash(cfg, append(base, "MYAPP_MODE=x"), &Options{SensitiveEnv: []string{"MYAPP_*"}}))
+	// Others, and the client mode's own variables, do not.
+	require.Equal(t, h, ConfigHash(cfg, append(base, "HOME=/elsewhere", "TERM=dumb"), nil))
+	require.Equal(t, h, ConfigHash(cfg, append(base, "CMDSRV_CLIENT=auto", "CMDSRV_DEBUG=1", "CMDSRV_SOCKNAME=/tmp/s"), nil))
+}
