@@ -4,9 +4,13 @@ package examples_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -67,4 +71,81 @@ func TestGreetPipe(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 0, code)
 	require.Equal(t, "who? answer: zoe\n", stdout.String())
+}
+
+// startUnix runs bin's unix service on a fresh socket and stops it at the
+// end of the test.
+func startUnix(t *testing.T, bin string) string {
+	t.Helper()
+	addr := filepath.Join(testutil.ShortDir(t), "s")
+	cmd := exec.Command(bin, "serve", "--cmdserver", "unix", "--address", addr)
+	cmd.Stderr = &testutil.SyncBuffer{}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	require.Eventually(t, func() bool {
+		c, err := client.Dial(context.Background(), addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond)
+	return addr
+}
+
+func TestExamplesUnix(t *testing.T) {
+	for _, app := range []struct{ pkg, name, want string }{
+		{"./examples/wordindex", "wordindex", "source: generated"},
+		{"./examples/greet", "greet", "hello unix"},
+	} {
+		t.Run(app.name, func(t *testing.T) {
+			bin := testutil.BuildCommand(t, app.pkg, app.name)
+			addr := startUnix(t, bin)
+			c, err := client.Dial(context.Background(), addr)
+			require.NoError(t, err)
+			defer c.Close()
+			args := []string{"stats"}
+			if app.name == "greet" {
+				args = []string{"hello", "unix"}
+			}
+			code, out, _ := testutil.Run(t, c, args...)
+			require.Equal(t, 0, code)
+			require.Contains(t, out, app.want)
+		})
+	}
+}
+
+// TestExamplesThroughChg runs the examples through Mercurial's real chg:
+// the applications are chg's back end with nothing else to write.
+func TestExamplesThroughChg(t *testing.T) {
+	chg := testutil.NeedExternal(t, "chg")
+	for _, app := range []struct {
+		pkg, name string
+		args      []string
+		want      string
+	}{
+		{"./examples/wordindex", "wordindex", []string{"prefix", "gra", "3"}, ""},
+		{"./examples/greet", "greet", []string{"hello", "--shout", "chg"}, "HELLO CHG\n"},
+	} {
+		t.Run(app.name, func(t *testing.T) {
+			bin := testutil.BuildCommand(t, app.pkg, app.name)
+			sockDir := testutil.ShortDir(t)
+			t.Cleanup(func() { os.RemoveAll(sockDir) }) // the server exits when its socket is gone
+			want := app.want
+			if want == "" {
+				direct, err := exec.Command(bin, app.args...).Output()
+				require.NoError(t, err)
+				want = string(direct)
+			}
+			for i := 0; i < 2; i++ { // the first call starts the server
+				cmd := exec.Command(chg, app.args...)
+				cmd.Env = append(os.Environ(), "CHGHG="+bin, "CHGSOCKNAME="+filepath.Join(sockDir, "s"))
+				out, err := cmd.Output()
+				require.NoError(t, err)
+				require.Equal(t, want, string(out))
+			}
+		})
+	}
 }
