@@ -270,6 +270,10 @@ func (s *Server) dispatch(c *net.UnixConn) {
 	}
 }
 
+// refillDelay is how long after taking an idle worker the pool is
+// refilled.
+const refillDelay = 10 * time.Millisecond
+
 // getWorker returns a ready worker, now counted as busy with a client.
 // When none is idle, it waits for one, starting it on demand.
 func (s *Server) getWorker() (*proc, error) {
@@ -278,7 +282,14 @@ func (s *Server) getWorker() (*proc, error) {
 		p := s.idle[n-1] // most recently ready: warmest caches
 		s.idle = s.idle[:n-1]
 		s.takeLocked(p)
-		s.refillLocked()
+		// Refill a moment later: starting a process competes for the CPU
+		// with the hand-off and the client's first request, which on a
+		// small machine doubles the connect time.
+		time.AfterFunc(refillDelay, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.refillLocked()
+		})
 		s.mu.Unlock()
 		return p, nil
 	}
