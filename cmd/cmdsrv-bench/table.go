@@ -23,12 +23,13 @@ func printTable(w io.Writer, cfg *config, rows []row) {
 		val := format(r)
 		ratio := ""
 		if b, ok := byName[r.group+"/"+r.baseline]; ok && r.baseline != r.name && r.value > 0 && b.value > 0 {
-			x := r.value / b.value
+			// Always this row over its baseline: for times lower is
+			// better, for rates and throughputs higher is.
+			what := "time"
 			if r.unit == "throughput" || r.unit == "rate" || r.unit == "calls" {
-				// Higher is better: say how many times slower or faster.
-				x = b.value / r.value
+				what = "rate"
 			}
-			ratio = fmt.Sprintf("%.2fx %s", x, r.baseline)
+			ratio = fmt.Sprintf("%.2fx the %s of %s", r.value/b.value, what, r.baseline)
 		} else if r.baseline == r.name {
 			ratio = "baseline"
 		}
