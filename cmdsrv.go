@@ -282,18 +282,8 @@ func (p *Program) serve(args []string) int {
 
 func (p *Program) servePipe(o serveOptions, cfg *protocol.Config) int {
 	log := p.newLogger(hclog.Warn)
-	dir := ""
-	if o.repository != "" {
-		abs, err := filepath.Abs(o.repository)
-		if err != nil {
-			return p.abort("%v", err)
-		}
-		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return p.abort("repository %s not found", o.repository)
-		}
-		dir = abs
-	}
-	if _, err := protocol.ChooseMessageEncodingFor(cfg); err != nil {
+	dir, err := checkServeOptions(o, cfg)
+	if err != nil {
 		return p.abort("%v", err)
 	}
 	h, err := p.NewHandler(cfg, log)
@@ -321,3 +311,22 @@ func (p *Program) servePipe(o serveOptions, cfg *protocol.Config) int {
 }
 
 var errNestedMode = errors.New("only --cmdserver pipe can be served inside a session")
+
+// checkServeOptions checks what every service needs before it starts: the
+// -R directory (returned absolute, "" when not given) and the 'm' encoding.
+func checkServeOptions(o serveOptions, cfg *protocol.Config) (dir string, err error) {
+	if o.repository != "" {
+		abs, err := filepath.Abs(o.repository)
+		if err != nil {
+			return "", err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("repository %s not found", o.repository)
+		}
+		dir = abs
+	}
+	if _, err := protocol.ChooseMessageEncodingFor(cfg); err != nil {
+		return "", err
+	}
+	return dir, nil
+}

@@ -61,18 +61,8 @@ func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
 		}
 		o.address = abs
 	}
-	dir := ""
-	if o.repository != "" {
-		abs, err := filepath.Abs(o.repository)
-		if err != nil {
-			return p.abort("%v", err)
-		}
-		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return p.abort("repository %s not found", o.repository)
-		}
-		dir = abs
-	}
-	if _, err := protocol.ChooseMessageEncodingFor(cfg); err != nil {
+	dir, err := checkServeOptions(o, cfg)
+	if err != nil {
 		return p.abort("%v", err)
 	}
 	return p.runService(o, cfg, func(log hclog.Logger, ready func()) error {

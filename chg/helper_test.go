@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -107,7 +107,7 @@ type session struct {
 	t    *testing.T
 	conn *net.UnixConn
 	cmd  *exec.Cmd
-	errb lockedBuffer
+	errb testutil.SyncBuffer
 	caps []string
 }
 
@@ -227,24 +227,6 @@ func (s *session) wait() int {
 	}
 	require.NoError(s.t, err)
 	return 0
-}
-
-// lockedBuffer collects a child's stderr, written by os/exec's copier.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func pipe(t *testing.T) (r, w *os.File) {

@@ -380,7 +380,7 @@ func TestChgPager(t *testing.T) {
 	tty, err := pty.Start(c)
 	require.NoError(t, err)
 	defer tty.Close()
-	var screen lockedBuffer
+	var screen testutil.SyncBuffer
 	go func() { _, _ = io.Copy(&screen, tty) }() // ends when tty is closed
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
