@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -27,7 +28,9 @@ const (
 	ClientEnv = "CMDSRV_CLIENT"
 	// SockNameEnv overrides the socket the client mode uses.
 	SockNameEnv = "CMDSRV_SOCKNAME"
-	// DebugEnv=1 makes the client mode say why it ran a command directly.
+	// DebugEnv=1 makes the client mode say, in one line on stderr, why
+	// it ran a command directly; DebugEnv=2 also traces its steps
+	// (connecting, starting a server, validate instructions).
 	DebugEnv = "CMDSRV_DEBUG"
 )
 
@@ -72,11 +75,16 @@ func (p *Program) runClient(args []string) (code int, ok bool) {
 			cmd.Args[0] = os.Args[0]
 			return cmd
 		},
-		Args:   args,
-		Debugf: p.debugf,
+		Args:      args,
+		Debugf:    p.tracef,
+		ExitAfter: true, // Main's caller exits with the code
 	})
 	if err == nil {
 		return code, true
+	}
+	if errors.Is(err, chgclient.ErrInterrupted) {
+		fmt.Fprintln(p.Stderr, "interrupted!")
+		return 255, true
 	}
 	if errors.Is(err, chgclient.ErrNotRun) {
 		p.debugf("%v: running directly", err)
@@ -118,9 +126,19 @@ func (p *Program) socketPath() (string, error) {
 	return filepath.Join(dir, "server"), nil
 }
 
+// debugf writes one debug line (CMDSRV_DEBUG=1 or 2): the reason of a
+// direct run. A multi-line reason (a server's stderr) is joined into one.
 func (p *Program) debugf(format string, args ...any) {
-	if os.Getenv(DebugEnv) == "1" {
-		fmt.Fprintf(p.Stderr, "%s: client: "+format+"\n", append([]any{p.Name}, args...)...)
+	if v := os.Getenv(DebugEnv); v == "1" || v == "2" {
+		msg := strings.ReplaceAll(strings.TrimSpace(fmt.Sprintf(format, args...)), "\n", " | ")
+		fmt.Fprintf(p.Stderr, "%s: client: %s\n", p.Name, msg)
+	}
+}
+
+// tracef writes the client's steps (CMDSRV_DEBUG=2).
+func (p *Program) tracef(format string, args ...any) {
+	if os.Getenv(DebugEnv) == "2" {
+		p.debugf(format, args...)
 	}
 }
 

@@ -7,57 +7,101 @@ import (
 	"syscall"
 )
 
-// forwardSignals forwards signals to the server while a command runs, with
-// chg's targets: SIGINT and SIGHUP to the worker's process group; SIGTERM,
-// SIGWINCH, SIGUSR1, SIGUSR2 and SIGCONT to its pid; SIGTSTP to its pid and
-// then to this process, so Ctrl-Z stops both and `fg` resumes both.
-func forwardSignals(pid, pgid int) (stop func()) {
+// forwardedSignals are the signals chg forwards while a command runs.
+var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGWINCH,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGTSTP}
+
+// forwarder catches the forwarded signals and, once started, forwards them
+// to the server with chg's targets: SIGINT and SIGHUP to the worker's
+// process group; SIGTERM, SIGWINCH, SIGUSR1, SIGUSR2 and SIGCONT to its
+// pid; SIGTSTP to its pid and then to this process, so Ctrl-Z stops both
+// and `fg` resumes both.
+type forwarder struct {
+	sigs    chan os.Signal
+	caught  chan struct{} // closed once signal.Notify has returned
+	done    chan struct{} // closed by release: the forwarding goroutine ends
+	wg      sync.WaitGroup
+	stopped bool // signal.Stop was called
+}
+
+// catchSignals starts catching the forwarded signals. signal.Notify takes
+// a few hundred microseconds (a hand-off to the runtime per signal), as
+// long as a whole command on a warm server, so it runs in the background
+// while the client connects; start waits for it.
+func catchSignals() *forwarder {
+	f := &forwarder{sigs: make(chan os.Signal, 16), caught: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.caught)
+		signal.Notify(f.sigs, forwardedSignals...)
+	}()
+	return f
+}
+
+// start forwards the signals caught so far and from now on to the worker
+// pid (process group pgid). It reports interrupted, and forwards nothing,
+// when SIGINT, SIGHUP or SIGTERM came before: the user gave up before the
+// command was handed over, and it must not run.
+func (f *forwarder) start(pid, pgid int) (interrupted bool) {
+	<-f.caught
+	var pending []syscall.Signal
+	for len(f.sigs) > 0 {
+		s := (<-f.sigs).(syscall.Signal)
+		if s == syscall.SIGINT || s == syscall.SIGHUP || s == syscall.SIGTERM {
+			interrupted = true
+		}
+		pending = append(pending, s)
+	}
+	if interrupted {
+		return true
+	}
 	if pid <= 0 {
-		return func() {}
+		// Nowhere to forward to: the signals act on this process.
+		signal.Stop(f.sigs)
+		f.stopped = true
+		return false
 	}
 	group := -pgid
 	if pgid <= 1 {
 		group = pid
 	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGWINCH,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGTSTP)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
+	forward := func(s syscall.Signal) {
+		switch s {
+		case syscall.SIGINT, syscall.SIGHUP:
+			_ = syscall.Kill(group, s)
+		case syscall.SIGTSTP:
+			_ = syscall.Kill(pid, s)
+			suspendSelf()
+		default:
+			_ = syscall.Kill(pid, s)
+		}
+	}
+	f.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer f.wg.Done()
+		for _, s := range pending {
+			forward(s)
+		}
 		for {
 			select {
-			case <-done:
+			case <-f.done:
 				return
-			case sig := <-sigs:
-				s := sig.(syscall.Signal)
-				switch s {
-				case syscall.SIGINT, syscall.SIGHUP:
-					_ = syscall.Kill(group, s)
-				case syscall.SIGTSTP:
-					_ = syscall.Kill(pid, s)
-					suspendSelf(sigs)
-				default:
-					_ = syscall.Kill(pid, s)
-				}
+			case sig := <-f.sigs:
+				forward(sig.(syscall.Signal))
 			}
 		}
 	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-		wg.Wait()
-	}
+	return false
 }
 
-// suspendSelf stops this process with the default SIGTSTP action and
-// returns once it is continued.
-func suspendSelf(sigs chan os.Signal) {
-	signal.Reset(syscall.SIGTSTP)
-	// A signal sent to the calling process is delivered before kill
-	// returns, so the process stops here until SIGCONT.
-	_ = syscall.Kill(os.Getpid(), syscall.SIGTSTP)
-	signal.Notify(sigs, syscall.SIGTSTP)
+// release stops forwarding. With restore, the signals get back the
+// handling they had before catchSignals (signal.Stop, as long again as
+// Notify); a caller that exits right away skips it, and a signal that
+// comes in between is discarded.
+func (f *forwarder) release(restore bool) {
+	close(f.done)
+	f.wg.Wait()
+	<-f.caught
+	if restore && !f.stopped {
+		signal.Stop(f.sigs)
+	}
 }

@@ -411,7 +411,10 @@ func (s *Session) newRequest(args []string) (*Request, error) {
 		req.Stdin = s.input
 		req.Stdout = &channelWriter{fw: s.fw, ch: ChannelOutput}
 	}
-	req.UI = &sessionUI{s: s, req: req}
+	// As hg's ui.interactive default: a prompt asks when the command's
+	// stdin is a terminal, which it can be only after attachio (chg).
+	f, isFile := req.Stdin.(*os.File)
+	req.UI = &sessionUI{s: s, req: req, interactiveDefault: isFile && isTerminal(f)}
 	return req, nil
 }
 

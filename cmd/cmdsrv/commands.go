@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -69,6 +70,7 @@ func newReferenceHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handl
 		"debugcrash":       {summary: "panic", hidden: true, run: func(context.Context, *protocol.Request, []string) int { panic("debugcrash") }},
 		"debugwritestdout": {summary: "write to fd 1 and os.Stdout directly", hidden: true, run: cmdDebugWriteStdout},
 		"debugreadstdin":   {summary: "read fd 0 directly", hidden: true, run: cmdDebugReadStdin},
+		"debugisatty":      {summary: "say whether the command's stdin, stdout and stderr are terminals", hidden: true, run: cmdDebugIsatty},
 	}
 	return h, nil
 }
@@ -344,6 +346,25 @@ func cmdDebugWriteStdout(_ context.Context, req *protocol.Request, _ []string) i
 	_, _ = syscall.Write(1, []byte("debugwritestdout: fd 1\n"))
 	fmt.Fprintln(os.Stdout, "debugwritestdout: os.Stdout")
 	fmt.Fprintln(req.Stdout, "debugwritestdout: done")
+	return 0
+}
+
+// cmdDebugIsatty tells whether the request's own stdio are terminals, as a
+// command deciding on colours or a pager would: under chg they are the
+// client's descriptors, passed with attachio.
+func cmdDebugIsatty(_ context.Context, req *protocol.Request, _ []string) int {
+	for _, s := range []struct {
+		name string
+		f    any
+	}{{"stdin", req.Stdin}, {"stdout", req.Stdout}, {"stderr", req.Stderr}} {
+		state := "not a tty"
+		if f, ok := s.f.(interface{ Fd() uintptr }); ok {
+			if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+				state = "tty"
+			}
+		}
+		fmt.Fprintf(req.Stdout, "%s: %s\n", s.name, state)
+	}
 	return 0
 }
 
