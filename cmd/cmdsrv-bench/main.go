@@ -48,10 +48,22 @@ func main() {
 	reps := flag.Int("reps", 0, "repetitions per measurement (default 5, quick 3)")
 	bin := flag.String("cmdsrv", "", "cmdsrv binary (default: build ./cmd/cmdsrv with CGO_ENABLED=0)")
 	plotPath := flag.String("plot", "", "write a PNG plot of per-call times to this file")
+	replot := flag.String("replot", "", "with -plot: draw the plot from a table this command printed, measuring nothing")
 	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,clients,expensive,loop)")
 	flag.Parse()
 
 	if helper() {
+		return
+	}
+	if *replot != "" {
+		rows, err := rowsFromTable(*replot)
+		if err == nil {
+			err = writePlot(*plotPath, rows)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cmdsrv-bench:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	cfg, cleanup, err := setup(*quick, *reps, *bin)
