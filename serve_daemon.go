@@ -92,8 +92,8 @@ func (p *Program) serveDetachable(o serveOptions, pe daemon.Postexec, lc daemon.
 	switch lc.Path {
 	case "":
 	case "-":
-		// TODO(d channel): while a client is connected the lines belong on
-		// its 'd' channel; that needs a per-session hook in the workers.
+		// The master's events; a worker sends its session's events to
+		// that session's 'd' channel (unixfork reads cmdserver.log too).
 		log = daemon.NewLogger(p.Name, &daemon.LogWriter{Out: p.Stderr, Root: p.Name, Tracked: lc.Tracked}, logLevel())
 	default:
 		var err error

@@ -260,6 +260,15 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 			}
 		},
 	}
+	if rw.cfg.Get("cmdserver.log", "") == "-" {
+		// cmdserver.log=-: while a client is connected, its session's
+		// events go to that client's 'd' channel.
+		sess.Logger = hclog.New(&hclog.LoggerOptions{
+			Name:   "session",
+			Level:  rw.log.GetLevel(),
+			Output: &debugChannel{sess: sess},
+		})
+	}
 	if rw.w.Extend != nil {
 		rw.w.Extend(sess, conn)
 	}
@@ -359,4 +368,21 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// debugChannel writes log entries as 'd' frames of its session, or to
+// stderr (the master's log) before the session has a connection.
+type debugChannel struct {
+	sess *protocol.Session
+}
+
+func (d *debugChannel) Write(p []byte) (int, error) {
+	fw := d.sess.Frames()
+	if fw == nil {
+		return os.Stderr.Write(p)
+	}
+	if err := fw.WriteFrame(protocol.ChannelDebug, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -157,3 +157,27 @@ func TestUnixStaleSocketAndBadDirectory(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, string(b), "abort: cannot listen at "+filepath.Join(dir, "missing", "s")+": directory "+filepath.Join(dir, "missing")+" does not exist")
 }
+
+// TestUnixLogToDebugChannel: with cmdserver.log=- a session's events go to
+// its own client's 'd' channel, and the master's to its stderr in
+// Mercurial's line format.
+func TestUnixLogToDebugChannel(t *testing.T) {
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"), "--config", "cmdserver.log=-")
+	a, err := client.Dial(context.Background(), s.addr)
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := client.Dial(context.Background(), s.addr)
+	require.NoError(t, err)
+	defer b.Close()
+
+	var debugA, debugB strings.Builder
+	code, err := a.RunCommand(context.Background(), []string{"debugcrash"}, &client.RunOptions{Debug: &debugA})
+	require.NoError(t, err)
+	require.Equal(t, 255, code)
+	code, err = b.RunCommand(context.Background(), []string{"echo", "quiet"}, &client.RunOptions{Debug: &debugB})
+	require.NoError(t, err)
+	require.Equal(t, 0, code)
+	require.Contains(t, debugA.String(), "command panicked")
+	require.NotContains(t, debugB.String(), "command panicked", "one client's events never reach another")
+	require.Regexp(t, `\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \(\d+\)> forked worker process`, s.log.String())
+}
