@@ -396,3 +396,33 @@ func TestChgPager(t *testing.T) {
 	require.Equal(t, "PAGER-START\nline one\nline two\nPAGER-END\n", string(got))
 	require.NotContains(t, screen.String(), "line one", "the output went through the pager only")
 }
+
+// TestChgStdoutReaderGone: a reader of the client's stdout that quits
+// early (`| head`) makes the command's writes fail with EPIPE; it must not
+// kill the worker, which chg would report as 255 with no message.
+func TestChgStdoutReaderGone(t *testing.T) {
+	e := newChgEnv(t, "")
+	code, _, errOut := e.chgRun("echo", "warm")
+	require.Equal(t, 0, code, errOut)
+
+	c := e.command("debugoutput", "64M")
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	c.Stdout = w
+	var errb bytes.Buffer
+	c.Stderr = &errb
+	require.NoError(t, c.Start())
+	w.Close()
+	buf := make([]byte, 5)
+	_, err = io.ReadFull(r, buf)
+	require.NoError(t, err)
+	r.Close() // the reader quits, like head -c 5
+	err = c.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 1, ee.ExitCode(), "the command saw EPIPE and failed; stderr: %s", errb.String())
+
+	code, out, _ := e.chgRun("echo", "after")
+	require.Equal(t, 0, code)
+	require.Equal(t, "after\n", out)
+}

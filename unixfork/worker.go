@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -148,9 +149,18 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		reuse = max(n, 1)
 	}
 	rw.ints = make(chan os.Signal, 1)
-	notifyInt := func() { signal.Notify(rw.ints, os.Interrupt) }
+	// Catching SIGPIPE makes a write to a client's closed pipe (a pager
+	// or `| head` that quit early, on fds 0-2 after attachio) fail with
+	// EPIPE instead of killing the worker: the command ends with an
+	// error and the session its usual way. Nothing reads the channel.
+	brokenPipes := make(chan os.Signal, 1)
+	notifyInt := func() {
+		signal.Notify(rw.ints, os.Interrupt)
+		signal.Notify(brokenPipes, syscall.SIGPIPE)
+	}
 	notifyInt()
 	defer signal.Stop(rw.ints)
+	defer signal.Stop(brokenPipes)
 
 	for served := 0; ; served++ {
 		ready := controlMsg{Type: msgReady, PID: os.Getpid(), PGID: unix.Getpgrp()}
