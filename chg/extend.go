@@ -47,8 +47,11 @@ const maxFDs = 16
 type conn struct {
 	sess *protocol.Session
 	uc   *net.UnixConn
-	opts *Options
-	log  hclog.Logger
+	// state is the server's start-up hashes (stateErr when missing).
+	state    *State
+	stateErr error
+	opts     *Options
+	log      hclog.Logger
 }
 
 // Extend adds chg's extensions to a session served over uc in a process
@@ -66,6 +69,11 @@ func Extend(sess *protocol.Session, uc *net.UnixConn, opts *Options) {
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
 	}
+	// The server's hashes travel in the configuration; commands must not
+	// see them as a setting.
+	c.state, c.stateErr = StateFrom(sess.Config)
+	sess.Config = sess.Config.Clone()
+	sess.Config.Delete(stateKey)
 	if sess.Commands == nil {
 		sess.Commands = make(map[string]protocol.CommandFunc)
 	}

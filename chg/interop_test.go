@@ -426,3 +426,20 @@ func TestChgStdoutReaderGone(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Equal(t, "after\n", out)
 }
+
+// TestChgConfigDoesNotStick: chg passes the first caller's --config to the
+// server it starts; that must not become the next caller's configuration,
+// and the server's own bookkeeping is not a setting either.
+func TestChgConfigDoesNotStick(t *testing.T) {
+	e := newChgEnv(t, "")
+	code, out, errOut := e.chgRun("--config", "ui.interactive=true", "config", "ui.interactive")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "true\n", out)
+	require.NotEmpty(t, e.servers(), "the first call started a server")
+
+	code, out, _ = e.chgRun("config", "ui.interactive")
+	require.Equal(t, 1, code, "unset for the next caller, got %q", out)
+	code, out, _ = e.chgRun("config")
+	require.Equal(t, 0, code)
+	require.NotContains(t, out, "x-cmdsrv-state")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,7 +95,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	fork := &unixfork.Server{
 		Listener: sock.l,
-		Config:   cfg,
+		Config:   serverOnly(cfg),
 		Logger:   log,
 		Mode:     "chgunix",
 		Args0:    s.Args0,
@@ -174,4 +175,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.Logger.Warn("removing socket", "error", err)
 	}
 	return fork.Shutdown(ctx)
+}
+
+// serverOnly keeps the keys that configure the server itself (cmdserver.*,
+// chgserver.*). chg passes the first caller's --config options to the
+// server it starts; as in Mercurial, they must not become every later
+// client's settings: each request brings its own --config.
+func serverOnly(cfg *protocol.Config) *protocol.Config {
+	out := &protocol.Config{}
+	for _, k := range cfg.Keys() {
+		if strings.HasPrefix(k, "cmdserver.") || strings.HasPrefix(k, "chgserver.") {
+			v, _ := cfg.Lookup(k)
+			out.Set(k, v)
+		}
+	}
+	return out
 }

@@ -47,9 +47,9 @@ func (c *conn) instructions(args, env []string) ([]string, error) {
 		_, _ = io.WriteString(c.stderr(), "abort: "+err.Error()+"\n")
 		return []string{"exit 255"}, nil
 	}
-	st, err := StateFrom(c.sess.Config)
-	if err != nil {
-		return nil, err
+	st := c.state
+	if c.stateErr != nil {
+		return nil, c.stateErr
 	}
 	var insts []string
 	if MtimeHash(st.MtimePaths) != st.MtimeHash {

@@ -53,6 +53,11 @@ func (c *Config) Set(key, value string) {
 	c.values[key] = value
 }
 
+// Delete removes key.
+func (c *Config) Delete(key string) {
+	delete(c.values, key)
+}
+
 // Lookup returns the value of key and whether it is set.
 func (c *Config) Lookup(key string) (string, bool) {
 	if c == nil {
