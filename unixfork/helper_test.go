@@ -67,6 +67,9 @@ func newTestHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, e
 	if cfg.Get("test.fail-init", "") != "" {
 		return nil, errors.New("test handler refuses to start")
 	}
+	if d, err := time.ParseDuration(cfg.Get("test.init-delay", "0s")); err == nil {
+		time.Sleep(d)
+	}
 	return &testHandler{}, nil
 }
 

@@ -60,13 +60,10 @@ func (p *proc) signalGroup(sig unix.Signal) {
 // refillLocked starts workers until the idle and starting ones cover the
 // pool size plus the clients waiting; s.mu must be held.
 func (s *Server) refillLocked() {
-	if !s.started {
+	if !s.started || s.closing {
 		return
 	}
-	target := len(s.waiters)
-	if !s.closing {
-		target += s.settings.workers
-	}
+	target := len(s.waiters) + s.settings.workers
 	deficit := target - len(s.idle) - s.starting
 	if deficit <= 0 || s.retry != nil {
 		return
@@ -99,10 +96,10 @@ func (s *Server) refillLocked() {
 const maxEarlyFailures = 5
 
 func (s *Server) refillNowLocked() {
-	target := len(s.waiters)
-	if !s.closing {
-		target += s.settings.workers
+	if s.closing {
+		return // waiters were answered by Shutdown
 	}
+	target := len(s.waiters) + s.settings.workers
 	for deficit := target - len(s.idle) - s.starting; deficit > 0; deficit-- {
 		s.starting++
 		s.wg.Add(1)

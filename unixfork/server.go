@@ -377,6 +377,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopIdleLocked(p)
 		}
 		s.idle = nil
+		// Clients still waiting for a worker have not started anything:
+		// tell them, rather than start workers only to stop them.
+		for _, w := range s.waiters {
+			w.ch <- waitResult{err: fmt.Errorf("server is shutting down: %w", ErrServerClosed)}
+		}
+		s.waiters = nil
 		for p := range s.procs {
 			switch p.state {
 			case stateStarting:

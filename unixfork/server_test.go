@@ -392,3 +392,25 @@ func TestLastActivity(t *testing.T) {
 	require.True(t, ts.LastActivity().After(t0))
 	require.True(t, errors.Is(ErrServerClosed, ErrServerClosed))
 }
+
+// TestShutdownWithClientWaitingForWorker: a client still waiting for a
+// worker when the server shuts down is told so at once; no worker is
+// started for it only to be stopped.
+func TestShutdownWithClientWaitingForWorker(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=0", "test.init-delay=2s")
+	conn, err := net.Dial("unix", ts.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.Eventually(t, func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		return len(ts.waiters) == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, ts.Shutdown(context.Background()))
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	ch, payload, _, err := protocol.ReadFrame(conn, 0)
+	require.NoError(t, err)
+	require.Equal(t, byte('e'), ch)
+	require.Contains(t, string(payload), "shutting down")
+	require.Equal(t, 1, strings.Count(ts.log.String(), "forked worker process"), "log:\n%s", ts.log)
+}
