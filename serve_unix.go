@@ -76,7 +76,11 @@ func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
 			Dir:       dir,
 			Traceback: o.traceback,
 			Ready: func() {
-				fmt.Fprintf(p.Stdout, "listening at %s\n", o.address)
+				addr := o.address
+				if o.listener != nil { // socket activation: no --address
+					addr = o.listener.Addr().String()
+				}
+				fmt.Fprintf(p.Stdout, "listening at %s\n", addr)
 				ready()
 			},
 		}

@@ -61,11 +61,15 @@ func runShell(ctx context.Context, stdio Stdio, command, dir string, env []strin
 // pager is the pager process started for a command, if any.
 type pager struct {
 	cmd *exec.Cmd
+	// saved are duplicates of the stdout and stderr descriptors taken
+	// before they were pointed at the pager (-1: not redirected).
+	saved [2]int
 }
 
 // start runs the pager reading from a pipe and points stdout (and stderr
 // when it is a terminal) at that pipe.
 func (p *pager) start(stdio Stdio, command string, env []string) error {
+	p.saved = [2]int{-1, -1}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("starting pager: %w", err)
@@ -80,26 +84,41 @@ func (p *pager) start(stdio Stdio, command string, env []string) error {
 	}
 	r.Close()
 	p.cmd = c
-	if err := unix.Dup3(int(w.Fd()), int(stdio.Stdout.Fd()), 0); err != nil {
+	if err := p.redirect(0, stdio.Stdout, w); err != nil {
 		return fmt.Errorf("redirecting stdout to the pager: %w", err)
 	}
 	if _, err := unix.IoctlGetTermios(int(stdio.Stderr.Fd()), unix.TCGETS); err == nil {
-		_ = unix.Dup3(int(w.Fd()), int(stdio.Stderr.Fd()), 0)
+		_ = p.redirect(1, stdio.Stderr, w)
 	}
 	return nil
 }
 
-// wait closes stdout and stderr so the pager sees end of input, and waits
-// for it to exit.
+// redirect points f's descriptor at w, keeping a duplicate of the old one.
+func (p *pager) redirect(i int, f, w *os.File) error {
+	saved, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Dup3(int(w.Fd()), int(f.Fd()), 0); err != nil {
+		unix.Close(saved)
+		return err
+	}
+	p.saved[i] = saved
+	return nil
+}
+
+// wait gives stdout and stderr back their descriptors, which closes the
+// last write end of the pager's pipe so it sees end of input, and waits
+// for the pager to exit.
 func (p *pager) wait(stdio Stdio) {
 	if p.cmd == nil {
 		return
 	}
-	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err == nil {
-		_ = unix.Dup3(int(null.Fd()), int(stdio.Stdout.Fd()), 0)
-		_ = unix.Dup3(int(null.Fd()), int(stdio.Stderr.Fd()), 0)
-		null.Close()
+	for i, f := range []*os.File{stdio.Stdout, stdio.Stderr} {
+		if p.saved[i] >= 0 {
+			_ = unix.Dup3(p.saved[i], int(f.Fd()), 0)
+			unix.Close(p.saved[i])
+		}
 	}
 	_ = p.cmd.Wait()
 }

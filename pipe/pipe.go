@@ -67,14 +67,14 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	if s.Extend != nil {
 		s.Extend(sess)
 	}
+	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Serve(ctx, in, out) }()
 	if s.Signals == nil {
 		return <-done
-	}
-	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
-	if err != nil {
-		return fmt.Errorf("reading config: %w", err)
 	}
 	for {
 		select {

@@ -756,3 +756,14 @@ func BenchmarkClientModeLoop(b *testing.B) {
 		})
 	}
 }
+
+// TestClientModePager: the server asks the client to start the pager; the
+// client runs it with the command's output and waits for it.
+func TestClientModePager(t *testing.T) {
+	e := newClientEnv(t, testutil.Binary(t))
+	in := filepath.Join(t.TempDir(), "in.txt")
+	require.NoError(t, os.WriteFile(in, []byte("one\ntwo\n"), 0o644))
+	code, out, errOut := e.served("--pager", "on", "--config", "pager.pager=/bin/sed s/^/PAGER:/", "cat", in)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "PAGER:one\nPAGER:two\n", out)
+}
