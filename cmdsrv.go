@@ -33,6 +33,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/chg"
 	"github.com/cmdsrv/cmdsrv/daemon"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -57,6 +58,11 @@ type Program struct {
 	// ClientOff (or "") runs commands in-process. The CMDSRV_CLIENT
 	// environment variable overrides it.
 	Client string
+	// ChgOptions extend what makes a chgunix server outdated or wrong for
+	// a client: more sensitive environment variables and config keys, and
+	// more files whose change restarts the server (nil: the defaults). The
+	// server and its workers both use it, so their hashes agree.
+	ChgOptions *chg.Options
 	// Stdin, Stdout and Stderr default to the os streams; tests replace
 	// them.
 	Stdin          io.Reader

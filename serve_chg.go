@@ -28,7 +28,7 @@ func (p *Program) serveChg(o serveOptions, cfg *protocol.Config) int {
 		return p.abort("%v", err)
 	}
 	bindAndServe := func(log hclog.Logger, ready func()) error {
-		srv := &chg.Server{Address: addr, Config: cfg, Logger: log, Args0: os.Args[0], Ready: ready}
+		srv := &chg.Server{Address: addr, Config: cfg, Logger: log, Args0: os.Args[0], Ready: ready, Options: p.ChgOptions}
 		sigs := make(chan os.Signal, 2)
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 		defer signal.Stop(sigs)

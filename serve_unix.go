@@ -43,7 +43,7 @@ func (p *Program) runWorker(args []string) (code int, ok bool) {
 func (p *Program) workerExtension(mode string) func(*protocol.Session, *net.UnixConn) {
 	switch mode {
 	case "chgunix":
-		return chg.WorkerExtend(nil)
+		return chg.WorkerExtend(p.ChgOptions)
 	default:
 		return nil
 	}
