@@ -180,7 +180,7 @@ func (p *Program) direct(args []string) int {
 		Traceback: g.Traceback,
 	}
 	req.UI = protocol.NewLocalUI(req)
-	return protocol.RunHandler(ctx, p.wrap(h, cfg, log), req, log) & 0xff
+	return protocol.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff
 }
 
 // serveOptions are the flags of `serve`.
@@ -304,7 +304,7 @@ func (p *Program) servePipe(o serveOptions, cfg *protocol.Config) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	srv := &pipe.Server{
-		Handler:   p.wrap(h, cfg, log),
+		Handler:   p.wrap(h, log),
 		Config:    cfg,
 		Logger:    log,
 		Stderr:    os.Stderr,

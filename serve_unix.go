@@ -31,7 +31,7 @@ func (p *Program) runWorker(args []string) (code int, ok bool) {
 			if err != nil {
 				return nil, err
 			}
-			return p.wrap(h, cfg, log), nil
+			return p.wrap(h, log), nil
 		},
 		Extend: p.workerExtension(mode),
 	}

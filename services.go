@@ -17,7 +17,7 @@ type appHandler struct {
 	log hclog.Logger
 }
 
-func (p *Program) wrap(h protocol.Handler, cfg *protocol.Config, log hclog.Logger) protocol.Handler {
+func (p *Program) wrap(h protocol.Handler, log hclog.Logger) protocol.Handler {
 	return &appHandler{h: h, log: log}
 }
 
