@@ -149,16 +149,8 @@ func (p *Program) direct(args []string) int {
 	if err != nil {
 		return p.abort("getting working directory: %v", err)
 	}
-	for _, d := range []string{g.Repository, g.Cwd} {
-		if d != "" {
-			if !filepath.IsAbs(d) {
-				d = filepath.Join(dir, d)
-			}
-			if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-				return p.abort("cannot change directory to '%s'", d)
-			}
-			dir = filepath.Clean(d)
-		}
+	if dir, err = g.Dir(dir); err != nil {
+		return p.abort("%v", err)
 	}
 	log := p.newLogger(hclog.Warn)
 	h, err := p.NewHandler(cfg, log)

@@ -1,7 +1,10 @@
 package protocol
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -79,4 +82,32 @@ func ParseGlobalOptions(args []string) (GlobalOptions, []string, error) {
 		}
 	}
 	return g, nil, nil
+}
+
+// Dir returns the working directory these options give a command that
+// starts in base: -R, then --cwd, each relative to the one before. It
+// checks that the directory exists.
+func (g GlobalOptions) Dir(base string) (string, error) {
+	dir := base
+	for _, d := range []string{g.Repository, g.Cwd} {
+		if d == "" {
+			continue
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", fmt.Errorf("cannot change directory to '%s': %w", d, err)
+		}
+		if !fi.IsDir() {
+			return "", fmt.Errorf("cannot change directory to '%s': not a directory", d)
+		}
+		dir = filepath.Clean(d)
+	}
+	return dir, nil
 }

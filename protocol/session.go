@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -376,22 +375,9 @@ func (s *Session) newRequest(args []string) (*Request, error) {
 	if err := cfg.Apply(g.Config); err != nil {
 		return nil, err
 	}
-	dir := s.dir
-	for _, d := range []string{g.Repository, g.Cwd} {
-		if d == "" {
-			continue
-		}
-		if !filepath.IsAbs(d) {
-			d = filepath.Join(dir, d)
-		}
-		fi, err := os.Stat(d)
-		if err != nil {
-			return nil, fmt.Errorf("cannot change directory to '%s': %w", d, unwrapPath(err))
-		}
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("cannot change directory to '%s': not a directory", d)
-		}
-		dir = filepath.Clean(d)
+	dir, err := g.Dir(s.dir)
+	if err != nil {
+		return nil, err
 	}
 	req := &Request{
 		Args:      rest,
@@ -416,14 +402,6 @@ func (s *Session) newRequest(args []string) (*Request, error) {
 	f, isFile := req.Stdin.(*os.File)
 	req.UI = &sessionUI{s: s, req: req, interactiveDefault: isFile && isTerminal(f)}
 	return req, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Capabilities returns the sorted capability names of the session.
