@@ -17,6 +17,22 @@
 // `--pid-file` and `--config section.name=value`. Worker processes of the
 // unix services are re-executions of the same binary; Main recognises them
 // and serves as a worker, so nothing else is needed in main.
+//
+// What the constructor builds is built once per serving process: once for a
+// pipe server, once per unix worker before it is handed a client. A Handler
+// that implements protocol.Reusable lets one worker serve several clients in
+// turn (cmdserver.worker-reuse), which is what makes a shell loop of calls
+// fast; protocol.Prewarmer and Request.UseKey let new workers prepare the
+// state recent clients used.
+//
+// With Program.Client = ClientAuto, or CMDSRV_CLIENT=auto in the
+// environment, the binary is also its own thin client, like Mercurial's chg:
+// a direct call is handed to a warm chgunix server of the same binary
+// (started on first use, restarted when the binary changes), with the
+// caller's terminal, directory, umask and environment; when no server can be
+// used the command runs in-process as before. Applications built with cobra
+// can use package cobrasrv; Go programs that drive a server use package
+// client.
 package cmdsrv
 
 import (
