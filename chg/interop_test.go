@@ -100,48 +100,22 @@ func (e *chgEnv) chgRun(args ...string) (int, string, string) {
 // servers returns the pids of the chg servers started for this env:
 // processes whose command line has --address under its directory.
 func (e *chgEnv) servers() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		for i, a := range args {
-			if a == "--address" && i+1 < len(args) && strings.HasPrefix(args[i+1], e.dir+"/") {
-				pids = append(pids, pid)
+	return testutil.Processes(func(_ int, argv []string) bool {
+		for i, a := range argv {
+			if a == "--address" && i+1 < len(argv) && strings.HasPrefix(argv[i+1], e.dir+"/") {
+				return true
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }
 
 // children returns the pids whose parent is ppid.
 func children(ppid int) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, cut at the last ')'.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return testutil.Processes(func(pid int, _ []string) bool {
+		_, parent := testutil.ProcStat(pid)
+		return parent == ppid
+	})
 }
 
 func alive(pid int) bool {

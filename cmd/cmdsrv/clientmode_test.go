@@ -100,36 +100,16 @@ func (e *clientEnv) served(args ...string) (int, string, string) {
 // serverPids lists the chgunix servers (masters, whose command line names
 // the socket) of dir.
 func serverPids(dir string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		if strings.Contains(s, "\x00chgunix\x00") && strings.Contains(s, dir+"/") && procState(pid) != 'Z' {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return testutil.Processes(func(_ int, argv []string) bool {
+		s := strings.Join(argv, "\x00")
+		return strings.Contains(s, "\x00chgunix\x00") && strings.Contains(s, dir+"/")
+	})
 }
 
 // procState is the state letter of /proc/PID/stat (R, S, T, Z, ...), or 0.
 func procState(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
+	state, _ := testutil.ProcStat(pid)
+	return state
 }
 
 // waitServers waits until exactly n servers of dir remain, and returns

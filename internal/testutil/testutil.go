@@ -6,10 +6,12 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -161,4 +163,45 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Processes returns the pids of the live processes whose command line
+// (argv) satisfies match; zombies are left out.
+func Processes(match func(pid int, argv []string) bool) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		if state, _ := ProcStat(pid); state == 'Z' {
+			continue
+		}
+		if match(pid, strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// ProcStat returns the state letter (R, S, T, Z, ...) and the parent pid
+// of pid from /proc/PID/stat; state is 0 when the process is gone.
+func ProcStat(pid int) (state byte, ppid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, cut at the last ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return 0, 0
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0][0], ppid
 }
