@@ -138,40 +138,6 @@ func hello(t *testing.T, sock string) int {
 	return pid
 }
 
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Regexp(t, `^\d+\n$`, string(b), "pid file holds a pid and a newline")
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-// stopDaemon sends SIGTERM to a process that is not our child and waits
-// until it is gone.
-func stopDaemon(t *testing.T, pid int) {
-	t.Helper()
-	require.NoError(t, unix.Kill(pid, unix.SIGTERM))
-	require.Eventually(t, func() bool { return !alive(pid) }, 10*time.Second, 10*time.Millisecond, "pid %d still runs after SIGTERM", pid)
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie waiting for init to reap it has stopped serving.
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
-}
-
-func fdTarget(t *testing.T, pid, fd int) string {
-	t.Helper()
-	s, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
-	require.NoError(t, err)
-	return s
-}
-
 func TestDaemonReturnsOnceReady(t *testing.T) {
 	dir := testutil.ShortDir(t)
 	sock, pidPath, logPath := filepath.Join(dir, "s"), filepath.Join(dir, "pid"), filepath.Join(dir, "log")
@@ -183,7 +149,7 @@ func TestDaemonReturnsOnceReady(t *testing.T) {
 
 	// No polling: the parent returned only once the socket accepts.
 	served := hello(t, sock)
-	pid := readPID(t, pidPath)
+	pid := testutil.ReadPIDFile(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	require.Equal(t, served, pid, "the pid file holds the pid that serves")
 	require.NotEqual(t, cmd.Process.Pid, pid)
@@ -194,11 +160,11 @@ func TestDaemonReturnsOnceReady(t *testing.T) {
 	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 	require.NoError(t, err)
 	require.Equal(t, dir, cwd)
-	require.Equal(t, os.DevNull, fdTarget(t, pid, 0))
-	require.Equal(t, logPath, fdTarget(t, pid, 1))
-	require.Equal(t, logPath, fdTarget(t, pid, 2))
+	require.Equal(t, os.DevNull, testutil.FDTarget(t, pid, 0))
+	require.Equal(t, logPath, testutil.FDTarget(t, pid, 1))
+	require.Equal(t, logPath, testutil.FDTarget(t, pid, 2))
 
-	stopDaemon(t, pid)
+	testutil.Terminate(t, pid, 20*time.Second)
 	_, err = os.Stat(sock)
 	require.True(t, os.IsNotExist(err), "the socket is removed on SIGTERM: %v", err)
 
@@ -216,12 +182,12 @@ func TestDaemonWithoutLogUsesDevNull(t *testing.T) {
 	out, err := helperCmd(t, "--address", sock, "-d", "--pid-file", pidPath).CombinedOutput()
 	require.NoError(t, err, "output: %s", out)
 	require.Empty(t, string(out), "no info lines on the caller's terminal")
-	pid := readPID(t, pidPath)
+	pid := testutil.ReadPIDFile(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	for fd := 0; fd <= 2; fd++ {
-		require.Equal(t, os.DevNull, fdTarget(t, pid, fd), "fd %d", fd)
+		require.Equal(t, os.DevNull, testutil.FDTarget(t, pid, fd), "fd %d", fd)
 	}
-	stopDaemon(t, pid)
+	testutil.Terminate(t, pid, 20*time.Second)
 }
 
 // TestPostexecChildLikeChg starts the server the way chg does: no
@@ -245,7 +211,7 @@ func TestPostexecChildLikeChg(t *testing.T) {
 
 	pid := cmd.Process.Pid
 	require.Equal(t, pid, hello(t, sock))
-	require.Equal(t, pid, readPID(t, pidPath), "without --daemon the process writes its own pid")
+	require.Equal(t, pid, testutil.ReadPIDFile(t, pidPath), "without --daemon the process writes its own pid")
 	sid, err := unix.Getsid(pid)
 	require.NoError(t, err)
 	require.Equal(t, pid, sid)
@@ -253,7 +219,7 @@ func TestPostexecChildLikeChg(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "/", cwd)
 	for fd := 0; fd <= 2; fd++ {
-		require.Equal(t, os.DevNull, fdTarget(t, pid, fd), "fd %d", fd)
+		require.Equal(t, os.DevNull, testutil.FDTarget(t, pid, fd), "fd %d", fd)
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait())
@@ -274,9 +240,9 @@ func TestForegroundWritesOwnPIDAndKeepsStdio(t *testing.T) {
 		return len(b) > 0
 	}, 10*time.Second, 10*time.Millisecond, "no pid file; stderr: %s", &stderr)
 	pid := cmd.Process.Pid
-	require.Equal(t, pid, readPID(t, pidPath))
+	require.Equal(t, pid, testutil.ReadPIDFile(t, pidPath))
 	require.Equal(t, pid, hello(t, sock), "the pid file is written once the socket accepts")
-	require.NotEqual(t, os.DevNull, fdTarget(t, pid, 2), "a foreground server keeps its stderr")
+	require.NotEqual(t, os.DevNull, testutil.FDTarget(t, pid, 2), "a foreground server keeps its stderr")
 	sid, _ := unix.Getsid(pid)
 	require.NotEqual(t, pid, sid, "a foreground server stays in its session")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
@@ -351,7 +317,7 @@ func TestPIDFileAppend(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fmt.Sprintf("%d\n%d\n", pids[0], pids[1]), string(b))
 	for _, pid := range pids {
-		stopDaemon(t, pid)
+		testutil.Terminate(t, pid, 20*time.Second)
 	}
 }
 
@@ -361,12 +327,12 @@ func TestDaemonLogRotation(t *testing.T) {
 	out, err := helperCmd(t, "--address", sock, "--daemon", "--pid-file", pidPath, "--config", "cmdserver.log="+logPath,
 		"--config", "cmdserver.max-log-size=300 b", "--config", "cmdserver.max-log-files=3").CombinedOutput()
 	require.NoError(t, err, "output: %s", out)
-	pid := readPID(t, pidPath)
+	pid := testutil.ReadPIDFile(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	for i := 0; i < 40; i++ {
 		hello(t, sock)
 	}
-	stopDaemon(t, pid)
+	testutil.Terminate(t, pid, 20*time.Second)
 	names, err := filepath.Glob(logPath + "*")
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{logPath, logPath + ".1", logPath + ".2"}, names)
@@ -382,10 +348,10 @@ func TestTrackLogFilters(t *testing.T) {
 	out, err := helperCmd(t, "--address", sock, "--daemon", "--pid-file", pidPath, "--config", "cmdserver.log="+logPath,
 		"--config", "cmdserver.track-log=chgserver").CombinedOutput()
 	require.NoError(t, err, "output: %s", out)
-	pid := readPID(t, pidPath)
+	pid := testutil.ReadPIDFile(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	hello(t, sock)
-	stopDaemon(t, pid)
+	testutil.Terminate(t, pid, 20*time.Second)
 	b, err := os.ReadFile(logPath)
 	require.NoError(t, err)
 	require.Empty(t, string(b), "cmdserver events are not tracked")

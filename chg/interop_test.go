@@ -118,21 +118,11 @@ func children(ppid int) []int {
 	})
 }
 
-func alive(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z"
-}
-
 // waitGone waits until pid has exited and returns how long that took.
 func waitGone(t testing.TB, pid int, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for alive(pid) {
+	for testutil.Alive(pid) {
 		if time.Since(start) > limit {
 			t.Fatalf("process %d still running after %v", pid, limit)
 		}

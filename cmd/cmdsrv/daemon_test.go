@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,37 +38,6 @@ func runEcho(t *testing.T, sock string) *client.Client {
 	return c
 }
 
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Regexp(t, `^\d+\n$`, string(b))
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
-}
-
-func stopDaemon(t *testing.T, pid int) {
-	t.Helper()
-	require.NoError(t, unix.Kill(pid, unix.SIGTERM))
-	require.Eventually(t, func() bool { return !alive(pid) }, 20*time.Second, 10*time.Millisecond, "pid %d still runs after SIGTERM", pid)
-}
-
-func fdTarget(t *testing.T, pid, fd int) string {
-	t.Helper()
-	s, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
-	require.NoError(t, err)
-	return s
-}
-
 func TestDaemonUnix(t *testing.T) {
 	bin := testutil.Binary(t)
 	dir := testutil.ShortDir(t)
@@ -80,16 +48,16 @@ func TestDaemonUnix(t *testing.T) {
 	require.NoError(t, err, "output: %s", out)
 
 	runEcho(t, sock) // no waiting: --daemon returns once the socket accepts
-	pid := readPID(t, pidPath)
+	pid := testutil.ReadPIDFile(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	sid, err := unix.Getsid(pid)
 	require.NoError(t, err)
 	require.Equal(t, pid, sid)
-	require.Equal(t, os.DevNull, fdTarget(t, pid, 0))
-	require.Equal(t, logPath, fdTarget(t, pid, 1))
-	require.Equal(t, logPath, fdTarget(t, pid, 2))
+	require.Equal(t, os.DevNull, testutil.FDTarget(t, pid, 0))
+	require.Equal(t, logPath, testutil.FDTarget(t, pid, 1))
+	require.Equal(t, logPath, testutil.FDTarget(t, pid, 2))
 
-	stopDaemon(t, pid)
+	testutil.Terminate(t, pid, 20*time.Second)
 	_, err = os.Stat(sock)
 	require.True(t, os.IsNotExist(err), "socket removed: %v", err)
 	b, err := os.ReadFile(logPath)
@@ -113,13 +81,13 @@ func TestDaemonPostexecLikeChg(t *testing.T) {
 		return os.IsNotExist(err)
 	}, 20*time.Second, 10*time.Millisecond, "lock never removed: %s", &stderr)
 	pid := cmd.Process.Pid
-	require.Equal(t, pid, readPID(t, pidPath))
+	require.Equal(t, pid, testutil.ReadPIDFile(t, pidPath))
 	sid, _ := unix.Getsid(pid)
 	require.Equal(t, pid, sid)
 	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 	require.Equal(t, "/", cwd)
 	for fd := 0; fd <= 2; fd++ {
-		require.Equal(t, os.DevNull, fdTarget(t, pid, fd))
+		require.Equal(t, os.DevNull, testutil.FDTarget(t, pid, fd))
 	}
 	runEcho(t, sock)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
@@ -133,7 +101,7 @@ func TestDaemonUnixFailures(t *testing.T) {
 	srv := exec.Command(bin, "serve", "--cmdserver", "unix", "--address", busy, "--daemon", "--pid-file", filepath.Join(dir, "busy.pid"))
 	out, err := srv.CombinedOutput()
 	require.NoError(t, err, "output: %s", out)
-	t.Cleanup(func() { _ = unix.Kill(readPID(t, filepath.Join(dir, "busy.pid")), unix.SIGTERM) })
+	t.Cleanup(func() { _ = unix.Kill(testutil.ReadPIDFile(t, filepath.Join(dir, "busy.pid")), unix.SIGTERM) })
 
 	for _, c := range []struct {
 		name string
@@ -177,13 +145,13 @@ func TestDaemonLogRotationUnix(t *testing.T) {
 	out, err := exec.Command(bin, "serve", "--cmdserver", "unix", "--address", sock, "--daemon", "--pid-file", pidPath,
 		"--config", "cmdserver.log="+logPath, "--config", "cmdserver.max-log-size=200", "--config", "cmdserver.max-log-files=2").CombinedOutput()
 	require.NoError(t, err, "output: %s", out)
-	pid := readPID(t, pidPath)
+	pid := testutil.ReadPIDFile(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
 	for i := 0; i < 10; i++ {
 		c := runEcho(t, sock)
 		_ = c.Close()
 	}
-	stopDaemon(t, pid)
+	testutil.Terminate(t, pid, 20*time.Second)
 	names, err := filepath.Glob(logPath + "*")
 	require.NoError(t, err)
 	require.LessOrEqual(t, len(names), 2, "%v", names)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,4 +205,51 @@ func ProcStat(pid int) (state byte, ppid int) {
 	}
 	ppid, _ = strconv.Atoi(f[1])
 	return f[0][0], ppid
+}
+
+// Alive reports whether pid runs: it exists and is not a zombie (a
+// zombie waiting to be reaped has stopped serving).
+func Alive(pid int) bool {
+	state, _ := ProcStat(pid)
+	return state != 0 && state != 'Z'
+}
+
+// ReadPIDFile reads a pid file and checks its form: the pid and a newline.
+func ReadPIDFile(t testing.TB, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSuffix(string(b), "\n"))
+	if err != nil || !strings.HasSuffix(string(b), "\n") {
+		t.Fatalf("pid file %s holds %q, want a pid and a newline", path, b)
+	}
+	return pid
+}
+
+// FDTarget returns what descriptor fd of pid points at (/proc/PID/fd/FD).
+func FDTarget(t testing.TB, pid, fd int) string {
+	t.Helper()
+	s, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Terminate sends SIGTERM to pid, which need not be our child, and waits
+// until it is gone.
+func Terminate(t testing.TB, pid int, limit time.Duration) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM to %d: %v", pid, err)
+	}
+	deadline := time.Now().Add(limit)
+	for Alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still runs %v after SIGTERM", pid, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
