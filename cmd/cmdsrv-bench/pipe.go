@@ -92,43 +92,15 @@ func runOK(c *client.Client, args ...string) error {
 // number of bytes.
 func benchOutput(cfg *config) ([]row, error) {
 	n := cfg.outBytes
+	raw, err := rawThroughput(cfg, fmt.Sprintf("emit:%d", n), n, false)
+	if err != nil {
+		return nil, fmt.Errorf("raw copy: %w", err)
+	}
+	v, err := servedThroughput(cfg, []string{"debugoutput", fmt.Sprint(n)}, n, nil)
+	if err != nil {
+		return nil, err
+	}
 	group := fmt.Sprintf("2 output %d MiB", n>>20)
-	raw, err := median(cfg.reps, func() (float64, error) {
-		cmd := helperCmd(cfg, fmt.Sprintf("emit:%d", n))
-		out, _ := cmd.StdoutPipe()
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		got, err := io.Copy(io.Discard, out)
-		if err != nil || got != n {
-			return 0, fmt.Errorf("raw copy: %d bytes, %v", got, err)
-		}
-		if err := cmd.Wait(); err != nil {
-			return 0, err
-		}
-		return float64(n) / time.Since(start).Seconds(), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	v, err := median(cfg.reps, func() (float64, error) {
-		var cw countWriter
-		start := time.Now()
-		code, err := c.RunCommand(context.Background(), []string{"debugoutput", fmt.Sprint(n)}, &client.RunOptions{Stdout: &cw})
-		if err != nil || code != 0 || cw.n != n {
-			return 0, fmt.Errorf("debugoutput: code %d, %d bytes, %v", code, cw.n, err)
-		}
-		return float64(n) / time.Since(start).Seconds(), nil
-	})
-	if err != nil {
-		return nil, err
-	}
 	return []row{
 		{group: group, name: "raw pipe copy", value: raw, unit: "throughput", baseline: "raw pipe copy"},
 		{group: group, name: "cmdsrv debugoutput on 'o'", value: v, unit: "throughput", baseline: "raw pipe copy"},
@@ -139,14 +111,41 @@ type countWriter struct{ n int64 }
 
 func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 
+// inputChunk is what the input side writes at a time.
+var inputChunk = make([]byte, 1<<20)
+
 // benchInput: cat fed through 'I' (the bytes come back on 'o'), next to a
 // raw copy through a child process (in and out as well).
 func benchInput(cfg *config) ([]row, error) {
 	n := cfg.inBytes
+	raw, err := rawThroughput(cfg, "cat", n, true)
+	if err != nil {
+		return nil, fmt.Errorf("raw cat: %w", err)
+	}
+	v, err := servedThroughput(cfg, []string{"cat"}, n, func() func(int) ([]byte, error) {
+		left := n
+		return func(size int) ([]byte, error) {
+			k := min(int64(size), left, int64(len(inputChunk)))
+			left -= k
+			return inputChunk[:k], nil
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	group := fmt.Sprintf("3 input %d MiB", n>>20)
-	chunk := make([]byte, 1<<20)
-	raw, err := median(cfg.reps, func() (float64, error) {
-		cmd := helperCmd(cfg, "cat")
+	return []row{
+		{group: group, name: "raw cat through a child", value: raw, unit: "throughput", baseline: "raw cat through a child"},
+		{group: group, name: "cmdsrv cat fed through 'I'", value: v, unit: "throughput", baseline: "raw cat through a child"},
+	}, nil
+}
+
+// rawThroughput is the floor: a child in helper role writes n bytes to a
+// pipe (fed with n bytes first when feed is set), read and discarded here.
+// It returns the median bytes per second.
+func rawThroughput(cfg *config, role string, n int64, feed bool) (float64, error) {
+	return median(cfg.reps, func() (float64, error) {
+		cmd := helperCmd(cfg, role)
 		in, _ := cmd.StdinPipe()
 		out, _ := cmd.StdoutPipe()
 		start := time.Now()
@@ -157,53 +156,45 @@ func benchInput(cfg *config) ([]row, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for left := n; left > 0; left -= int64(len(chunk)) {
-				if _, err := in.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+			defer in.Close()
+			for left := n; feed && left > 0; left -= int64(len(inputChunk)) {
+				if _, err := in.Write(inputChunk[:min(int64(len(inputChunk)), left)]); err != nil {
 					return
 				}
 			}
-			in.Close()
 		}()
 		got, err := io.Copy(io.Discard, out)
 		wg.Wait()
 		if err != nil || got != n {
-			return 0, fmt.Errorf("raw cat: %d bytes, %v", got, err)
+			return 0, fmt.Errorf("%d bytes of %d, %v", got, n, err)
 		}
 		if err := cmd.Wait(); err != nil {
 			return 0, err
 		}
 		return float64(n) / time.Since(start).Seconds(), nil
 	})
-	if err != nil {
-		return nil, err
-	}
+}
+
+// servedThroughput runs args on a cmdsrv pipe server, which must write n
+// bytes on 'o'; newInput, if set, makes the 'I' answers of each run. It
+// returns the median bytes per second.
+func servedThroughput(cfg *config, args []string, n int64, newInput func() func(int) ([]byte, error)) (float64, error) {
 	c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer c.Close()
-	v, err := median(cfg.reps, func() (float64, error) {
-		left := n
+	return median(cfg.reps, func() (float64, error) {
 		var cw countWriter
+		opts := &client.RunOptions{Stdout: &cw}
+		if newInput != nil {
+			opts.Input = newInput()
+		}
 		start := time.Now()
-		code, err := c.RunCommand(context.Background(), []string{"cat"}, &client.RunOptions{
-			Stdout: &cw,
-			Input: func(size int) ([]byte, error) {
-				k := min(int64(size), left, int64(len(chunk)))
-				left -= k
-				return chunk[:k], nil
-			},
-		})
+		code, err := c.RunCommand(context.Background(), args, opts)
 		if err != nil || code != 0 || cw.n != n {
-			return 0, fmt.Errorf("cat: code %d, %d bytes, %v", code, cw.n, err)
+			return 0, fmt.Errorf("%v: code %d, %d bytes of %d, %v", args, code, cw.n, n, err)
 		}
 		return float64(n) / time.Since(start).Seconds(), nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return []row{
-		{group: group, name: "raw cat through a child", value: raw, unit: "throughput", baseline: "raw cat through a child"},
-		{group: group, name: "cmdsrv cat fed through 'I'", value: v, unit: "throughput", baseline: "raw cat through a child"},
-	}, nil
 }
