@@ -118,14 +118,7 @@ func (cn *conn) attachio() error {
 
 // send writes a request and, when withBlock, its block.
 func (cn *conn) send(name string, block []byte, withBlock bool) error {
-	msg := append([]byte(name), '\n')
-	if withBlock {
-		msg = protocol.AppendBlock(msg, block)
-	}
-	if _, err := cn.c.Write(msg); err != nil {
-		return fmt.Errorf("sending %s: %w", name, err)
-	}
-	return nil
+	return protocol.WriteRequest(cn.c, name, block, withBlock)
 }
 
 // call sends a request and reads frames until its result.

@@ -218,14 +218,7 @@ func (c *Client) ReadFrame() (ch byte, payload []byte, size uint32, err error) {
 }
 
 func (c *Client) send(name string, block []byte, withBlock bool) error {
-	msg := append([]byte(name), '\n')
-	if withBlock {
-		msg = protocol.AppendBlock(msg, block)
-	}
-	if _, err := c.w.Write(msg); err != nil {
-		return fmt.Errorf("sending %s: %w", name, err)
-	}
-	return nil
+	return protocol.WriteRequest(c.w, name, block, withBlock)
 }
 
 func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {

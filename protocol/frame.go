@@ -179,6 +179,19 @@ func truncated(err error, n uint32) error {
 	return err
 }
 
+// WriteRequest sends a client request in one write: the command name and
+// its newline, then, when withBlock, block as a length-prefixed block.
+func WriteRequest(w io.Writer, name string, block []byte, withBlock bool) error {
+	msg := append([]byte(name), '\n')
+	if withBlock {
+		msg = AppendBlock(msg, block)
+	}
+	if _, err := w.Write(msg); err != nil {
+		return fmt.Errorf("sending %s: %w", name, err)
+	}
+	return nil
+}
+
 // AppendBlock appends data to b as a client-to-server block.
 func AppendBlock(b, data []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
