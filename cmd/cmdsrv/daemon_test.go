@@ -50,12 +50,7 @@ func TestDaemonUnix(t *testing.T) {
 	runEcho(t, sock) // no waiting: --daemon returns once the socket accepts
 	pid := testutil.ReadPIDFile(t, pidPath)
 	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
-	sid, err := unix.Getsid(pid)
-	require.NoError(t, err)
-	require.Equal(t, pid, sid)
-	require.Equal(t, os.DevNull, testutil.FDTarget(t, pid, 0))
-	require.Equal(t, logPath, testutil.FDTarget(t, pid, 1))
-	require.Equal(t, logPath, testutil.FDTarget(t, pid, 2))
+	testutil.RequireDetached(t, pid, logPath)
 
 	testutil.Terminate(t, pid, 20*time.Second)
 	_, err = os.Stat(sock)
