@@ -24,7 +24,10 @@ func serveSystem(ctx context.Context, cn *conn, pg *pager, payload []byte) error
 	typ, command, dir, env := parts[0], parts[1], parts[2], parts[3:]
 	switch typ {
 	case "system":
-		status := runShell(ctx, cn.io, command, dir, env)
+		// Run here, with the client's own descriptors; the status is the
+		// exit code, minus the signal number, or 127 when it cannot run.
+		req := &protocol.Request{Dir: dir, Env: env, Stdin: cn.io.Stdin, Stdout: cn.io.Stdout, Stderr: cn.io.Stderr}
+		status, _ := protocol.RunShell(ctx, req, command)
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], uint32(int32(status)))
 		_, err := cn.c.Write(protocol.AppendBlock(nil, b[:]))
@@ -42,20 +45,6 @@ func serveSystem(ctx context.Context, cn *conn, pg *pager, payload []byte) error
 		return err
 	}
 	return fmt.Errorf("unknown type in system request: %s", typ)
-}
-
-// runShell runs command with /bin/sh -c and returns its status: the exit
-// code, minus the signal number when a signal killed it, 127 when it could
-// not run.
-func runShell(ctx context.Context, stdio Stdio, command, dir string, env []string) int {
-	c := exec.Command("/bin/sh", "-c", command)
-	c.Dir, c.Env = dir, env
-	c.Stdin, c.Stdout, c.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
-	if err := c.Start(); err != nil {
-		return 127
-	}
-	_ = c.Wait()
-	return protocol.ExitCode(c.ProcessState)
 }
 
 // pager is the pager process started for a command, if any.

@@ -747,3 +747,13 @@ func TestClientModePager(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "PAGER:one\nPAGER:two\n", out)
 }
+
+// TestClientModeSystem: the server asks the client to run `system`
+// commands; the client runs them with its own descriptors and reports
+// their status.
+func TestClientModeSystem(t *testing.T) {
+	e := newClientEnv(t, testutil.Binary(t))
+	code, out, errOut := e.served("system", "echo from-client; exit 7")
+	require.Equal(t, 7, code, errOut)
+	require.Equal(t, "from-client\n", out)
+}
