@@ -169,10 +169,13 @@ func (s *SyncBuffer) String() string {
 }
 
 // Processes returns the pids of the live processes whose command line
-// (argv) satisfies match; zombies are left out.
+// (argv) satisfies match; zombies are left out, and so are processes whose
+// parent matches too: a child between clone and execve (a server starting
+// a pool worker) still shows its parent's command line.
 func Processes(match func(pid int, argv []string) bool) []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
+	parents := map[int]int{}
 	for _, ent := range ents {
 		pid, err := strconv.Atoi(ent.Name())
 		if err != nil {
@@ -182,14 +185,22 @@ func Processes(match func(pid int, argv []string) bool) []int {
 		if err != nil || len(b) == 0 {
 			continue
 		}
-		if state, _ := ProcStat(pid); state == 'Z' {
+		state, ppid := ProcStat(pid)
+		if state == 'Z' {
 			continue
 		}
 		if match(pid, strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")) {
 			pids = append(pids, pid)
+			parents[pid] = ppid
 		}
 	}
-	return pids
+	kept := pids[:0]
+	for _, pid := range pids {
+		if _, forked := parents[parents[pid]]; !forked {
+			kept = append(kept, pid)
+		}
+	}
+	return kept
 }
 
 // ProcStat returns the state letter (R, S, T, Z, ...) and the parent pid
