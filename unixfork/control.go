@@ -9,23 +9,24 @@ import (
 // Control messages between the master and a worker, one JSON object per
 // SOCK_SEQPACKET packet on the worker's fd 3.
 //
-//	master → worker  init    once, first: configuration and warm-up keys
-//	worker → master  ready   the worker is warm and idle (again)
-//	master → worker  conn    a client connection, passed with SCM_RIGHTS
-//	worker → master  key     a key reported by Request.UseKey
-//	worker → master  done    the client's session has ended
-//	master → worker  drain   shutting down: finish the running command,
-//	                         then end the session and exit
+//	master → worker  init     once, first: configuration and warm-up keys
+//	worker → master  ready    the worker is warm and accepting (again) on
+//	                          the listening socket it inherited (fd 4)
+//	worker → master  accepted the worker took a client from the backlog
+//	worker → master  key      a key reported by Request.UseKey
+//	worker → master  done     the client's session has ended
+//	master → worker  drain    shutting down: stop accepting, finish the
+//	                          running command, end the session and exit
 //
 // An idle worker exits when it reads end of input: the master closed its
 // end (shutdown) or died.
 const (
-	msgInit  = "init"
-	msgReady = "ready"
-	msgConn  = "conn"
-	msgKey   = "key"
-	msgDone  = "done"
-	msgDrain = "drain"
+	msgInit     = "init"
+	msgReady    = "ready"
+	msgAccepted = "accepted"
+	msgKey      = "key"
+	msgDone     = "done"
+	msgDrain    = "drain"
 )
 
 // controlMsg is the one message type; fields not used by a kind are empty.

@@ -57,25 +57,17 @@ func (p *proc) signalGroup(sig unix.Signal) {
 	_ = unix.Kill(-p.pid, sig)
 }
 
-// refillLocked starts workers until the idle and starting ones cover the
-// pool size plus the clients waiting; s.mu must be held.
+// refillLocked starts workers until the ready and starting ones make up
+// the pool size, within the cap on clients; s.mu must be held.
 func (s *Server) refillLocked() {
+	s.changed.Broadcast()
 	if !s.started || s.closing {
 		return
 	}
-	target := len(s.waiters) + s.settings.workers
-	deficit := target - len(s.idle) - s.starting
-	if deficit <= 0 || s.retry != nil {
+	if s.deficitLocked() <= 0 || s.retry != nil {
 		return
 	}
-	if s.failures >= maxEarlyFailures && len(s.waiters) > 0 {
-		err := fmt.Errorf("worker processes keep exiting before they are ready (%d in a row); see the server log", s.failures)
-		for _, w := range s.waiters {
-			w.ch <- waitResult{err: err}
-		}
-		s.waiters = nil
-	}
-	if s.failures > 0 && !s.closing {
+	if s.failures > 0 {
 		// Back off after workers died young, so that a broken binary or
 		// handler does not turn into a fork loop.
 		delay := min(50*time.Millisecond<<min(s.failures-1, 5), time.Second)
@@ -84,27 +76,33 @@ func (s *Server) refillLocked() {
 			defer s.mu.Unlock()
 			s.retry = nil
 			s.failures = min(s.failures, maxEarlyFailures-1) // let one more try through
-			s.refillNowLocked()
+			if !s.closing {
+				s.startWorkersLocked(s.deficitLocked())
+			}
 		})
 		return
 	}
-	s.refillNowLocked()
+	s.startWorkersLocked(s.deficitLocked())
+}
+
+// deficitLocked is how many workers the pool lacks; s.mu must be held.
+func (s *Server) deficitLocked() int {
+	want := s.settings.workers - len(s.idle) - s.starting
+	return min(want, s.settings.maxClients-s.liveLocked())
 }
 
 // maxEarlyFailures is how many workers in a row may die before ready
 // before waiting clients are told so.
 const maxEarlyFailures = 5
 
-func (s *Server) refillNowLocked() {
-	if s.closing {
-		return // waiters were answered by Shutdown
-	}
-	target := len(s.waiters) + s.settings.workers
-	for deficit := target - len(s.idle) - s.starting; deficit > 0; deficit-- {
+// startWorkersLocked starts n workers; s.mu must be held.
+func (s *Server) startWorkersLocked(n int) {
+	for ; n > 0; n-- {
 		s.starting++
 		s.wg.Add(1)
 		go s.startWorker()
 	}
+	s.changed.Broadcast()
 }
 
 // startWorker starts one worker process and owns its control socket until
@@ -145,7 +143,7 @@ func (s *Server) startWorker() {
 }
 
 // exec starts the process; the master's end of the socketpair becomes
-// p.ctl, the worker's is its fd 3.
+// p.ctl, the worker's is its fd 3; the listening socket is its fd 4.
 func (s *Server) exec() (*proc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -183,7 +181,7 @@ func (s *Server) exec() (*proc, error) {
 		Env:        append(withoutEnv(os.Environ(), workerEnv), workerEnv+"="+s.Mode),
 		Stdout:     pw,
 		Stderr:     pw,
-		ExtraFiles: []*os.File{theirs},
+		ExtraFiles: []*os.File{theirs, s.backlog},
 		// Its own process group from the start, so kill(-pid) works even
 		// before the worker's own setpgid(0,0).
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
@@ -246,6 +244,8 @@ func (s *Server) readControl(p *proc) {
 				log.Error("worker could not build its handler; its clients get the error", "pid", p.pid, "error", m.InitError)
 			}
 			s.ready(p)
+		case msgAccepted:
+			s.accepted(p)
 		case msgDone:
 			s.mu.Lock()
 			s.endClientLocked(p)
@@ -279,8 +279,8 @@ func (s *Server) readControl(p *proc) {
 	s.refillLocked()
 }
 
-// ready puts a worker that reported ready to use: to a waiting client,
-// into the pool, or, when shutting down, out.
+// ready records that a worker is accepting clients: it joins the pool
+// or, when shutting down, is told to exit.
 func (s *Server) ready(p *proc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -288,15 +288,9 @@ func (s *Server) ready(p *proc) {
 		s.starting--
 		s.failures = 0
 	}
-	switch {
-	case len(s.waiters) > 0:
-		w := s.waiters[0]
-		s.waiters = s.waiters[1:]
-		s.takeLocked(p)
-		w.ch <- waitResult{p: p}
-	case s.closing:
+	if s.closing {
 		s.stopIdleLocked(p)
-	default:
+	} else {
 		p.state = stateIdle
 		s.idle = append(s.idle, p)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -47,23 +48,22 @@ type Server struct {
 	Traceback bool
 
 	mu       sync.Mutex // guards the fields below
+	changed  *sync.Cond // broadcast when the fields below change
 	started  bool
 	closing  bool
 	closed   chan struct{} // closed when closing is set
-	ln       *net.UnixListener
-	bound    *boundSocket // nil when the socket is not ours to remove
+	bound    *boundSocket  // nil when the socket is not ours to remove
+	backlog  *os.File      // the listening socket, shared with every worker
 	procs    map[*proc]struct{}
-	idle     []*proc // ready workers, most recently ready last
-	waiters  []*waiter
-	starting int // workers started and not yet ready
-	active   int // clients accepted and not yet ended
+	idle     []*proc // ready workers accepting clients, most recent last
+	starting int     // workers started and not yet ready
+	active   int     // clients accepted and not yet ended
 	lastAct  time.Time
 	keys     *lru
 	failures int         // consecutive workers that died before ready
 	retry    *time.Timer // pending refill after failures
 	settings settings
 
-	sem      chan struct{} // one token per client being served (max-clients)
 	wg       sync.WaitGroup
 	finished chan struct{} // closed when every goroutine and worker is gone
 	waitOnce sync.Once
@@ -71,16 +71,6 @@ type Server struct {
 
 type settings struct {
 	workers, maxClients, maxKeys int
-}
-
-// waiter is a client connection waiting for a ready worker.
-type waiter struct {
-	ch chan waitResult
-}
-
-type waitResult struct {
-	p   *proc
-	err error
 }
 
 func (s *Server) logger() hclog.Logger {
@@ -119,6 +109,12 @@ func (s *Server) readSettings() (settings, error) {
 // Shutdown, or until ctx is cancelled, which starts a Shutdown without a
 // deadline. After a shutdown it returns ErrServerClosed once every worker
 // has exited; any other error is returned after stopping the workers.
+//
+// The master never serves a client and, while a worker is ready, never
+// accepts one either: every ready worker blocks in accept(2) on its own
+// copy of the listening socket, so that a client's connect reaches a warm
+// process with no hand-off. The master only watches the backlog for
+// clients no worker is there to take, and starts workers for them.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	st, err := s.readSettings()
 	if err != nil {
@@ -133,7 +129,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.init()
 	s.settings = st
 	s.keys = newLRU(st.maxKeys)
-	s.sem = make(chan struct{}, st.maxClients)
 	closing := s.closing
 	s.mu.Unlock()
 	if closing {
@@ -146,16 +141,23 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			return err
 		}
 	}
+	backlog, err := shareListener(ln)
+	if err != nil {
+		if bound != nil {
+			ln.Close()
+			_ = bound.remove()
+		}
+		return err
+	}
 	s.mu.Lock()
-	s.ln, s.bound = ln, bound
+	s.bound, s.backlog = bound, backlog
 	s.lastAct = time.Now()
-	s.wg.Add(1) // the accept loop
 	s.refillLocked()
 	closing = s.closing
 	s.mu.Unlock()
 	if closing { // Shutdown came while we were binding
 		ln.Close()
-		s.wg.Done()
+		backlog.Close()
 		_ = s.Shutdown(context.Background())
 		return ErrServerClosed
 	}
@@ -165,15 +167,38 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if s.Ready != nil {
 		s.Ready()
 	}
-	err = s.acceptLoop(ln)
-	s.wg.Done()
-	if !errors.Is(err, ErrServerClosed) {
-		s.logger().Error("accepting connections", "error", err)
-		_ = s.Shutdown(context.Background())
-		return fmt.Errorf("accepting connections: %w", err)
-	}
+	s.watchBacklog()
 	<-s.finished
+	backlog.Close() // only now: workers still starting were handed it
 	return ErrServerClosed
+}
+
+// shareListener returns the listening socket as a non-blocking file that
+// workers inherit, and closes ln without unlinking its name: the master
+// must not wake up for every client a worker accepts, which it would with
+// the socket in its own poller.
+func shareListener(ln *net.UnixListener) (*os.File, error) {
+	f, err := ln.File()
+	if err != nil {
+		return nil, fmt.Errorf("sharing the listening socket: %w", err)
+	}
+	defer f.Close()
+	// Fd puts the socket in blocking mode, and so does every later Fd
+	// call on a file that os registered as non-blocking (exec.Cmd calls
+	// it for ExtraFiles): hand out a duplicate made while blocking, which
+	// os leaves alone, then make the shared socket non-blocking for good.
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sharing the listening socket: %w", err)
+	}
+	shared := os.NewFile(uintptr(fd), "listener")
+	if err := unix.SetNonblock(fd, true); err != nil {
+		shared.Close()
+		return nil, fmt.Errorf("sharing the listening socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	return shared, nil
 }
 
 // init prepares the channels; s.mu must be held.
@@ -182,129 +207,122 @@ func (s *Server) init() {
 		s.closed = make(chan struct{})
 		s.finished = make(chan struct{})
 		s.procs = make(map[*proc]struct{})
+		s.changed = sync.NewCond(&s.mu)
 	}
 }
 
-func (s *Server) acceptLoop(ln *net.UnixListener) error {
-	var backoff time.Duration
+// backlogPoll is how long the backlog watcher sleeps in poll(2) before it
+// looks at the server's state again.
+const backlogPoll = 100 * time.Millisecond
+
+// watchBacklog starts a worker when a client waits in the listen backlog
+// and no worker is ready or starting (cmdserver.workers=0, or a burst that
+// emptied the pool), within cmdserver.max-clients: beyond the cap clients
+// wait in the backlog. While workers keep dying before they are ready it
+// answers waiting clients with the reason instead. At shutdown it answers
+// the clients still queued and returns.
+func (s *Server) watchBacklog() {
+	fd := int(s.backlog.Fd())
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
-		// At the cap, stop accepting: further clients wait in the backlog.
-		select {
-		case s.sem <- struct{}{}:
-		case <-s.closed:
-			return ErrServerClosed
-		}
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			<-s.sem
-			select {
-			case <-s.closed:
-				return ErrServerClosed
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.logger().Warn("accept failed; retrying", "error", err, "delay", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
 		s.mu.Lock()
-		s.active++
-		s.lastAct = time.Now()
-		s.wg.Add(1)
+		for !s.closing && !s.noWorkerForBacklogLocked() {
+			s.changed.Wait()
+		}
+		closing := s.closing
 		s.mu.Unlock()
-		go s.dispatch(c)
+		if closing {
+			answerBacklog(fd, fmt.Errorf("server is shutting down: %w", ErrServerClosed))
+			return
+		}
+		fds[0].Revents = 0
+		n, err := unix.Poll(fds, int(backlogPoll/time.Millisecond))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			s.logger().Error("watching the listen backlog", "error", err)
+			time.Sleep(backlogPoll)
+			continue
+		}
+		if n <= 0 || fds[0].Revents&unix.POLLIN == 0 {
+			continue
+		}
+		s.mu.Lock()
+		switch {
+		case s.closing || !s.noWorkerForBacklogLocked():
+		case s.failures >= maxEarlyFailures:
+			err := fmt.Errorf("worker processes keep exiting before they are ready (%d in a row); see the server log", s.failures)
+			s.logger().Error("no worker for waiting clients", "error", err)
+			answerBacklog(fd, err)
+			s.failures = maxEarlyFailures - 1 // the next client gets one more try
+		default:
+			s.startWorkersLocked(1)
+		}
+		s.mu.Unlock()
 	}
 }
 
-// dispatch checks the client's credentials and hands the connection to a
-// ready worker. It owns c until the hand-off.
-func (s *Server) dispatch(c *net.UnixConn) {
-	defer s.wg.Done()
-	defer c.Close()
-	uid, err := peerUID(c)
-	if err != nil || uid != os.Geteuid() {
-		s.logger().Warn("refused connection from another user", "uid", uid, "server_uid", os.Geteuid(), "error", err)
-		s.endClient(nil)
-		return
+// noWorkerForBacklogLocked reports whether a client arriving now would
+// find no worker ready or on its way while the cap allows one more; s.mu
+// must be held.
+func (s *Server) noWorkerForBacklogLocked() bool {
+	return len(s.idle) == 0 && s.starting == 0 && s.liveLocked() < s.settings.maxClients
+}
+
+// liveLocked counts the workers that are starting, ready or serving: each
+// can hold a client, so their number is what cmdserver.max-clients caps.
+func (s *Server) liveLocked() int {
+	n := s.starting
+	for p := range s.procs {
+		if p.state == stateIdle || p.state == stateBusy {
+			n++
+		}
 	}
-	fd, err := connFD(c)
-	if err != nil {
-		s.endClient(nil)
-		return
-	}
-	for attempt := 0; ; attempt++ {
-		p, err := s.getWorker()
+	return n
+}
+
+// answerBacklog accepts the clients queued on the listening socket fd
+// without serving them and tells each why on the 'e' channel.
+func answerBacklog(fd int, why error) {
+	for {
+		nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
 		if err != nil {
-			s.logger().Error("no worker for a client", "error", err)
-			writeLastResort(c, err)
-			s.endClient(nil)
-			return
+			return // EAGAIN: nobody else is waiting
 		}
-		if err := sendMsg(p.ctl, controlMsg{Type: msgConn}, fd); err != nil {
-			// The worker died between ready and hand-off: try another.
-			// The client keeps its slot; the worker's end is seen by its
-			// control reader.
-			s.logger().Warn("handing a client to a worker failed", "pid", p.pid, "error", err)
-			s.mu.Lock()
-			p.hasClient = false
-			s.mu.Unlock()
-			if attempt < 3 {
-				continue
-			}
-			writeLastResort(c, fmt.Errorf("cannot hand the connection to a worker: %w", err))
-			s.endClient(nil)
-			return
-		}
-		s.logger().Debug("client handed to worker", "pid", p.pid)
-		s.mu.Lock()
-		if s.closing {
-			s.drainLocked(p) // handed during shutdown: this command only
-		}
-		s.mu.Unlock()
-		return
+		f := os.NewFile(uintptr(nfd), "client")
+		_ = protocol.NewFrameWriter(f).WriteFrame(protocol.ChannelError, []byte("abort: "+why.Error()+"\n"))
+		f.Close()
 	}
 }
 
-// refillDelay is how long after taking an idle worker the pool is
+// refillDelay is how long after a worker took a client the pool is
 // refilled.
 const refillDelay = 10 * time.Millisecond
 
-// getWorker returns a ready worker, now counted as busy with a client.
-// When none is idle, it waits for one, starting it on demand.
-func (s *Server) getWorker() (*proc, error) {
+// accepted records that worker p took a client from the backlog.
+func (s *Server) accepted(p *proc) {
 	s.mu.Lock()
-	if n := len(s.idle); n > 0 {
-		p := s.idle[n-1] // most recently ready: warmest caches
-		s.idle = s.idle[:n-1]
-		s.takeLocked(p)
-		// Refill a moment later: starting a process competes for the CPU
-		// with the hand-off and the client's first request, which on a
-		// small machine doubles the connect time.
-		time.AfterFunc(refillDelay, func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.refillLocked()
-		})
-		s.mu.Unlock()
-		return p, nil
+	defer s.mu.Unlock()
+	for i, q := range s.idle {
+		if q == p {
+			s.idle = append(s.idle[:i], s.idle[i+1:]...)
+			break
+		}
 	}
-	w := &waiter{ch: make(chan waitResult, 1)}
-	s.waiters = append(s.waiters, w)
-	s.refillLocked()
-	s.mu.Unlock()
-	r := <-w.ch
-	return r.p, r.err
-}
-
-// takeLocked marks p as serving a client; s.mu must be held.
-func (s *Server) takeLocked(p *proc) {
 	p.state = stateBusy
 	p.hasClient = true
+	s.active++
+	s.lastAct = time.Now()
+	if s.closing {
+		s.drainLocked(p) // accepted during shutdown: this command only
+	}
+	// Refill a moment later: starting a process competes for the CPU
+	// with the client's first request, which on a small machine doubles
+	// the time it waits.
+	time.AfterFunc(refillDelay, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.refillLocked()
+	})
+	s.changed.Broadcast()
 }
 
 // endClient records the end of a client's session (p: its worker, nil
@@ -324,7 +342,7 @@ func (s *Server) endClientLocked(p *proc) {
 	}
 	s.active--
 	s.lastAct = time.Now()
-	<-s.sem
+	s.changed.Broadcast()
 }
 
 // ActiveClients returns the number of clients being served now.
@@ -361,9 +379,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closing = true
 		close(s.closed)
 		s.logger().Info("shutting down", "active_clients", s.active)
-		if s.ln != nil {
-			s.ln.Close()
-		}
 		if s.bound != nil {
 			if err := s.bound.remove(); err != nil {
 				s.logger().Warn("socket file left behind", "path", s.bound.path, "error", err)
@@ -377,12 +392,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopIdleLocked(p)
 		}
 		s.idle = nil
-		// Clients still waiting for a worker have not started anything:
-		// tell them, rather than start workers only to stop them.
-		for _, w := range s.waiters {
-			w.ch <- waitResult{err: fmt.Errorf("server is shutting down: %w", ErrServerClosed)}
-		}
-		s.waiters = nil
+		// Clients still in the backlog have started nothing: the backlog
+		// watcher tells them, rather than starting workers only to stop
+		// them.
+		s.changed.Broadcast()
 		for p := range s.procs {
 			switch p.state {
 			case stateStarting:

@@ -38,7 +38,7 @@ func TestHelloPIDsPerClient(t *testing.T) {
 		_, out, _ := run(t, c, "pid")
 		require.Equal(t, strconv.Itoa(h.PID)+"\n", out)
 	}
-	require.Equal(t, 4, ts.ActiveClients())
+	waitFor(t, "four clients counted", func() bool { return ts.ActiveClients() == 4 })
 	for _, c := range clients {
 		c.Close()
 	}
@@ -218,7 +218,9 @@ func TestInitFailureReachesClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Equal(t, "abort: test handler refuses to start\n", string(payload))
-	require.Contains(t, ts.log.String(), "worker could not build its handler")
+	waitFor(t, "the init error in the log", func() bool {
+		return strings.Contains(ts.log.String(), "worker could not build its handler")
+	})
 }
 
 func TestPrewarmRecentKeys(t *testing.T) {
@@ -364,7 +366,7 @@ func TestOtherUserRefused(t *testing.T) {
 	require.NoError(t, os.Chmod(ts.addr, 0o666))
 	out := dialAs()
 	require.Contains(t, out, "read: EOF")
-	require.Contains(t, ts.log.String(), "refused connection from another user: uid=65534")
+	require.Regexp(t, `refused connection from another user: .*uid=65534`, ts.log.String())
 	waitFor(t, "slot freed", func() bool { return ts.ActiveClients() == 0 })
 	// The server's own user still gets in.
 	c := dial(t, ts.addr)
@@ -393,9 +395,8 @@ func TestLastActivity(t *testing.T) {
 	require.True(t, errors.Is(ErrServerClosed, ErrServerClosed))
 }
 
-// TestShutdownWithClientWaitingForWorker: a client still waiting for a
-// worker when the server shuts down is told so at once; no worker is
-// started for it only to be stopped.
+// TestShutdownWithClientWaitingForWorker: a client still waiting in the
+// backlog for a worker when the server shuts down is told so at once.
 func TestShutdownWithClientWaitingForWorker(t *testing.T) {
 	ts := startServer(t, "cmdserver.workers=0", "test.init-delay=2s")
 	conn, err := net.Dial("unix", ts.addr)
@@ -404,8 +405,8 @@ func TestShutdownWithClientWaitingForWorker(t *testing.T) {
 	require.Eventually(t, func() bool {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
-		return len(ts.waiters) == 1
-	}, 5*time.Second, 5*time.Millisecond)
+		return ts.starting == 1
+	}, 5*time.Second, 5*time.Millisecond, "a worker is started on demand for the client")
 	require.NoError(t, ts.Shutdown(context.Background()))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	ch, payload, _, err := protocol.ReadFrame(conn, 0)
@@ -413,4 +414,40 @@ func TestShutdownWithClientWaitingForWorker(t *testing.T) {
 	require.Equal(t, byte('e'), ch)
 	require.Contains(t, string(payload), "shutting down")
 	require.Equal(t, 1, strings.Count(ts.log.String(), "forked worker process"), "log:\n%s", ts.log)
+}
+
+// TestMaxClientsQueuesInBacklog: beyond cmdserver.max-clients a client's
+// connect succeeds but it waits in the listen backlog, with no worker
+// started for it, until a served client leaves.
+func TestMaxClientsQueuesInBacklog(t *testing.T) {
+	ts := startServer(t, "cmdserver.max-clients=2", "cmdserver.workers=3")
+	c1, c2 := dial(t, ts.addr), dial(t, ts.addr)
+	waitFor(t, "two clients counted", func() bool { return ts.ActiveClients() == 2 })
+	third := make(chan *client.Client, 1)
+	go func() {
+		c, err := client.Dial(context.Background(), ts.addr)
+		if err != nil {
+			t.Error(err)
+			close(third)
+			return
+		}
+		third <- c
+	}()
+	select {
+	case <-third:
+		t.Fatal("a third client was served beyond max-clients=2")
+	case <-time.After(300 * time.Millisecond):
+	}
+	ts.mu.Lock()
+	live := ts.liveLocked()
+	ts.mu.Unlock()
+	require.Equal(t, 2, live, "no worker beyond the cap")
+	c1.Close()
+	c3 := <-third
+	require.NotNil(t, c3)
+	defer c3.Close()
+	require.NotEqual(t, c2.Hello.PID, c3.Hello.PID)
+	_, out, _ := run(t, c3, "echo", "third")
+	require.Equal(t, "third\n", out)
+	c2.Close()
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,8 +25,12 @@ import (
 const workerEnv = "CMDSRV_UNIXFORK_WORKER"
 
 // controlFD is the worker's end of its socketpair to the master
-// (exec.Cmd.ExtraFiles[0]).
-const controlFD = 3
+// (exec.Cmd.ExtraFiles[0]); listenFD is its copy of the listening socket
+// (ExtraFiles[1]).
+const (
+	controlFD = 3
+	listenFD  = 4
+)
 
 // WorkerMode reports whether this process was started by a Server as a
 // worker, and with which Server.Mode.
@@ -84,6 +90,12 @@ func (w *Worker) Serve(ctx context.Context) int {
 		return 1
 	}
 	defer ctl.Close()
+	ln, err := inheritedListener()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "unixfork worker: %v\n", err)
+		return 1
+	}
+	defer ln.Close()
 	// Our own process group, so that a client's kill(-pgid) (chg forwards
 	// SIGINT and SIGHUP that way) reaches this worker and only it. The
 	// master also starts us with Setpgid; this covers other starters.
@@ -103,22 +115,46 @@ func (w *Worker) Serve(ctx context.Context) int {
 			JSONFormat: true,
 		})
 	}
-	rw := &runningWorker{w: w, ctl: ctl, log: log, init: init}
+	rw := &runningWorker{w: w, ctl: ctl, ln: ln, log: log, init: init, drains: make(chan struct{}, 1)}
 	return rw.run(ctx)
+}
+
+// inheritedListener opens the listening socket the master passed as fd 4.
+func inheritedListener() (*net.UnixListener, error) {
+	f := os.NewFile(listenFD, "unixfork-listener")
+	l, err := net.FileListener(f) // a close-on-exec duplicate
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("opening the listening socket: %w", err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("listening socket is a %T, not a unix socket", l)
+	}
+	ul.SetUnlinkOnClose(false) // the name belongs to the master
+	return ul, nil
 }
 
 // runningWorker is the state of Worker.Serve.
 type runningWorker struct {
 	w    *Worker
 	ctl  *net.UnixConn
+	ln   *net.UnixListener
 	log  hclog.Logger
 	init controlMsg
 	cfg  *protocol.Config
 	h    protocol.Handler
 	ints chan os.Signal
-	// draining is set when the master asked this worker to end its
-	// session after the running command (shutdown).
-	draining bool
+	// drains receives the master's request to end the session after the
+	// running command (shutdown); ctlGone is closed when the master has
+	// closed its end of the socketpair.
+	drains  chan struct{}
+	ctlGone chan struct{}
+	// draining is set once a drain has been asked for.
+	draining atomic.Bool
+	// announced guards the one "accepted" message per client.
+	announced sync.Once
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
@@ -161,6 +197,16 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	notifyInt()
 	defer signal.Stop(rw.ints)
 	defer signal.Stop(brokenPipes)
+	rw.ctlGone = make(chan struct{})
+	go rw.readControl()
+	// Stop accepting when the master closes our socketpair (shutdown, or
+	// the master died) or ctx ends.
+	stopAccepting := context.AfterFunc(ctx, func() { rw.ln.Close() })
+	defer stopAccepting()
+	go func() {
+		<-rw.ctlGone
+		rw.ln.Close()
+	}()
 
 	for served := 0; ; served++ {
 		ready := controlMsg{Type: msgReady, PID: os.Getpid(), PGID: unix.Getpgrp()}
@@ -171,7 +217,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			rw.log.Debug("master gone", "error", err)
 			return 0
 		}
-		conn, err := rw.nextConn(ctx)
+		conn, err := rw.accept()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
 				rw.log.Error("waiting for a client", "error", err)
@@ -179,6 +225,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			}
 			return 0 // master closed our socketpair: shutdown or master gone
 		}
+		rw.announced = sync.Once{}
 		var status int
 		if initErr != nil {
 			writeLastResort(conn, initErr)
@@ -187,11 +234,12 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			status = rw.serveClient(ctx, conn)
 		}
 		conn.Close()
+		rw.announce() // if nothing was written: "done" must follow "accepted"
 		if err := sendMsg(rw.ctl, controlMsg{Type: msgDone, Status: status}); err != nil {
 			rw.log.Debug("master gone", "error", err)
 			return status
 		}
-		if status != 0 || served+1 >= reuse || ctx.Err() != nil || rw.draining {
+		if status != 0 || served+1 >= reuse || ctx.Err() != nil || rw.draining.Load() {
 			return status
 		}
 		if err := state.restore(notifyInt); err != nil {
@@ -214,35 +262,77 @@ func (rw *runningWorker) prewarm(ctx context.Context) {
 	}
 }
 
-// nextConn waits for the master to hand over a client connection.
-func (rw *runningWorker) nextConn(ctx context.Context) (*net.UnixConn, error) {
-	stop := context.AfterFunc(ctx, func() { rw.ctl.Close() })
-	defer stop()
+// accept waits for the next client on the listening socket; io.EOF when
+// the master has closed our socketpair or ctx ended (the listener is then
+// closed). Clients of another user are refused here, one by one.
+func (rw *runningWorker) accept() (*net.UnixConn, error) {
+	var backoff time.Duration
+	for {
+		c, err := rw.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil, io.EOF
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				rw.log.Warn("accept failed; retrying", "error", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return nil, fmt.Errorf("accepting a client: %w", err)
+		}
+		uid, err := peerUID(c)
+		if err != nil {
+			rw.log.Warn("refused connection: unknown peer", "error", err)
+			c.Close()
+			continue
+		}
+		if uid != os.Geteuid() {
+			rw.log.Warn("refused connection from another user", "uid", uid, "server_uid", os.Geteuid())
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+// announce tells the master, once per client, that this worker took one.
+// It runs when the hello is out: waking the master earlier would compete
+// for the CPU with the hello.
+func (rw *runningWorker) announce() {
+	rw.announced.Do(func() {
+		if err := sendMsg(rw.ctl, controlMsg{Type: msgAccepted}); err != nil {
+			// The master is gone: serve this client, then exit.
+			rw.log.Debug("master gone", "error", err)
+			rw.draining.Store(true)
+		}
+	})
+}
+
+// readControl reads the master's messages for the worker's lifetime:
+// drain requests go to rw.drains (and stop accepting); end of input closes
+// rw.ctlGone.
+func (rw *runningWorker) readControl() {
+	defer close(rw.ctlGone)
 	for {
 		m, fds, err := recvMsg(rw.ctl, 1)
 		if err != nil {
-			return nil, err
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				rw.log.Debug("reading control socket", "error", err)
+			}
+			return
 		}
-		if m.Type == msgDrain {
-			continue // the session it was meant for has ended anyway
-		}
-		if m.Type != msgConn || len(fds) != 1 {
-			closeFDs(fds)
-			rw.log.Warn("unexpected control message", "type", m.Type, "fds", len(fds))
+		closeFDs(fds)
+		if m.Type != msgDrain {
+			rw.log.Warn("unexpected control message", "type", m.Type)
 			continue
 		}
-		f := os.NewFile(uintptr(fds[0]), "client")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("opening client connection: %w", err)
+		rw.draining.Store(true)
+		rw.ln.Close()
+		select {
+		case rw.drains <- struct{}{}:
+		default:
 		}
-		uc, ok := c.(*net.UnixConn)
-		if !ok {
-			c.Close()
-			return nil, fmt.Errorf("client connection is a %T, not a unix socket", c)
-		}
-		return uc, nil
 	}
 }
 
@@ -256,7 +346,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	for len(rw.ints) > 0 {
 		<-rw.ints // an interrupt while idle is for no one
 	}
-	out := &countingWriter{w: conn}
+	out := &countingWriter{w: conn, first: rw.announce}
 	sess := &protocol.Session{
 		Handler:      rw.h,
 		Config:       rw.cfg,
@@ -282,18 +372,10 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	if rw.w.Extend != nil {
 		rw.w.Extend(sess, conn)
 	}
-	drain := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		rw.watchControl(drain)
-	}()
-	defer func() {
-		// Stop the watcher: between clients nextConn reads the socketpair.
-		_ = rw.ctl.SetReadDeadline(time.Now())
-		<-watched
-		_ = rw.ctl.SetReadDeadline(time.Time{})
-	}()
+	drain := rw.drains
+	if rw.draining.Load() {
+		drain = closedChan
+	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Serve(ctx, conn, out) }()
 	var poll <-chan time.Time
@@ -311,7 +393,6 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 			}
 		case <-drain:
 			drain = nil
-			rw.draining = true
 			t := time.NewTicker(20 * time.Millisecond)
 			defer t.Stop()
 			poll = t.C
@@ -331,23 +412,12 @@ func (rw *runningWorker) endWhenIdle(sess *protocol.Session, conn *net.UnixConn)
 	}
 }
 
-// watchControl reads the socketpair while a client is served and closes
-// drain when the master asks for it. It returns when the read deadline is
-// set or the master is gone.
-func (rw *runningWorker) watchControl(drain chan<- struct{}) {
-	closed := false
-	for {
-		m, fds, err := recvMsg(rw.ctl, 1)
-		if err != nil {
-			return
-		}
-		closeFDs(fds)
-		if m.Type == msgDrain && !closed {
-			closed = true
-			close(drain)
-		}
-	}
-}
+// closedChan is a channel that is always ready.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // writeLastResort sends err on the 'e' channel of a client that got
 // nothing else, so that it sees why its connection closes.
@@ -368,15 +438,21 @@ func connFD(c *net.UnixConn) (int, error) {
 	return fd, nil
 }
 
-// countingWriter counts the bytes written to the client.
+// countingWriter counts the bytes written to the client and calls first
+// after the first write.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w     io.Writer
+	n     int64
+	first func()
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if c.first != nil {
+		c.first()
+		c.first = nil
+	}
 	return n, err
 }
 
