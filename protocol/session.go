@@ -78,6 +78,8 @@ type Session struct {
 	msgEnc string
 	input  *ChannelReader // stdin of the current request, when on channels
 
+	greeted bool // Greet has run
+
 	mu      sync.Mutex         // guards cancel
 	cancel  context.CancelFunc // of the running command, nil between requests
 	stopped bool
@@ -104,6 +106,29 @@ func (e *UnknownCommandError) Error() string { return "unknown command " + e.Nam
 // the client ended it cleanly (end of input between requests, or an empty
 // request line); see ExitStatus for the other outcomes.
 func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
+	if !s.greeted {
+		if err := s.Greet(r, w); err != nil {
+			return err
+		}
+	}
+	for {
+		err := s.serveOne(ctx)
+		if err == io.EOF {
+			s.logger().Debug("session ended by client")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Greet prepares the session on r and w and sends the hello; Serve, given
+// the same r and w, then goes on with the requests. A server that wants
+// the hello out at once calls Greet before handing Serve to another
+// goroutine; others just call Serve. Its error is Serve's.
+func (s *Session) Greet(r io.Reader, w io.Writer) error {
+	s.greeted = true
 	if s.Handler == nil {
 		return errors.New("protocol: Session.Handler is nil")
 	}
@@ -128,19 +153,7 @@ func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	if s.Config == nil {
 		s.Config = &Config{}
 	}
-	if err := s.sendHello(); err != nil {
-		return err
-	}
-	for {
-		err := s.serveOne(ctx)
-		if err == io.EOF {
-			s.logger().Debug("session ended by client")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return s.sendHello()
 }
 
 func (s *Session) sendHello() error {

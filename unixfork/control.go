@@ -40,6 +40,7 @@ type controlMsg struct {
 	LogLevel  string   `json:"log_level,omitempty"`
 	Dir       string   `json:"dir,omitempty"`
 	Traceback bool     `json:"traceback,omitempty"`
+	Rehearse  bool     `json:"rehearse,omitempty"` // serve a session to itself before ready
 
 	// ready
 	PID  int `json:"pid,omitempty"`

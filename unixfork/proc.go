@@ -77,12 +77,12 @@ func (s *Server) refillLocked() {
 			s.retry = nil
 			s.failures = min(s.failures, maxEarlyFailures-1) // let one more try through
 			if !s.closing {
-				s.startWorkersLocked(s.deficitLocked())
+				s.startWorkersLocked(s.deficitLocked(), true)
 			}
 		})
 		return
 	}
-	s.startWorkersLocked(s.deficitLocked())
+	s.startWorkersLocked(s.deficitLocked(), true)
 }
 
 // deficitLocked is how many workers the pool lacks; s.mu must be held.
@@ -95,19 +95,21 @@ func (s *Server) deficitLocked() int {
 // before waiting clients are told so.
 const maxEarlyFailures = 5
 
-// startWorkersLocked starts n workers; s.mu must be held.
-func (s *Server) startWorkersLocked(n int) {
+// startWorkersLocked starts n workers; s.mu must be held. Pool workers
+// rehearse a session before they report ready; a worker started for a
+// client already waiting skips that, since the client would wait for it.
+func (s *Server) startWorkersLocked(n int, rehearse bool) {
 	for ; n > 0; n-- {
 		s.starting++
 		s.wg.Add(1)
-		go s.startWorker()
+		go s.startWorker(rehearse)
 	}
 	s.changed.Broadcast()
 }
 
 // startWorker starts one worker process and owns its control socket until
 // the process is gone.
-func (s *Server) startWorker() {
+func (s *Server) startWorker(rehearse bool) {
 	defer s.wg.Done()
 	p, err := s.exec()
 	if err != nil {
@@ -135,6 +137,7 @@ func (s *Server) startWorker() {
 		LogLevel:  logLevel(s.logger()),
 		Dir:       s.Dir,
 		Traceback: s.Traceback,
+		Rehearse:  rehearse,
 	}
 	if err := sendMsg(p.ctl, init); err != nil {
 		s.logger().Error("sending init to worker", "pid", p.pid, "error", err)

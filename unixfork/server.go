@@ -254,7 +254,7 @@ func (s *Server) watchBacklog() {
 			answerBacklog(fd, err)
 			s.failures = maxEarlyFailures - 1 // the next client gets one more try
 		default:
-			s.startWorkersLocked(1)
+			s.startWorkersLocked(1, false)
 		}
 		s.mu.Unlock()
 	}

@@ -155,6 +155,8 @@ type runningWorker struct {
 	draining atomic.Bool
 	// announced guards the one "accepted" message per client.
 	announced sync.Once
+	// dir is the working directory sessions start in.
+	dir string
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
@@ -169,12 +171,20 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	}
 	if state != nil {
 		defer state.close()
+		// Every client starts where the worker started (restore returns
+		// there between clients): no getcwd on the connect path.
+		rw.dir = state.dir
 	}
 	if initErr == nil {
 		rw.h, initErr = rw.w.NewHandler(rw.cfg, rw.log)
 	}
 	if initErr == nil {
 		rw.prewarm(ctx)
+		if rw.init.Rehearse {
+			if err := rehearse(ctx, rw.h, rw.cfg); err != nil {
+				rw.log.Debug("rehearsal failed; the first client pays for a cold start", "error", err)
+			}
+		}
 	}
 	reuse := 1
 	if initErr == nil && protocol.IsReusable(rw.h) {
@@ -350,6 +360,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	sess := &protocol.Session{
 		Handler:      rw.h,
 		Config:       rw.cfg,
+		Dir:          rw.dir,
 		Logger:       rw.log,
 		Stderr:       os.Stderr,
 		Traceback:    rw.init.Traceback,
@@ -377,7 +388,11 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 		drain = closedChan
 	}
 	done := make(chan error, 1)
-	go func() { done <- sess.Serve(ctx, conn, out) }()
+	if err := sess.Greet(conn, out); err != nil {
+		done <- err // Serve would only return it
+	} else {
+		go func() { done <- sess.Serve(ctx, conn, out) }()
+	}
 	var poll <-chan time.Time
 	for {
 		select {

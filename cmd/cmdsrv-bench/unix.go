@@ -65,6 +65,13 @@ func (s *server) stop() {
 	os.Remove(s.addr)
 }
 
+// connectPause is the untimed pause before each connect: long enough for
+// a pool to refill after a worker took a client. Every row of the group
+// uses it, the floor included: after a longer idle time the machine wakes
+// a sleeping process more slowly, and rows measured after different
+// pauses would not compare.
+const connectPause = 50 * time.Millisecond
+
 // connectLatency measures connect-to-hello, pausing between connections so
 // a pool can refill (the pause is not timed).
 func connectLatency(cfg *config, addr string, pause time.Duration) (float64, error) {
@@ -114,7 +121,7 @@ func benchConnect(cfg *config) ([]row, error) {
 			}()
 		}
 	}()
-	floor, err := connectLatency(cfg, addr, 5*time.Millisecond)
+	floor, err := connectLatency(cfg, addr, connectPause)
 	l.Close()
 	if err != nil {
 		return nil, err
@@ -125,7 +132,7 @@ func benchConnect(cfg *config) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := connectLatency(cfg, s.addr, 50*time.Millisecond)
+	v, err := connectLatency(cfg, s.addr, connectPause)
 	s.stop()
 	if err != nil {
 		return nil, err
@@ -136,7 +143,7 @@ func benchConnect(cfg *config) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err = connectLatency(cfg, s.addr, 5*time.Millisecond)
+	v, err = connectLatency(cfg, s.addr, connectPause)
 	s.stop()
 	if err != nil {
 		return nil, err
@@ -153,7 +160,7 @@ func benchConnect(cfg *config) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err = connectLatency(cfg, haddr, 5*time.Millisecond)
+	v, err = connectLatency(cfg, haddr, connectPause)
 	hs.stop()
 	if err != nil {
 		return nil, err
