@@ -57,11 +57,6 @@ func (p *Program) runClient(args []string) (code int, ok bool) {
 		p.debugf("%v: running directly", err)
 		return 0, false
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		p.debugf("finding executable: %v: running directly", err)
-		return 0, false
-	}
 	g, _, err := protocol.ParseGlobalOptions(args)
 	if err != nil {
 		return 0, false // the direct run reports it
@@ -69,7 +64,14 @@ func (p *Program) runClient(args []string) (code int, ok bool) {
 	serverArgs := forwardedOptions(g)
 	code, err = chgclient.Run(context.Background(), chgclient.Options{
 		SocketPath: sock,
+		// Only a call that finds no server needs the executable's path, so
+		// the readlink is not paid on every call.
 		ServerCommand: func(address string) *exec.Cmd {
+			exe, err := os.Executable()
+			if err != nil {
+				// Start fails with it: the command runs directly.
+				return &exec.Cmd{Err: fmt.Errorf("finding executable: %w", err)}
+			}
 			cmd := exec.Command(exe, append([]string{"serve", "--no-profile", "--cmdserver", "chgunix",
 				"--address", address, "--daemon-postexec", "chdir:/"}, serverArgs...)...)
 			cmd.Args[0] = os.Args[0]

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,6 +119,32 @@ func TestNoServerIsNotRun(t *testing.T) {
 	})
 	require.True(t, errors.Is(err, chgclient.ErrNotRun), "err = %v", err)
 	require.True(t, strings.Contains(err.Error(), "cannot start"), "err = %v", err)
+}
+
+// TestStaleSocketStartsServer: a socket file nobody listens on (a server
+// that died without removing it) counts as no server, so the client starts
+// one instead of giving up on "connection refused".
+func TestStaleSocketStartsServer(t *testing.T) {
+	files := newOutFiles(t)
+	path := filepath.Join(testutil.ShortDir(t), "server")
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	defer syscall.Close(fd)
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})) // bound, never listening
+
+	started := false
+	_, err = chgclient.Run(context.Background(), chgclient.Options{
+		SocketPath: path,
+		ServerCommand: func(addr string) *exec.Cmd {
+			started = true
+			return exec.Command("/bin/sh", "-c", "echo cannot start >&2; exit 3")
+		},
+		Args:  []string{"echo", "hi"},
+		Stdio: files.stdio,
+	})
+	require.True(t, errors.Is(err, chgclient.ErrNotRun), "err = %v", err)
+	require.True(t, started, "no server start was tried: %v", err)
+	require.Contains(t, err.Error(), "cannot start")
 }
 
 func TestSocketDirIsPrivate(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -16,7 +15,7 @@ import (
 
 // conn is one connection to a chgunix server.
 type conn struct {
-	c     *net.UnixConn
+	c     *sock
 	r     *bufio.Reader
 	hello protocol.Hello
 	io    Stdio
@@ -30,7 +29,7 @@ type Stdio struct {
 // dial connects to path and reads the hello. A missing socket or a refused
 // connection returns errNoServer.
 func dial(path string, stdio Stdio) (*conn, error) {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	c, err := dialSock(path)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, fmt.Errorf("%w: %v", errNoServer, err)
@@ -102,8 +101,7 @@ func (cn *conn) attachio() error {
 	if ch != protocol.ChannelInput {
 		return fmt.Errorf("attachio: unexpected response on channel %q", ch)
 	}
-	rights := syscall.UnixRights(int(cn.io.Stdin.Fd()), int(cn.io.Stdout.Fd()), int(cn.io.Stderr.Fd()))
-	if _, _, err := cn.c.WriteMsgUnix(make([]byte, max(size, 1)), rights, nil); err != nil {
+	if err := cn.c.sendFds(make([]byte, max(size, 1)), int(cn.io.Stdin.Fd()), int(cn.io.Stdout.Fd()), int(cn.io.Stderr.Fd())); err != nil {
 		return fmt.Errorf("attachio: sending descriptors: %w", err)
 	}
 	res, err := cn.readResult(nil)
