@@ -261,10 +261,12 @@ func (s *Server) watchBacklog() {
 }
 
 // noWorkerForBacklogLocked reports whether a client arriving now would
-// find no worker ready or on its way while the cap allows one more; s.mu
-// must be held.
+// find no worker ready, and none started for it beyond the pool's own
+// refills, while the cap allows one more; s.mu must be held. Starting one
+// for a waiting client next to the refills matters when the pool runs dry
+// (a shell loop against a slow constructor with one client per worker).
 func (s *Server) noWorkerForBacklogLocked() bool {
-	return len(s.idle) == 0 && s.starting == 0 && s.liveLocked() < s.settings.maxClients
+	return len(s.idle) == 0 && s.starting <= s.settings.workers && s.liveLocked() < s.settings.maxClients
 }
 
 // liveLocked counts the workers that are starting, ready or serving: each
