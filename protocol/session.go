@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,7 +79,8 @@ type Session struct {
 	msgEnc string
 	input  *ChannelReader // stdin of the current request, when on channels
 
-	greeted bool // Greet has run
+	greeted      bool // Greet has run
+	commandsDone atomic.Int64
 
 	mu      sync.Mutex         // guards cancel
 	cancel  context.CancelFunc // of the running command, nil between requests
@@ -303,8 +305,13 @@ func (s *Session) runCommand(ctx context.Context) error {
 		// off mid-way, so end the session as at end of input mid-request.
 		return s.abort(fmt.Errorf("runcommand: %w", in.broken), false)
 	}
-	return s.fw.WriteResult(int32(status & 0xff))
+	err = s.fw.WriteResult(int32(status & 0xff))
+	s.commandsDone.Add(1)
+	return err
 }
+
+// CommandsDone returns the number of runcommand requests answered so far.
+func (s *Session) CommandsDone() int { return int(s.commandsDone.Load()) }
 
 // run prepares the request for args and runs the handler.
 func (s *Session) run(ctx context.Context, args []string) int {

@@ -451,3 +451,23 @@ func TestMaxClientsQueuesInBacklog(t *testing.T) {
 	require.Equal(t, "third\n", out)
 	c2.Close()
 }
+
+// TestShutdownLetsANewSessionRunOneCommand: a client connected but not yet
+// running a command when the server starts shutting down (chg sends its
+// set-up requests first) still gets its command run; then its session
+// ends.
+func TestShutdownLetsANewSessionRunOneCommand(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1")
+	c := dial(t, ts.addr)
+	waitFor(t, "the client counted", func() bool { return ts.ActiveClients() == 1 })
+	down := make(chan error, 1)
+	go func() { down <- ts.Shutdown(context.Background()) }()
+	waitFor(t, "shutdown begun", func() bool { return strings.Contains(ts.log.String(), "shutting down") })
+	time.Sleep(100 * time.Millisecond) // the drain reaches the worker
+	code, out, _ := run(t, c, "echo", "last")
+	require.Equal(t, 0, code)
+	require.Equal(t, "last\n", out)
+	require.NoError(t, <-down)
+	_, err := c.RunCommand(context.Background(), []string{"echo", "more"}, nil)
+	require.Error(t, err, "the session ends after its one command")
+}

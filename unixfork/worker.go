@@ -394,6 +394,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 		go func() { done <- sess.Serve(ctx, conn, out) }()
 	}
 	var poll <-chan time.Time
+	var drainedAt time.Time
 	for {
 		select {
 		case err := <-done:
@@ -411,20 +412,32 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 			t := time.NewTicker(20 * time.Millisecond)
 			defer t.Stop()
 			poll = t.C
-			rw.endWhenIdle(sess, conn)
+			drainedAt = time.Now()
+			rw.endWhenIdle(sess, conn, drainedAt)
 		case <-poll:
-			rw.endWhenIdle(sess, conn)
+			rw.endWhenIdle(sess, conn, drainedAt)
 		}
 	}
 }
 
-// endWhenIdle ends a draining session once no command runs: the session
+// drainGrace is how long a session that has not run a command yet when
+// the server starts shutting down may take to send one: a client that
+// connected just then (chg sends its set-up requests first) gets its
+// command run rather than cut off.
+const drainGrace = 2 * time.Second
+
+// endWhenIdle ends a draining session once no command runs and the
+// session has had its one command (or the grace is over): the session
 // then reads end of input between requests, a clean end, while a result
 // being written still goes out.
-func (rw *runningWorker) endWhenIdle(sess *protocol.Session, conn *net.UnixConn) {
-	if !sess.Busy() {
-		_ = conn.CloseRead()
+func (rw *runningWorker) endWhenIdle(sess *protocol.Session, conn *net.UnixConn, drainedAt time.Time) {
+	if sess.Busy() {
+		return
 	}
+	if sess.CommandsDone() == 0 && time.Since(drainedAt) < drainGrace {
+		return
+	}
+	_ = conn.CloseRead()
 }
 
 // closedChan is a channel that is always ready.
