@@ -2,15 +2,17 @@
 // one worker process per connection, the Go equivalent of Mercurial's
 // fork-per-client `hg serve --cmdserver unix`.
 //
-// The master (Server) binds the socket, accepts, and never runs a command
-// itself. Workers are re-executions of /proc/self/exe, recognised by a
-// cookie in the environment (WorkerMode) and run by Worker.Serve. A small
-// pool of them is started ahead of demand: each builds its Handler (the
-// warm state), reports itself ready over a SOCK_SEQPACKET socketpair on fd
-// 3, and waits for a client connection, which the master passes with
-// SCM_RIGHTS. A worker serves one client, or up to cmdserver.worker-reuse
-// clients in turn when the Handler is protocol.Reusable, restoring its
-// process state between them.
+// The master (Server) binds the socket and never runs a command itself.
+// Workers are re-executions of /proc/self/exe, recognised by a cookie in
+// the environment (WorkerMode) and run by Worker.Serve. A small pool of
+// them is started ahead of demand: each builds its Handler (the warm
+// state), rehearses one session to itself, reports itself ready over a
+// SOCK_SEQPACKET socketpair on fd 3, and accepts a client on the listening
+// socket it inherited as fd 4, so that a connect reaches a warm process
+// with no hand-off. The master only watches the backlog for clients no
+// worker is ready to take and starts workers for them. A worker serves one
+// client, or up to cmdserver.worker-reuse clients in turn when the Handler
+// is protocol.Reusable, restoring its process state between them.
 //
 // Control messages on the socketpair are small JSON objects, one per
 // packet; see control.go.
