@@ -1,7 +1,6 @@
 package chg
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,17 +8,18 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
-// socket is a chg server's listening socket file and what identifies it
-// as this server's: its inode and mtime when it was bound. Another server
-// that takes the name over (rename onto it) or a client that unlinks it
-// (validate's "unlink") changes both, and this server then exits.
+// socket is a chg server's listening socket and the identity of its file:
+// another server that takes the name over (rename onto it) or a client
+// that unlinks it (validate's "unlink") changes it, and this server then
+// exits.
 type socket struct {
 	l     *net.UnixListener
 	paths []string // where the socket may be found while it is ours
-	ino   uint64
-	mtime syscall.Timespec
+	file  unixfork.SocketFile
 }
 
 // tempName is a per-process temporary name beside path, for atomic renames.
@@ -44,8 +44,8 @@ func bindSocket(address, real string) (*socket, error) {
 	// The listener must never unlink the name on Close: by then it may be
 	// another server's. Shutdown removes it only while it is still ours.
 	l.SetUnlinkOnClose(false)
-	var st syscall.Stat_t
-	if err := syscall.Stat(tmp, &st); err != nil {
+	file, err := unixfork.IdentifySocketFile(tmp)
+	if err != nil {
 		l.Close()
 		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("checking %s: %w", tmp, err)
@@ -55,7 +55,7 @@ func bindSocket(address, real string) (*socket, error) {
 		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("moving the socket into place: %w", err)
 	}
-	s := &socket{l: l, paths: []string{real}, ino: st.Ino, mtime: st.Mtim}
+	s := &socket{l: l, paths: []string{real}, file: file}
 	if address == real {
 		// chgserver.skiphash: chg renames ADDR (SOCKNAME.PID) to SOCKNAME
 		// itself once it has connected; the socket stays ours there.
@@ -86,8 +86,7 @@ func stripSuffix(path string) string {
 // ownedPath returns where the socket file still is this server's, or "".
 func (s *socket) ownedPath() string {
 	for _, p := range s.paths {
-		var st syscall.Stat_t
-		if err := syscall.Lstat(p, &st); err == nil && st.Ino == s.ino && st.Mtim == s.mtime {
+		if s.file.At(p) {
 			return p
 		}
 	}
@@ -98,16 +97,9 @@ func (s *socket) ownedPath() string {
 func (s *socket) owned() bool { return s.ownedPath() != "" }
 
 // unlinkIfOwned removes the socket file if it is still this server's.
-// There is a window between the check and the unlink in which another
-// server could take the name over; that server would then see its socket
-// gone and exit, and the next client starts a new one (as with hg).
 func (s *socket) unlinkIfOwned() error {
-	p := s.ownedPath()
-	if p == "" {
-		return nil
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing socket: %w", err)
+	if p := s.ownedPath(); p != "" {
+		return s.file.RemoveAt(p)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -14,13 +13,11 @@ import (
 // server answers on the address: "PATH: address in use".
 var ErrAddressInUse = errors.New("address in use")
 
-// boundSocket identifies the socket file a Server created, so that Shutdown
-// removes it only if no other server has replaced it since.
+// boundSocket is the socket file a Server created, removed at shutdown
+// only if no other server has replaced it since.
 type boundSocket struct {
-	path  string
-	dev   uint64
-	ino   uint64
-	mtime time.Time
+	path string
+	file SocketFile
 }
 
 // listen binds a unix socket at path with mode 0600. The socket is bound
@@ -73,36 +70,12 @@ func listen(path string) (*net.UnixListener, *boundSocket, error) {
 	if err := os.Rename(tmpSock, path); err != nil {
 		return fail(err)
 	}
-	b := &boundSocket{path: path}
-	if fi, err := os.Lstat(path); err == nil {
-		b.fill(fi)
+	file, err := IdentifySocketFile(path)
+	if err != nil {
+		return fail(err)
 	}
-	return l, b, nil
-}
-
-func (b *boundSocket) fill(fi os.FileInfo) {
-	b.mtime = fi.ModTime()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		b.dev, b.ino = uint64(st.Dev), st.Ino
-	}
+	return l, &boundSocket{path: path, file: file}, nil
 }
 
 // remove unlinks the socket file if it is still the one we bound.
-func (b *boundSocket) remove() error {
-	fi, err := os.Lstat(b.path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("checking socket file: %w", err)
-	}
-	var now boundSocket
-	now.fill(fi)
-	if now.dev != b.dev || now.ino != b.ino || !now.mtime.Equal(b.mtime) {
-		return nil // another server has taken the address over
-	}
-	if err := os.Remove(b.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing socket file: %w", err)
-	}
-	return nil
-}
+func (b *boundSocket) remove() error { return b.file.RemoveAt(b.path) }
