@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // maxPagerLine bounds a request line read while the client starts its
@@ -65,11 +64,14 @@ func (c *conn) pager(ctx context.Context, req *protocol.Request, pagerCmd string
 	if !c.sess.Attached() {
 		return func() {}, nil // no terminal of the client to page on
 	}
-	saved, err := saveStdio()
+	saved, err := unixfork.SaveStdio()
 	if err != nil {
 		return nil, err
 	}
-	restore := func() { restoreStdio(saved) }
+	restore := func() {
+		_ = saved.Restore()
+		saved.Close()
+	}
 	if err := c.sess.Frames().WriteFrame(protocol.ChannelSystem, systemPayload("pager", pagerCmd, req)); err != nil {
 		restore()
 		return nil, err
@@ -96,32 +98,5 @@ func (c *conn) pager(ctx context.Context, req *protocol.Request, pagerCmd string
 			restore()
 			return nil, fmt.Errorf("unexpected command while starting the pager: %q", name)
 		}
-	}
-}
-
-// saveStdio duplicates fds 0-2 above the standard range.
-func saveStdio() ([3]int, error) {
-	saved := [3]int{-1, -1, -1}
-	for i := range saved {
-		fd, err := unix.FcntlInt(uintptr(i), unix.F_DUPFD_CLOEXEC, 3)
-		if err != nil {
-			for _, s := range saved[:i] {
-				_ = unix.Close(s)
-			}
-			return saved, fmt.Errorf("saving descriptor %d: %w", i, err)
-		}
-		saved[i] = fd
-	}
-	return saved, nil
-}
-
-// restoreStdio puts saved descriptors back on 0-2 and closes the copies.
-func restoreStdio(saved [3]int) {
-	for i, fd := range saved {
-		if fd < 0 {
-			continue
-		}
-		_ = unix.Dup3(fd, i, 0)
-		_ = unix.Close(fd)
 	}
 }

@@ -19,7 +19,7 @@ type procState struct {
 	dir   string
 	env   []string
 	umask int
-	stdio [3]int // close-on-exec duplicates of fds 0, 1, 2
+	stdio *SavedStdio
 	title string // "" when it cannot be read here
 	// ignored are the catchable signals ignored at start-up (nohup);
 	// the others had their default disposition.
@@ -41,7 +41,7 @@ func catchable() []unix.Signal {
 // snapshotState records the current state. It is taken at worker start,
 // before the Handler is built.
 func snapshotState() (*procState, error) {
-	st := &procState{stdio: [3]int{-1, -1, -1}}
+	st := &procState{}
 	var err error
 	if st.dir, err = os.Getwd(); err != nil {
 		return nil, fmt.Errorf("getting working directory: %w", err)
@@ -49,13 +49,8 @@ func snapshotState() (*procState, error) {
 	st.env = os.Environ()
 	st.umask = unix.Umask(0o077)
 	unix.Umask(st.umask)
-	for i := range st.stdio {
-		fd, err := unix.FcntlInt(uintptr(i), unix.F_DUPFD_CLOEXEC, 10)
-		if err != nil {
-			st.close()
-			return nil, fmt.Errorf("saving fd %d: %w", i, err)
-		}
-		st.stdio[i] = fd
+	if st.stdio, err = SaveStdio(); err != nil {
+		return nil, err
 	}
 	st.title = readTitle()
 	st.ignored = make(map[unix.Signal]bool)
@@ -86,10 +81,8 @@ func (st *procState) restore(resetSignals func()) error {
 		}
 	}
 	unix.Umask(st.umask)
-	for i, fd := range st.stdio {
-		if err := unix.Dup3(fd, i, 0); err != nil {
-			errs = append(errs, fmt.Errorf("restoring fd %d: %w", i, err))
-		}
+	if err := st.stdio.Restore(); err != nil {
+		errs = append(errs, err)
 	}
 	if st.title != "" {
 		if err := writeTitle(st.title); err != nil {
@@ -120,10 +113,7 @@ func (st *procState) restore(resetSignals func()) error {
 }
 
 func (st *procState) close() {
-	for i, fd := range st.stdio {
-		if fd >= 0 {
-			_ = unix.Close(fd)
-			st.stdio[i] = -1
-		}
+	if st.stdio != nil {
+		st.stdio.Close()
 	}
 }
