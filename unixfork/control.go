@@ -3,6 +3,7 @@ package unixfork
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 )
 
@@ -56,13 +57,10 @@ type controlMsg struct {
 	Status int `json:"status,omitempty"`
 }
 
-func sendMsg(c *net.UnixConn, m controlMsg, fds ...int) error {
+func sendMsg(c *net.UnixConn, m controlMsg) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encoding %s message: %w", m.Type, err)
-	}
-	if len(fds) > 0 {
-		return SendFDs(c, b, fds...)
 	}
 	if _, err := c.Write(b); err != nil {
 		return fmt.Errorf("sending %s message: %w", m.Type, err)
@@ -70,17 +68,23 @@ func sendMsg(c *net.UnixConn, m controlMsg, fds ...int) error {
 	return nil
 }
 
-// recvMsg reads one message and up to maxFDs descriptors; io.EOF when the
-// peer has closed its end.
-func recvMsg(c *net.UnixConn, maxFDs int) (controlMsg, []int, error) {
+// maxControlMsg bounds one control message (init carries the server's
+// configuration and warm-up keys).
+const maxControlMsg = 64 << 10
+
+// recvMsg reads one message into buf (maxControlMsg bytes, owned by the
+// one goroutine that reads c); io.EOF when the peer has closed its end.
+func recvMsg(c *net.UnixConn, buf []byte) (controlMsg, error) {
 	var m controlMsg
-	b, fds, err := RecvFDs(c, maxFDs)
+	n, err := c.Read(buf)
 	if err != nil {
-		return m, nil, err
+		return m, err
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		closeFDs(fds)
-		return m, nil, fmt.Errorf("decoding control message %.40q: %w", b, err)
+	if n == 0 {
+		return m, io.EOF // SOCK_SEQPACKET: end of input
 	}
-	return m, fds, nil
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return m, fmt.Errorf("decoding control message %.40q: %w", buf[:n], err)
+	}
+	return m, nil
 }

@@ -233,8 +233,9 @@ func (s *Server) exec() (*proc, error) {
 // readControl handles the worker's messages until its end closes.
 func (s *Server) readControl(p *proc) {
 	log := s.logger()
+	buf := make([]byte, maxControlMsg)
 	for {
-		m, _, err := recvMsg(p.ctl, 0)
+		m, err := recvMsg(p.ctl, buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Warn("reading from worker", "pid", p.pid, "error", err)

@@ -327,21 +327,13 @@ func (s *Server) accepted(p *proc) {
 	s.changed.Broadcast()
 }
 
-// endClient records the end of a client's session (p: its worker, nil
-// when no worker served it).
-func (s *Server) endClient(p *proc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endClientLocked(p)
-}
-
+// endClientLocked records the end of the session of worker p's client, if
+// it has one; s.mu must be held.
 func (s *Server) endClientLocked(p *proc) {
-	if p != nil {
-		if !p.hasClient {
-			return
-		}
-		p.hasClient = false
+	if !p.hasClient {
+		return
 	}
+	p.hasClient = false
 	s.active--
 	s.lastAct = time.Now()
 	s.changed.Broadcast()

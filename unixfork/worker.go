@@ -101,7 +101,7 @@ func (w *Worker) Serve(ctx context.Context) int {
 	// master also starts us with Setpgid; this covers other starters.
 	_ = unix.Setpgid(0, 0)
 
-	init, _, err := recvMsg(ctl, 0)
+	init, err := recvMsg(ctl, make([]byte, maxControlMsg))
 	if err != nil || init.Type != msgInit {
 		fmt.Fprintf(os.Stderr, "unixfork worker: reading init message: %v (got %q)\n", err, init.Type)
 		return 1
@@ -324,15 +324,15 @@ func (rw *runningWorker) announce() {
 // rw.ctlGone.
 func (rw *runningWorker) readControl() {
 	defer close(rw.ctlGone)
+	buf := make([]byte, maxControlMsg)
 	for {
-		m, fds, err := recvMsg(rw.ctl, 1)
+		m, err := recvMsg(rw.ctl, buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				rw.log.Debug("reading control socket", "error", err)
 			}
 			return
 		}
-		closeFDs(fds)
 		if m.Type != msgDrain {
 			rw.log.Warn("unexpected control message", "type", m.Type)
 			continue
