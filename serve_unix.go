@@ -88,11 +88,19 @@ func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
 	})
 }
 
-// serveUntilSignal runs srv until SIGTERM or SIGINT, which become a
-// graceful Shutdown: busy workers finish their clients.
-func serveUntilSignal(srv *unixfork.Server, log hclog.Logger) error {
+// gracefulServer is what the unix and chg servers share: a serve loop and
+// a Shutdown that lets busy workers finish their clients.
+type gracefulServer interface {
+	ListenAndServe(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+}
+
+// serveUntilSignal runs srv until SIGTERM, SIGINT or SIGHUP, which become
+// a graceful Shutdown: busy workers finish their clients. Further signals
+// do not cut them short.
+func serveUntilSignal(srv gracefulServer, log hclog.Logger) error {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe(context.Background()) }()
@@ -118,11 +126,9 @@ func serveUntilSignal(srv *unixfork.Server, log hclog.Logger) error {
 			}
 			return nil
 		case sig := <-sigs:
-			// A second signal does not cut the busy clients short; say
-			// what we are waiting for.
-			log.Warn("already shutting down; waiting for busy workers", "signal", sig, "active_clients", srv.ActiveClients())
+			log.Warn("already shutting down; waiting for busy workers", "signal", sig)
 		case <-time.After(5 * time.Second):
-			log.Info("still waiting for busy workers", "active_clients", srv.ActiveClients())
+			log.Info("still waiting for busy workers")
 		}
 	}
 }
