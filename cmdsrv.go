@@ -83,6 +83,10 @@ type Program struct {
 	// them.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+
+	// unixService, set by the daemon layer's tests, stands in for the
+	// unix service, so that they drive the real serve path around it.
+	unixService func(serveOptions) func(log hclog.Logger, ready func()) error
 }
 
 // Main runs the program with args (os.Args, the program name first) and

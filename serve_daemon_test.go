@@ -21,9 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/cmdsrv/cmdsrv/daemon"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
-	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // These tests drive runService through the test binary re-executed as a
@@ -40,32 +38,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// helperServe mirrors Program.serve for a socket mode, with helperService
-// in place of the unix service.
+// helperServe runs the program's serve path with helperService in place
+// of the unix service.
 func helperServe(args []string) int {
-	p := &Program{}
-	p.defaults(args)
-	rest := args[1:]
-	if len(rest) > 0 && rest[0] == "serve" {
-		rest = rest[1:]
-	}
-	o, err := parseServeArgs(rest)
-	if err != nil {
-		return p.abort("%v", err)
-	}
-	cfg := &protocol.Config{}
-	if err := cfg.Apply(o.configs); err != nil {
-		return p.abort("%v", err)
-	}
-	if o.cwd != "" {
-		if err := os.Chdir(o.cwd); err != nil {
-			return p.abort("%v", err)
-		}
-	}
-	if o.listener, err = daemon.ActivationListener(); err != nil {
-		return p.abort("%v", err)
-	}
-	return p.runService(o, cfg, helperService(o))
+	p := &Program{unixService: helperService}
+	return p.Main(args)
 }
 
 // helperService binds o.address (or serves o.listener), calls ready,

@@ -65,6 +65,9 @@ func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
 	if err != nil {
 		return p.abort("%v", err)
 	}
+	if p.unixService != nil {
+		return p.runService(o, cfg, p.unixService(o))
+	}
 	return p.runService(o, cfg, func(log hclog.Logger, ready func()) error {
 		srv := &unixfork.Server{
 			Address:   o.address,

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,35 +59,6 @@ func TestDaemonUnix(t *testing.T) {
 	require.Regexp(t, regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \(`+strconv.Itoa(pid)+`\)> .*forked worker process \(pid=\d+\)`), string(b))
 }
 
-func TestDaemonPostexecLikeChg(t *testing.T) {
-	bin := testutil.Binary(t)
-	dir := testutil.ShortDir(t)
-	sock, pidPath, lock := filepath.Join(dir, "s"), filepath.Join(dir, "pid"), filepath.Join(dir, "lock")
-	require.NoError(t, os.WriteFile(lock, nil, 0o600))
-	cmd := exec.Command(bin, "serve", "--no-profile", "--cmdserver", "unix", "--address", sock, "--pid-file", pidPath,
-		"--daemon-postexec", "chdir:/", "--daemon-postexec", "unlink:"+lock)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	require.Eventually(t, func() bool {
-		_, err := os.Stat(lock)
-		return os.IsNotExist(err)
-	}, 20*time.Second, 10*time.Millisecond, "lock never removed: %s", &stderr)
-	pid := cmd.Process.Pid
-	require.Equal(t, pid, testutil.ReadPIDFile(t, pidPath))
-	sid, _ := unix.Getsid(pid)
-	require.Equal(t, pid, sid)
-	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-	require.Equal(t, "/", cwd)
-	for fd := 0; fd <= 2; fd++ {
-		require.Equal(t, os.DevNull, testutil.FDTarget(t, pid, fd))
-	}
-	runEcho(t, sock)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, cmd.Wait())
-}
-
 func TestDaemonUnixFailures(t *testing.T) {
 	bin := testutil.Binary(t)
 	dir := testutil.ShortDir(t)
@@ -119,18 +89,6 @@ func TestDaemonUnixFailures(t *testing.T) {
 			require.Contains(t, stderr.String(), "child process failed to start")
 		})
 	}
-}
-
-func TestDaemonBadPostexec(t *testing.T) {
-	bin := testutil.Binary(t)
-	cmd := exec.Command(bin, "serve", "--cmdserver", "unix", "--address", "/nonexistent/s", "--daemon-postexec", "bogus")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee)
-	require.Equal(t, 255, ee.ExitCode())
-	require.Equal(t, "abort: invalid value for --daemon-postexec: bogus\n", stderr.String())
 }
 
 func TestDaemonLogRotationUnix(t *testing.T) {
