@@ -24,7 +24,7 @@ type workerState int
 const (
 	stateStarting workerState = iota // started, building its warm state
 	stateIdle                        // ready, in Server.idle
-	stateBusy                        // handed a client (or between clients)
+	stateBusy                        // serving a client (or between clients)
 	stateStopping                    // told to exit
 	stateGone                        // its control socket reached end of input
 )
