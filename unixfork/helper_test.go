@@ -23,7 +23,7 @@ import (
 )
 
 // The test binary doubles as the worker (re-executed by the Server under
-// test, recognised by WorkerMode) and as a helper that dials as another
+// test, recognised by IsWorker) and as a helper that dials as another
 // user (dialHelperEnv).
 const dialHelperEnv = "UNIXFORK_TEST_DIAL"
 
