@@ -14,7 +14,10 @@
 // The same binary then runs a command directly (`myapp ARGS...`) and serves
 // every mode: `myapp serve --cmdserver pipe`, `--cmdserver unix --address
 // PATH`, `--cmdserver chgunix` (what chg starts), with `--daemon`,
-// `--pid-file` and `--config section.name=value`. Worker processes of the
+// `--pid-file` and `--config section.name=value`. Every other word of the
+// command line stays the application's (its own `--config FILE`, its own
+// `serve`): see Program for exactly which words cmdsrv reserves, and
+// Program.GlobalOptions for Mercurial's command line. Worker processes of the
 // unix services are re-executions of the same binary; Main recognises them
 // and serves as a worker, so nothing else is needed in main.
 //
