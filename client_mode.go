@@ -47,7 +47,7 @@ func (p *Program) clientMode() string {
 // runClient hands args to the application's chgunix server, as chg would.
 // ok is false when nothing was run and the caller should run the command
 // directly.
-func (p *Program) runClient(args []string) (code int, ok bool) {
+func (p *Program) runClient(d directArgs) (code int, ok bool) {
 	if !stdioPresent() {
 		p.debugf("stdio descriptors missing: running directly")
 		return 0, false
@@ -57,11 +57,9 @@ func (p *Program) runClient(args []string) (code int, ok bool) {
 		p.debugf("%v: running directly", err)
 		return 0, false
 	}
-	g, _, err := protocol.ParseGlobalOptions(args)
-	if err != nil {
-		return 0, false // the direct run reports it
-	}
-	serverArgs := forwardedOptions(g)
+	// As chg does, a server started for this call gets the call's global
+	// options; an application that did not opt in has none.
+	serverArgs := forwardedOptions(d.globals)
 	code, err = chgclient.Run(context.Background(), chgclient.Options{
 		SocketPath: sock,
 		// Only a call that finds no server needs the executable's path, so
@@ -77,7 +75,7 @@ func (p *Program) runClient(args []string) (code int, ok bool) {
 			cmd.Args[0] = os.Args[0]
 			return cmd
 		},
-		Args:      args,
+		Args:      d.line,
 		Debugf:    p.tracef,
 		ExitAfter: true, // Main's caller exits with the code
 	})

@@ -14,7 +14,10 @@
 // The same binary then runs a command directly (`myapp ARGS...`) and serves
 // every mode: `myapp serve --cmdserver pipe`, `--cmdserver unix --address
 // PATH`, `--cmdserver chgunix` (what chg starts), with `--daemon`,
-// `--pid-file` and `--config section.name=value`. Worker processes of the
+// `--pid-file` and `--config section.name=value`. Every other word of the
+// command line stays the application's (its own `--config FILE`, its own
+// `serve`): see Program for exactly which words cmdsrv reserves, and
+// Program.GlobalOptions for Mercurial's command line. Worker processes of the
 // unix services are re-executions of the same binary; Main recognises them
 // and serves as a worker, so nothing else is needed in main.
 //
@@ -44,15 +47,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/chg"
-	"github.com/cmdsrv/cmdsrv/daemon"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // NewHandlerFunc builds an application's Handler. It runs once in every
@@ -62,12 +64,49 @@ import (
 type NewHandlerFunc func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error)
 
 // Program describes an application served by cmdsrv.
+//
+// The words cmdsrv reserves on the application's command line:
+//
+//   - With GlobalOptions false (the default), one form only: a process whose
+//     first argument is `serve` and which has `--cmdserver` among the
+//     arguments after it is a server (what chg and every Mercurial client
+//     send: `serve --no-profile --cmdserver chgunix --address P
+//     --daemon-postexec chdir:/`). Every argument after that `serve` is
+//     then the server's: --cmdserver MODE, --address/-a PATH, --daemon/-d,
+//     --daemon-postexec, --pid-file, --no-profile, --config
+//     section.name=value (server-wide), -R/--repository DIR, --cwd DIR,
+//     --traceback. Any other command line, `serve` without `--cmdserver`
+//     included, is the application's: its arguments reach the Handler
+//     untouched, in a direct run, through the client mode and through
+//     chg, and so do the arguments of every runcommand. (chg copies its
+//     client's --config, -R, --cwd and --traceback onto the chgunix
+//     server's command line; such a server keeps only the --config values
+//     of the section.name=value form.)
+//   - With GlobalOptions true (the reference binary, cmd/cmdsrv), the
+//     program reads argv as Mercurial does: global options (--config
+//     section.name=value, --cwd DIR, -R/--repository DIR, --pager
+//     on|off|auto, --traceback, --no-profile) may lead any command line and
+//     apply to that command only, in a direct run and in every
+//     runcommand; `[GLOBALS] serve --cmdserver MODE [OPTIONS]` is the same
+//     server as `serve --cmdserver MODE [GLOBALS] [OPTIONS]`; `serve`
+//     without --cmdserver aborts (there is no HTTP server), and a leading
+//     server flag also serves (`cmdsrv --cmdserver pipe`).
+//
+// In both cases a runcommand `serve --cmdserver pipe` (`serve` alone with
+// GlobalOptions) serves a nested pipe session over the command's own
+// channels, and CMDSRV_CLIENT, CMDSRV_SOCKNAME and CMDSRV_DEBUG steer the
+// client mode.
 type Program struct {
 	// Name of the application, used in log lines and socket directory
 	// names. Empty: the base name of os.Args[0].
 	Name string
 	// NewHandler builds the application's Handler. Required.
 	NewHandler NewHandlerFunc
+	// GlobalOptions opts in to Mercurial's command line: hg's global
+	// options before a command or before `serve`, in a direct run and in
+	// every request (see the type's doc for the words it reserves). Off,
+	// the application's command line is its own.
+	GlobalOptions bool
 	// Client is the client mode: ClientAuto hands every direct command
 	// to a warm chgunix server of this same binary (started on demand),
 	// falling back to running it in-process when no server can be used;
@@ -83,32 +122,27 @@ type Program struct {
 	// them.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-
-	// unixService, set by the daemon layer's tests, stands in for the
-	// unix service, so that they drive the real serve path around it.
-	unixService func(serveOptions) func(log hclog.Logger, ready func()) error
 }
 
 // Main runs the program with args (os.Args, the program name first) and
 // returns the exit status for os.Exit.
 func (p *Program) Main(args []string) int {
 	p.defaults(args)
-	if code, ok := p.runWorker(args); ok {
-		return code
-	}
-	rest := args[1:]
-	if len(rest) > 0 && rest[0] == "serve" {
-		return p.serve(rest[1:])
-	}
-	if isServeInvocation(rest) {
-		return p.serve(rest)
+	inv, err := parseArgs(args[1:], p.GlobalOptions, unixfork.IsWorker())
+	switch {
+	case err != nil:
+		return p.abort("%v", err)
+	case inv.worker:
+		return p.runWorker()
+	case inv.server != nil:
+		return p.serve(*inv.server, p.socketService)
 	}
 	if p.clientMode() == ClientAuto {
-		if code, ok := p.runClient(rest); ok {
+		if code, ok := p.runClient(*inv.direct); ok {
 			return code
 		}
 	}
-	return p.direct(rest)
+	return p.direct(*inv.direct)
 }
 
 func (p *Program) defaults(args []string) {
@@ -132,21 +166,6 @@ func (p *Program) abort(format string, a ...any) int {
 	return 255
 }
 
-// isServeInvocation reports whether args, after any leading global
-// options, continue with a server flag: `cmdsrv --cmdserver pipe`.
-func isServeInvocation(args []string) bool {
-	_, rest, err := protocol.ParseGlobalOptions(args)
-	if err != nil || len(rest) == 0 {
-		return false
-	}
-	name, _, _ := strings.Cut(rest[0], "=")
-	switch name {
-	case "--cmdserver", "--address", "--daemon", "-d", "--daemon-postexec", "--pid-file", "--no-profile":
-		return true
-	}
-	return false
-}
-
 func (p *Program) newLogger(level hclog.Level) hclog.Logger {
 	if env := os.Getenv("CMDSRV_LOG_LEVEL"); env != "" {
 		level = hclog.LevelFromString(env)
@@ -156,20 +175,16 @@ func (p *Program) newLogger(level hclog.Level) hclog.Logger {
 
 // direct runs one command in this process with the real stdio, as chg
 // falls back to when no server can be used.
-func (p *Program) direct(args []string) int {
-	g, rest, err := protocol.ParseGlobalOptions(args)
-	if err != nil {
-		return p.abort("%v", err)
-	}
+func (p *Program) direct(d directArgs) int {
 	cfg := &protocol.Config{}
-	if err := cfg.Apply(g.Config); err != nil {
+	if err := cfg.Apply(d.globals.Config); err != nil {
 		return p.abort("%v", err)
 	}
 	dir, err := os.Getwd()
 	if err != nil {
 		return p.abort("getting working directory: %v", err)
 	}
-	if dir, err = g.Dir(dir); err != nil {
+	if dir, err = d.globals.Dir(dir); err != nil {
 		return p.abort("%v", err)
 	}
 	log := p.newLogger(hclog.Warn)
@@ -180,7 +195,7 @@ func (p *Program) direct(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	req := &protocol.Request{
-		Args:      rest,
+		Args:      d.args,
 		Dir:       dir,
 		Env:       os.Environ(),
 		Config:    cfg,
@@ -188,98 +203,40 @@ func (p *Program) direct(args []string) int {
 		Stdout:    p.Stdout,
 		Stderr:    p.Stderr,
 		Log:       log,
-		Pager:     g.Pager,
-		Traceback: g.Traceback,
+		Pager:     d.globals.Pager,
+		Traceback: d.globals.Traceback,
 	}
 	req.UI = protocol.NewLocalUI(req)
 	return protocol.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff
 }
 
-// serveOptions are the flags of `serve`.
-type serveOptions struct {
-	mode, address, pidFile string
-	configs, postexec      []string
-	daemon, traceback      bool
-	repository, cwd        string
-	// listener is the socket passed by systemd (daemon.ActivationListener),
-	// served instead of binding address; nil when not socket-activated.
+// socketService binds and serves a unix or chgunix server until ctx is
+// done or a signal stops it, calling st.ready once the socket accepts
+// connections (Program.socketService; the daemon layer's tests pass a
+// small one of their own).
+type socketService func(ctx context.Context, st serviceStart) error
+
+// serviceStart is what a socket service starts from.
+type serviceStart struct {
+	o   serverArgs
+	cfg *protocol.Config
+	// listener is the socket systemd passed (daemon.ActivationListener),
+	// served instead of binding o.address; nil when not activated.
 	listener *net.UnixListener
+	// dir is the sessions' starting directory (-R, absolute; "": ours).
+	dir   string
+	log   hclog.Logger
+	ready func()
 }
 
-func parseServeArgs(args []string) (serveOptions, error) {
-	var o serveOptions
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		if !strings.HasPrefix(a, "--") {
-			name, hasVal = a, false
-		}
-		next := func() (string, error) {
-			if hasVal {
-				return val, nil
-			}
-			if i+1 >= len(args) {
-				return "", fmt.Errorf("option %s requires argument", name)
-			}
-			i++
-			return args[i], nil
-		}
-		var err error
-		switch name {
-		case "--cmdserver":
-			o.mode, err = next()
-		case "--address", "-a":
-			o.address, err = next()
-		case "--config":
-			var v string
-			v, err = next()
-			o.configs = append(o.configs, v)
-		case "--daemon", "-d":
-			o.daemon = true
-		case "--daemon-postexec":
-			var v string
-			v, err = next()
-			o.postexec = append(o.postexec, v)
-		case "--pid-file":
-			o.pidFile, err = next()
-		case "-R", "--repository", "--repo":
-			o.repository, err = next()
-		case "--cwd":
-			o.cwd, err = next()
-		case "--traceback":
-			o.traceback = true
-		case "--no-profile":
-		default:
-			if strings.HasPrefix(a, "-R") && len(a) > 2 {
-				o.repository = a[2:]
-				continue
-			}
-			return o, fmt.Errorf("serve: option or argument not recognized: %s", a)
-		}
-		if err != nil {
-			return o, err
-		}
-	}
-	return o, nil
-}
-
-func (p *Program) serve(args []string) int {
-	o, err := parseServeArgs(args)
-	if err != nil {
-		return p.abort("%v", err)
-	}
+func (p *Program) serve(o serverArgs, service socketService) int {
 	cfg := &protocol.Config{}
-	if err := cfg.Apply(o.configs); err != nil {
+	if err := cfg.Apply(o.config); err != nil {
 		return p.abort("%v", err)
 	}
 	if o.cwd != "" {
 		if err := os.Chdir(o.cwd); err != nil {
 			return p.abort("cannot change directory to '%s': %v", o.cwd, errors.Unwrap(err))
-		}
-	}
-	if o.mode == "unix" || o.mode == "chgunix" {
-		if o.listener, err = daemon.ActivationListener(); err != nil {
-			return p.abort("%v", err)
 		}
 	}
 	switch o.mode {
@@ -290,15 +247,13 @@ func (p *Program) serve(args []string) int {
 			return p.abort("--daemon cannot be used with --cmdserver pipe")
 		}
 		return p.servePipe(o, cfg)
-	case "unix":
-		return p.serveUnix(o, cfg)
-	case "chgunix":
-		return p.serveChg(o, cfg)
+	case "unix", "chgunix":
+		return p.runService(o, cfg, service)
 	}
 	return p.abort("unknown mode %s", o.mode)
 }
 
-func (p *Program) servePipe(o serveOptions, cfg *protocol.Config) int {
+func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	log := p.newLogger(hclog.Warn)
 	dir, err := checkServeOptions(o, cfg)
 	if err != nil {
@@ -323,6 +278,8 @@ func (p *Program) servePipe(o serveOptions, cfg *protocol.Config) int {
 		Dir:       dir,
 		Traceback: o.traceback,
 		Signals:   sigs,
+
+		GlobalOptions: p.GlobalOptions,
 	}
 	err = srv.Serve(context.Background(), in, out)
 	return protocol.ExitStatus(err)
@@ -332,7 +289,7 @@ var errNestedMode = errors.New("only --cmdserver pipe can be served inside a ses
 
 // checkServeOptions checks what every service needs before it starts: the
 // -R directory (returned absolute, "" when not given) and the 'm' encoding.
-func checkServeOptions(o serveOptions, cfg *protocol.Config) (dir string, err error) {
+func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err error) {
 	if o.repository != "" {
 		abs, err := filepath.Abs(o.repository)
 		if err != nil {

@@ -3,6 +3,7 @@ package cmdsrv
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -38,57 +38,66 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// helperServe runs the program's serve path with helperService in place
-// of the unix service.
+// helperServe runs the program's serve path, parsed from args as Main
+// parses them, with helperService in place of the unix service.
 func helperServe(args []string) int {
-	p := &Program{unixService: helperService}
-	return p.Main(args)
+	p := &Program{}
+	p.defaults(args)
+	inv, err := parseArgs(args[1:], false, false)
+	if err != nil || inv.server == nil {
+		fmt.Fprintln(os.Stderr, "helper: not a server invocation:", args, err)
+		return 2
+	}
+	return p.serve(*inv.server, helperService)
 }
 
-// helperService binds o.address (or serves o.listener), calls ready,
-// answers every connection with "hello pid=N" and stops on SIGTERM,
-// removing the socket it bound: the contract unixfork fulfils.
-func helperService(o serveOptions) func(hclog.Logger, func()) error {
-	return func(log hclog.Logger, ready func()) error {
-		l := o.listener
-		if l == nil {
-			if o.address == "" {
-				return errors.New("no --address given")
-			}
-			if c, err := net.Dial("unix", o.address); err == nil {
-				c.Close()
-				return fmt.Errorf("cannot bind %s: address already in use", o.address)
-			}
-			var err error
-			l, err = net.ListenUnix("unix", &net.UnixAddr{Name: o.address, Net: "unix"})
-			if err != nil {
-				return fmt.Errorf("binding %s: %w", o.address, err)
-			}
+// helperService binds the address (or serves the activated listener),
+// calls ready, answers every connection with "hello pid=N" and stops on
+// SIGTERM or when ctx is done, removing the socket it bound: the contract
+// unixfork fulfils.
+func helperService(ctx context.Context, st serviceStart) error {
+	log := st.log
+	l := st.listener
+	if l == nil {
+		if st.o.address == "" {
+			return errors.New("no --address given")
 		}
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(sigs)
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			select {
-			case <-sigs:
-				log.Info("shutting down")
-				l.Close()
-			case <-done:
-			}
-		}()
-		log.Info("listening", "address", l.Addr().String())
-		ready()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return nil
-			}
-			fmt.Fprintf(c, "hello pid=%d\n", os.Getpid())
+		if c, err := net.Dial("unix", st.o.address); err == nil {
 			c.Close()
-			log.Info("served a client")
+			return fmt.Errorf("cannot bind %s: address already in use", st.o.address)
 		}
+		var err error
+		l, err = net.ListenUnix("unix", &net.UnixAddr{Name: st.o.address, Net: "unix"})
+		if err != nil {
+			return fmt.Errorf("binding %s: %w", st.o.address, err)
+		}
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-sigs:
+			log.Info("shutting down")
+			l.Close()
+		case <-ctx.Done():
+			log.Info("shutting down: not ready")
+			l.Close()
+		case <-done:
+		}
+	}()
+	log.Info("listening", "address", l.Addr().String())
+	st.ready()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return nil
+		}
+		fmt.Fprintf(c, "hello pid=%d\n", os.Getpid())
+		c.Close()
+		log.Info("served a client")
 	}
 }
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -18,13 +16,10 @@ import (
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
-// runWorker serves as a worker process of the unix services when this
-// process was started as one; ok is false otherwise.
-func (p *Program) runWorker(args []string) (code int, ok bool) {
-	mode, ok := unixfork.WorkerMode()
-	if !ok {
-		return 0, false
-	}
+// runWorker serves as a worker process of the unix services. What kind of
+// worker (a plain one, or chg's) comes from the master in the start-up
+// message, decoded by chg.WorkerExtension.
+func (p *Program) runWorker() int {
 	w := &unixfork.Worker{
 		NewHandler: func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
 			h, err := p.NewHandler(cfg, log)
@@ -33,62 +28,46 @@ func (p *Program) runWorker(args []string) (code int, ok bool) {
 			}
 			return p.wrap(h, log), nil
 		},
-		Extend: p.workerExtension(mode),
+		Extension: chg.WorkerExtension(p.ChgOptions),
 	}
-	return w.Serve(context.Background()), true
+	return w.Serve(context.Background())
 }
 
-// workerExtension returns the session extension of a worker mode: none for
-// "unix", chg's commands for "chgunix".
-func (p *Program) workerExtension(mode string) func(*protocol.Session, *net.UnixConn) {
-	switch mode {
-	case "chgunix":
-		return chg.WorkerExtend(p.ChgOptions)
-	default:
-		return nil
-	}
-}
-
-func (p *Program) serveUnix(o serveOptions, cfg *protocol.Config) int {
-	if o.address == "" && o.listener == nil {
-		return p.abort("no socket path specified with --address")
-	}
-	if o.address != "" {
-		// The socket path must survive the chdir of --daemon-postexec.
-		abs, err := filepath.Abs(o.address)
-		if err != nil {
-			return p.abort("%v", err)
+// socketService serves `--cmdserver unix` and `--cmdserver chgunix`.
+func (p *Program) socketService(ctx context.Context, st serviceStart) error {
+	if st.o.mode == "chgunix" {
+		// chg starts it as `serve --no-profile --cmdserver chgunix
+		// --address ADDR --daemon-postexec chdir:/` (see chg.Server).
+		srv := &chg.Server{
+			Address:       st.o.address,
+			Config:        st.cfg,
+			Logger:        st.log,
+			Args0:         os.Args[0],
+			Ready:         st.ready,
+			Options:       p.ChgOptions,
+			GlobalOptions: p.GlobalOptions,
 		}
-		o.address = abs
+		return serveUntilSignal(ctx, srv, st.log)
 	}
-	dir, err := checkServeOptions(o, cfg)
-	if err != nil {
-		return p.abort("%v", err)
+	srv := &unixfork.Server{
+		Address:       st.o.address,
+		Listener:      st.listener,
+		Config:        st.cfg,
+		Logger:        st.log,
+		Args0:         os.Args[0],
+		Dir:           st.dir,
+		Traceback:     st.o.traceback,
+		GlobalOptions: p.GlobalOptions,
+		Ready: func() {
+			addr := st.o.address
+			if st.listener != nil { // socket activation: no --address
+				addr = st.listener.Addr().String()
+			}
+			fmt.Fprintf(p.Stdout, "listening at %s\n", addr)
+			st.ready()
+		},
 	}
-	if p.unixService != nil {
-		return p.runService(o, cfg, p.unixService(o))
-	}
-	return p.runService(o, cfg, func(log hclog.Logger, ready func()) error {
-		srv := &unixfork.Server{
-			Address:   o.address,
-			Listener:  o.listener,
-			Config:    cfg,
-			Logger:    log,
-			Mode:      "unix",
-			Args0:     os.Args[0],
-			Dir:       dir,
-			Traceback: o.traceback,
-			Ready: func() {
-				addr := o.address
-				if o.listener != nil { // socket activation: no --address
-					addr = o.listener.Addr().String()
-				}
-				fmt.Fprintf(p.Stdout, "listening at %s\n", addr)
-				ready()
-			},
-		}
-		return serveUntilSignal(srv, log)
-	})
+	return serveUntilSignal(ctx, srv, st.log)
 }
 
 // gracefulServer is what the unix and chg servers share: a serve loop and
@@ -98,10 +77,11 @@ type gracefulServer interface {
 	Shutdown(ctx context.Context) error
 }
 
-// serveUntilSignal runs srv until SIGTERM, SIGINT or SIGHUP, which become
-// a graceful Shutdown: busy workers finish their clients. Further signals
-// do not cut them short.
-func serveUntilSignal(srv gracefulServer, log hclog.Logger) error {
+// serveUntilSignal runs srv until SIGTERM, SIGINT or SIGHUP, or until ctx
+// is done (the daemon layer could not make the service ready), which
+// become a graceful Shutdown: busy workers finish their clients. Further
+// signals do not cut them short.
+func serveUntilSignal(ctx context.Context, srv gracefulServer, log hclog.Logger) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -115,6 +95,8 @@ func serveUntilSignal(srv gracefulServer, log hclog.Logger) error {
 		return err
 	case sig := <-sigs:
 		log.Info("shutting down on signal", "signal", sig)
+	case <-ctx.Done():
+		log.Info("shutting down: the service could not become ready")
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(context.Background()) }()

@@ -15,17 +15,21 @@ import (
 type appHandler struct {
 	h   protocol.Handler
 	log hclog.Logger
+	// hg is Program.GlobalOptions: `serve` alone is the nested server's
+	// (hg's command); otherwise `serve` is the application's unless
+	// --cmdserver follows.
+	hg bool
 }
 
 func (p *Program) wrap(h protocol.Handler, log hclog.Logger) protocol.Handler {
-	return &appHandler{h: h, log: log}
+	return &appHandler{h: h, log: log, hg: p.GlobalOptions}
 }
 
 func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
-	if len(req.Args) == 0 || req.Args[0] != "serve" {
+	if len(req.Args) == 0 || req.Args[0] != "serve" || (!a.hg && !hasCmdserver(req.Args[1:])) {
 		return a.h.ServeCommand(ctx, req)
 	}
-	o, err := parseServeArgs(req.Args[1:])
+	o, err := parseServeArgs(req.Args[1:], serverArgs{})
 	if err == nil && o.mode != "pipe" {
 		err = errNestedMode
 	}
@@ -33,7 +37,7 @@ func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) in
 		req.UI.Error("abort: " + err.Error() + "\n")
 		return 255
 	}
-	srv := &pipe.Server{Handler: a, Config: req.Config, Logger: a.log, Stderr: req.Stderr, Dir: req.Dir, Traceback: req.Traceback}
+	srv := &pipe.Server{Handler: a, Config: req.Config, Logger: a.log, Stderr: req.Stderr, Dir: req.Dir, Traceback: req.Traceback, GlobalOptions: a.hg}
 	return protocol.ExitStatus(srv.Serve(ctx, req.Stdin, req.Stdout))
 }
 

@@ -47,11 +47,10 @@ const maxFDs = 16
 type conn struct {
 	sess *protocol.Session
 	uc   *net.UnixConn
-	// state is the server's start-up hashes (stateErr when missing).
-	state    *State
-	stateErr error
-	opts     *Options
-	log      hclog.Logger
+	// state is the server's start-up hashes.
+	state *State
+	opts  *Options
+	log   hclog.Logger
 }
 
 // Extend adds chg's extensions to a session served over uc in a process
@@ -59,21 +58,18 @@ type conn struct {
 // chdir, setenv, setumask, setumask2, setprocname (where it can be set)
 // and validate commands, and the System and Pager hooks that hand shell
 // commands and the pager to the client over the 'S' channel once attachio
-// has run. validate is left out with chgserver.skiphash=true. Call it
-// before sess.Serve; sess.Config must be set by then.
-func Extend(sess *protocol.Session, uc *net.UnixConn, opts *Options) {
+// has run. st is the server's start-up hashes that validate compares a
+// client against; validate is left out when st is nil
+// (chgserver.skiphash=true). validate reads the client's --config options
+// only when sess.GlobalOptions is set. Call Extend before sess.Serve.
+func Extend(sess *protocol.Session, uc *net.UnixConn, st *State, opts *Options) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	c := &conn{sess: sess, uc: uc, opts: opts, log: sess.Logger}
+	c := &conn{sess: sess, uc: uc, opts: opts, log: sess.Logger, state: st}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
 	}
-	// The server's hashes travel in the configuration; commands must not
-	// see them as a setting.
-	c.state, c.stateErr = StateFrom(sess.Config)
-	sess.Config = sess.Config.Clone()
-	sess.Config.Delete(stateKey)
 	if sess.Commands == nil {
 		sess.Commands = make(map[string]protocol.CommandFunc)
 	}
@@ -85,7 +81,7 @@ func Extend(sess *protocol.Session, uc *net.UnixConn, opts *Options) {
 	if canSetProcName {
 		sess.Commands["setprocname"] = c.setprocname
 	}
-	if skip, _ := sess.Config.Bool("chgserver.skiphash", false); !skip {
+	if st != nil {
 		sess.Commands["validate"] = c.validate
 	}
 	sess.System = c.system
@@ -181,10 +177,4 @@ func (c *conn) setprocname(ctx context.Context, s *protocol.Session) error {
 		c.log.Debug("setprocname failed", "error", err)
 	}
 	return nil
-}
-
-// WorkerExtend returns Extend with opts, in the form unixfork.Worker.Extend
-// takes.
-func WorkerExtend(opts *Options) func(*protocol.Session, *net.UnixConn) {
-	return func(sess *protocol.Session, uc *net.UnixConn) { Extend(sess, uc, opts) }
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,11 +13,6 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
-
-// stateKey is the configuration key through which a chg server hands its
-// start-up hashes to its workers (re-executed processes that get the
-// server's Config). It is internal; no user sets it.
-const stateKey = "chgserver.x-cmdsrv-state"
 
 // State is what a chg server computed at start-up and what validate
 // compares a client against.
@@ -76,23 +72,35 @@ func CleanEnv(env []string) []string {
 	return out
 }
 
-// Encode stores s in cfg for the server's workers.
-func (s *State) Encode(cfg *protocol.Config) {
-	b, _ := json.Marshal(s)
-	cfg.Set(stateKey, string(b))
+// workerData is what a chg server hands each of its workers in their
+// start-up message (unixfork.Server.WorkerData): a worker that receives it
+// serves chg's extensions; one that receives nothing is a plain unix
+// worker.
+type workerData struct {
+	// State is the server's start-up hashes; nil with chgserver.skiphash.
+	State *State `json:"state,omitempty"`
 }
 
-// StateFrom reads the State a server stored in cfg.
-func StateFrom(cfg *protocol.Config) (*State, error) {
-	v, ok := cfg.Lookup(stateKey)
-	if !ok {
-		return nil, fmt.Errorf("no chg server state in the configuration (%s)", stateKey)
+func (d workerData) encode() []byte {
+	b, _ := json.Marshal(d) // plain strings: cannot fail
+	return b
+}
+
+// WorkerExtension is unixfork.Worker.Extension for every worker of a
+// program that serves chg: given the start-up data a chg Server sent, it
+// returns Extend with that server's state and opts; given none (a worker
+// of a plain unix server), no extension.
+func WorkerExtension(opts *Options) func(data []byte) (func(*protocol.Session, *net.UnixConn), error) {
+	return func(data []byte) (func(*protocol.Session, *net.UnixConn), error) {
+		if len(data) == 0 {
+			return nil, nil
+		}
+		var d workerData
+		if err := json.Unmarshal(data, &d); err != nil {
+			return nil, fmt.Errorf("decoding the chg server's start-up data: %w", err)
+		}
+		return func(sess *protocol.Session, uc *net.UnixConn) { Extend(sess, uc, d.State, opts) }, nil
 	}
-	var s State
-	if err := json.Unmarshal([]byte(v), &s); err != nil {
-		return nil, fmt.Errorf("decoding chg server state: %w", err)
-	}
-	return &s, nil
 }
 
 // HashAddress is the socket a server with confighash binds: the base

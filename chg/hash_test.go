@@ -20,3 +20,21 @@ func TestConfigHashSensitivity(t *testing.T) {
 	require.Equal(t, h, ConfigHash(cfg, append(base, "HOME=/elsewhere", "TERM=dumb"), nil))
 	require.Equal(t, h, ConfigHash(cfg, append(base, "CMDSRV_CLIENT=auto", "CMDSRV_DEBUG=1", "CMDSRV_SOCKNAME=/tmp/s"), nil))
 }
+
+// FuzzWorkerExtension: whatever start-up data a worker receives, decoding
+// it returns an error or an extension, never a panic; chg's own encoding
+// round-trips.
+func FuzzWorkerExtension(f *testing.F) {
+	f.Add(workerData{State: &State{BaseAddress: "/s", ConfigHash: "abc", MtimeHash: "d", MtimePaths: []string{"/x"}}}.encode())
+	f.Add(workerData{}.encode())
+	f.Add([]byte(`{"state":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ext, err := WorkerExtension(nil)(data)
+		if len(data) == 0 && (ext != nil || err != nil) {
+			t.Fatalf("no data: a plain worker, got %v, %v", ext != nil, err)
+		}
+		if err == nil && len(data) > 0 && ext == nil {
+			t.Fatalf("%q decoded without an extension", data)
+		}
+	})
+}

@@ -59,9 +59,11 @@ func helperMain() int {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 2
 	}
-	st.Encode(cfg)
-	sess := &protocol.Session{Handler: protocol.HandlerFunc(testCommand), Config: cfg, Stderr: os.Stderr}
-	Extend(sess, uc, opts)
+	if skip, _ := cfg.Bool("chgserver.skiphash", false); skip {
+		st = nil
+	}
+	sess := &protocol.Session{Handler: protocol.HandlerFunc(testCommand), Config: cfg, Stderr: os.Stderr, GlobalOptions: true}
+	Extend(sess, uc, st, opts)
 	return protocol.ExitStatus(sess.Serve(context.Background(), uc, uc))
 }
 

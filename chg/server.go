@@ -38,6 +38,11 @@ type Server struct {
 	Env []string
 	// Options tune the hashes; nil: defaults.
 	Options *Options
+	// GlobalOptions: the program reads Mercurial's global options from
+	// each request (protocol.Session.GlobalOptions), validate included.
+	// Without it the configuration hash covers no --config, on the
+	// server's side as on the client's.
+	GlobalOptions bool
 	// Logger receives server events; nil: none.
 	Logger hclog.Logger
 	// Args0 is os.Args[0] for re-executed workers.
@@ -76,12 +81,17 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		env = os.Environ()
 	}
 	real := s.Address
+	var data workerData
 	if !skip {
-		st, err := NewState(s.Address, cfg, env, s.Options)
+		hashed := cfg
+		if !s.GlobalOptions {
+			hashed = &protocol.Config{} // as validate sees every client
+		}
+		st, err := NewState(s.Address, hashed, env, s.Options)
 		if err != nil {
 			return err
 		}
-		st.Encode(cfg)
+		data.State = st
 		real = HashAddress(s.Address, st.ConfigHash)
 		log.Debug("hashes", "confighash", st.ConfigHash, "mtimehash", st.MtimeHash)
 	}
@@ -97,9 +107,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		Listener: sock.l,
 		Config:   serverOnly(cfg),
 		Logger:   log,
-		Mode:     "chgunix",
-		Args0:    s.Args0,
-		Ready:    s.Ready,
+		// What makes a worker a chg worker: chg's start-up data, decoded
+		// by WorkerExtension.
+		WorkerData:    data.encode(),
+		GlobalOptions: s.GlobalOptions,
+		Args0:         s.Args0,
+		Ready:         s.Ready,
 	}
 	s.mu.Lock()
 	s.fork, s.sock = fork, sock

@@ -36,10 +36,16 @@ func (c *conn) validate(ctx context.Context, s *protocol.Session) error {
 }
 
 func (c *conn) instructions(args, env []string) ([]string, error) {
-	g, _, err := protocol.ParseGlobalOptions(args)
+	// Only a program that opted in to hg's global options has a --config
+	// of hg's form; for any other the client's words are the
+	// application's own, and its configuration hash is that of nothing.
 	cfg := &protocol.Config{}
-	if err == nil {
-		err = cfg.Apply(g.Config)
+	var err error
+	if c.sess.GlobalOptions {
+		var g protocol.GlobalOptions
+		if g, _, err = protocol.ParseGlobalOptions(args); err == nil {
+			err = cfg.Apply(g.Config)
+		}
 	}
 	if err != nil {
 		// As hg does, the message goes to the command's stderr: the
@@ -48,9 +54,6 @@ func (c *conn) instructions(args, env []string) ([]string, error) {
 		return []string{"exit 255"}, nil
 	}
 	st := c.state
-	if c.stateErr != nil {
-		return nil, c.stateErr
-	}
 	var insts []string
 	if MtimeHash(st.MtimePaths) != st.MtimeHash {
 		insts = append(insts, "unlink "+HashAddress(st.BaseAddress, st.ConfigHash), "reconnect")

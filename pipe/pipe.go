@@ -35,6 +35,9 @@ type Server struct {
 	Dir string
 	// Traceback adds stack traces to errors.
 	Traceback bool
+	// GlobalOptions makes each request read Mercurial's global options
+	// (protocol.Session.GlobalOptions); off, its arguments are untouched.
+	GlobalOptions bool
 	// Signals, if set, delivers SIGINT, SIGTERM and SIGHUP. During a
 	// command each one interrupts that command; between requests SIGTERM
 	// and SIGHUP end the server ("killed!"), and SIGINT does too
@@ -59,6 +62,8 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Stderr:    stderr,
 		Dir:       s.Dir,
 		Traceback: s.Traceback,
+
+		GlobalOptions: s.GlobalOptions,
 	}
 	if f, ok := out.(*os.File); ok {
 		// A pipe whose reader went away reports POLLERR on our end.

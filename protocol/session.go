@@ -56,6 +56,12 @@ type Session struct {
 	MaxBlock int
 	// Traceback adds stack traces to error messages (--traceback).
 	Traceback bool
+	// GlobalOptions makes every runcommand read Mercurial's global options
+	// (--config, --cwd, -R/--repository, --pager, --traceback) from the
+	// start of its arguments and apply them to that request only (see
+	// ParseGlobalOptions). Off, the arguments reach the Handler untouched:
+	// an application's command line is its own.
+	GlobalOptions bool
 	// Disconnected, if set, is run in a goroutine while each command runs;
 	// it returns true as soon as the client is gone (the command's context
 	// is then cancelled), or false once done is closed.
@@ -387,9 +393,13 @@ func RunHandler(ctx context.Context, h Handler, req *Request, log hclog.Logger) 
 }
 
 func (s *Session) newRequest(args []string) (*Request, error) {
-	g, rest, err := ParseGlobalOptions(args)
-	if err != nil {
-		return nil, err
+	var g GlobalOptions
+	rest := args
+	if s.GlobalOptions {
+		var err error
+		if g, rest, err = ParseGlobalOptions(args); err != nil {
+			return nil, err
+		}
 	}
 	cfg := s.Config.Clone()
 	if err := cfg.Apply(g.Config); err != nil {

@@ -435,7 +435,7 @@ func TestSessionPanicRecovered(t *testing.T) {
 		t.Fatalf("'o' = %q", o)
 	}
 	// With --traceback the stack comes along.
-	res = serveScript(t, &Session{Handler: &recorder{}}, runcmd("--traceback", "panic"))
+	res = serveScript(t, &Session{Handler: &recorder{}, GlobalOptions: true}, runcmd("--traceback", "panic"))
 	if e := res.on('e'); !strings.Contains(e, "goroutine") {
 		t.Fatalf("--traceback: 'e' = %q", e)
 	}
@@ -468,7 +468,7 @@ func TestSessionOptionsDoNotStick(t *testing.T) {
 		runcmd("--config", "broken", "pwd"),
 		runcmd("config", "a.b"),
 	)
-	res := serveScript(t, &Session{Handler: &recorder{}, Dir: base}, in)
+	res := serveScript(t, &Session{Handler: &recorder{}, Dir: base, GlobalOptions: true}, in)
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
@@ -529,7 +529,7 @@ func TestSessionPrompt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := serveScript(t, &Session{Handler: &recorder{}}, tt.input)
+			res := serveScript(t, &Session{Handler: &recorder{}, GlobalOptions: true}, tt.input)
 			if res.err != nil {
 				t.Fatal(res.err)
 			}
@@ -607,7 +607,7 @@ func TestSessionMessages(t *testing.T) {
 		}
 	})
 	t.Run("per-request channel option without the hello's encoding stays on stdio", func(t *testing.T) {
-		res := serveScript(t, &Session{Handler: &recorder{}}, runcmd("--config", "ui.message-output=channel", "message"))
+		res := serveScript(t, &Session{Handler: &recorder{}, GlobalOptions: true}, runcmd("--config", "ui.message-output=channel", "message"))
 		if res.on('m') != "" || res.on('o') != "st\n" || res.on('e') != "wa\ner\n" {
 			t.Fatalf("o %q e %q m %q", res.on('o'), res.on('e'), res.on('m'))
 		}
@@ -644,5 +644,26 @@ func TestSessionExtraCommands(t *testing.T) {
 	res = serveScript(t, &Session{Handler: &recorder{}, Commands: s.Commands}, []byte("setthing\n\x00\x00\x00\x05ab"))
 	if res.status() != 1 || res.on('e') != "" {
 		t.Fatalf("status %d, 'e' %q", res.status(), res.on('e'))
+	}
+}
+
+// TestSessionLeavesArgsAloneWithoutGlobalOptions: an application's own
+// --config FILE, -R and --cwd reach its Handler as they were sent.
+func TestSessionLeavesArgsAloneWithoutGlobalOptions(t *testing.T) {
+	rec := &recorder{}
+	res := serveScript(t, &Session{Handler: rec, Dir: "/"}, cat(
+		runcmd("--config", "my.yaml", "show"),
+		runcmd("-R", "x", "--cwd", "nowhere", "--pager", "maybe", "pwd"),
+	))
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	// The recorder knows neither command: its own error, not the session's.
+	if e := res.on('e'); e != "unknown --config\nunknown -R\n" {
+		t.Fatalf("'e' = %q", e)
+	}
+	want := "[[--config my.yaml show] [-R x --cwd nowhere --pager maybe pwd]]"
+	if got := fmt.Sprint(rec.ran()); got != want {
+		t.Fatalf("handler got %s, want %s", got, want)
 	}
 }

@@ -35,13 +35,15 @@ type controlMsg struct {
 	Type string `json:"type"`
 
 	// init
-	Mode      string   `json:"mode,omitempty"`
-	Config    []string `json:"config,omitempty"` // section.name=value
-	Prewarm   []string `json:"prewarm,omitempty"`
-	LogLevel  string   `json:"log_level,omitempty"`
-	Dir       string   `json:"dir,omitempty"`
-	Traceback bool     `json:"traceback,omitempty"`
-	Rehearse  bool     `json:"rehearse,omitempty"` // serve a session to itself before ready
+	// Data is Server.WorkerData, for Worker.Extension.
+	Data          []byte   `json:"data,omitempty"`
+	GlobalOptions bool     `json:"global_options,omitempty"`
+	Config        []string `json:"config,omitempty"` // section.name=value
+	Prewarm       []string `json:"prewarm,omitempty"`
+	LogLevel      string   `json:"log_level,omitempty"`
+	Dir           string   `json:"dir,omitempty"`
+	Traceback     bool     `json:"traceback,omitempty"`
+	Rehearse      bool     `json:"rehearse,omitempty"` // serve a session to itself before ready
 
 	// ready
 	PID  int `json:"pid,omitempty"`

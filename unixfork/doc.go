@@ -4,7 +4,7 @@
 //
 // The master (Server) binds the socket and never runs a command itself.
 // Workers are re-executions of /proc/self/exe, recognised by a cookie in
-// the environment (WorkerMode) and run by Worker.Serve. A small pool of
+// the environment (IsWorker) and run by Worker.Serve. A small pool of
 // them is started ahead of demand: each builds its Handler (the warm
 // state), rehearses one session to itself, reports itself ready over a
 // SOCK_SEQPACKET socketpair on fd 3, and accepts a client on the listening

@@ -23,19 +23,34 @@ import (
 )
 
 // The test binary doubles as the worker (re-executed by the Server under
-// test, recognised by WorkerMode) and as a helper that dials as another
+// test, recognised by IsWorker) and as a helper that dials as another
 // user (dialHelperEnv).
 const dialHelperEnv = "UNIXFORK_TEST_DIAL"
 
 func TestMain(m *testing.M) {
-	if _, ok := WorkerMode(); ok {
-		w := &Worker{NewHandler: newTestHandler}
+	if IsWorker() {
+		w := &Worker{NewHandler: newTestHandler, Extension: testExtension}
 		os.Exit(w.Serve(context.Background()))
 	}
 	if addr := os.Getenv(dialHelperEnv); addr != "" {
 		os.Exit(dialHelper(addr))
 	}
 	os.Exit(m.Run())
+}
+
+// testExtension answers the command "workerdata" with the master's
+// WorkerData, as the worker received it in its start-up message.
+func testExtension(data []byte) (func(*protocol.Session, *net.UnixConn), error) {
+	return func(sess *protocol.Session, _ *net.UnixConn) {
+		h := sess.Handler
+		sess.Handler = protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
+			if len(req.Args) == 1 && req.Args[0] == "workerdata" {
+				fmt.Fprintf(req.Stdout, "%s\n", data)
+				return 0
+			}
+			return h.ServeCommand(ctx, req)
+		})
+	}, nil
 }
 
 // dialHelper connects to addr and prints what happened: "hello PID" or
@@ -160,11 +175,11 @@ func startServer(t testing.TB, opts ...string) *testServer {
 	ts := &testServer{addr: filepath.Join(dir, "s"), log: &testutil.SyncBuffer{}, errc: make(chan error, 1)}
 	ready := make(chan struct{})
 	ts.Server = &Server{
-		Address: ts.addr,
-		Config:  cfg,
-		Logger:  hclog.New(&hclog.LoggerOptions{Output: ts.log, Level: hclog.Debug}),
-		Mode:    "test",
-		Ready:   func() { close(ready) },
+		Address:    ts.addr,
+		Config:     cfg,
+		Logger:     hclog.New(&hclog.LoggerOptions{Output: ts.log, Level: hclog.Debug}),
+		WorkerData: []byte("data-of-the-master"),
+		Ready:      func() { close(ready) },
 	}
 	go func() { ts.errc <- ts.ListenAndServe(context.Background()) }()
 	select {

@@ -130,14 +130,15 @@ func (s *Server) startWorker(rehearse bool) {
 		p.signalGroup(sigTerm)
 	}
 	init := controlMsg{
-		Type:      msgInit,
-		Mode:      s.Mode,
-		Config:    configOptions(s.Config),
-		Prewarm:   keys,
-		LogLevel:  logLevel(s.logger()),
-		Dir:       s.Dir,
-		Traceback: s.Traceback,
-		Rehearse:  rehearse,
+		Type:          msgInit,
+		Data:          s.WorkerData,
+		GlobalOptions: s.GlobalOptions,
+		Config:        configOptions(s.Config),
+		Prewarm:       keys,
+		LogLevel:      logLevel(s.logger()),
+		Dir:           s.Dir,
+		Traceback:     s.Traceback,
+		Rehearse:      rehearse,
 	}
 	if err := sendMsg(p.ctl, init); err != nil {
 		s.logger().Error("sending init to worker", "pid", p.pid, "error", err)
@@ -181,7 +182,7 @@ func (s *Server) exec() (*proc, error) {
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       []string{args0},
-		Env:        append(withoutEnv(os.Environ(), workerEnv), workerEnv+"="+s.Mode),
+		Env:        append(withoutEnv(os.Environ(), workerEnv), workerEnv+"=1"),
 		Stdout:     pw,
 		Stderr:     pw,
 		ExtraFiles: []*os.File{theirs, s.backlog},

@@ -34,9 +34,12 @@ type Server struct {
 	// Logger receives the master's events and the workers' stderr. nil:
 	// no logging.
 	Logger hclog.Logger
-	// Mode is an opaque label handed to every worker ("unix", "chgunix");
-	// WorkerMode returns it there.
-	Mode string
+	// WorkerData is handed to every worker in its start-up message, for
+	// its Worker.Extension (chg puts its server state there).
+	WorkerData []byte
+	// GlobalOptions makes the workers' sessions read Mercurial's global
+	// options from each request (protocol.Session.GlobalOptions).
+	GlobalOptions bool
 	// Args0 is os.Args[0] of re-executed workers (under testscript the
 	// basename picks the program). "": os.Args[0].
 	Args0 string

@@ -280,7 +280,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestAddressInUse(t *testing.T) {
 	ts := startServer(t)
-	s2 := &Server{Address: ts.addr, Mode: "test"}
+	s2 := &Server{Address: ts.addr}
 	err := s2.ListenAndServe(context.Background())
 	require.ErrorIs(t, err, ErrAddressInUse)
 	require.Equal(t, ts.addr+": address in use", err.Error())
@@ -374,9 +374,19 @@ func TestOtherUserRefused(t *testing.T) {
 	require.Equal(t, "owner\n", o)
 }
 
+// TestWorkerGetsWorkerData: what a worker is for comes in its start-up
+// message, typed by whoever set Server.WorkerData.
+func TestWorkerGetsWorkerData(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	code, o, _ := run(t, c, "workerdata")
+	require.Equal(t, 0, code)
+	require.Equal(t, "data-of-the-master\n", o)
+}
+
 func TestWorkerRunByHand(t *testing.T) {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), workerEnv+"=test")
+	cmd.Env = append(os.Environ(), workerEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)

@@ -19,9 +19,10 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// workerEnv is the cookie that tells a re-executed process it is a worker;
-// its value is Server.Mode. Worker.Serve removes it from the environment
-// so that commands the worker runs do not inherit it.
+// workerEnv is the cookie that tells a re-executed process it is a worker
+// (value "1"); what kind of worker it is comes in its init message.
+// Worker.Serve removes it from the environment so that commands the worker
+// runs do not inherit it.
 const workerEnv = "CMDSRV_UNIXFORK_WORKER"
 
 // controlFD is the worker's end of its socketpair to the master
@@ -32,10 +33,11 @@ const (
 	listenFD  = 4
 )
 
-// WorkerMode reports whether this process was started by a Server as a
-// worker, and with which Server.Mode.
-func WorkerMode() (mode string, ok bool) {
-	return os.LookupEnv(workerEnv)
+// IsWorker reports whether this process was started by a Server as a
+// worker.
+func IsWorker() bool {
+	_, ok := os.LookupEnv(workerEnv)
+	return ok
 }
 
 // Worker is the worker side: it builds the Handler once, then serves the
@@ -44,9 +46,11 @@ type Worker struct {
 	// NewHandler builds the Handler (the warm state) once, before the
 	// worker reports itself ready. Required.
 	NewHandler func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error)
-	// Extend, if set, customises each connection's session before Serve
-	// (chg registers attachio, chdir, setenv... and the System/Pager hooks).
-	Extend func(sess *protocol.Session, conn *net.UnixConn)
+	// Extension, if set, is called once at start-up with the master's
+	// Server.WorkerData (chg's server state); the function it returns, if
+	// not nil, customises each connection's session before Serve (chg
+	// registers attachio, chdir, setenv... and the System/Pager hooks).
+	Extension func(data []byte) (func(sess *protocol.Session, conn *net.UnixConn), error)
 	// Logger receives the worker's events. nil: JSON lines on stderr,
 	// which the master re-logs through its own Logger.
 	Logger hclog.Logger
@@ -65,7 +69,7 @@ const notWorker = "This process is a cmdsrv worker: it is started by `serve --cm
 // (an interrupt of the running command) and changes process-wide state
 // between clients. Call it from main, nothing else running.
 func (w *Worker) Serve(ctx context.Context) int {
-	if _, ok := WorkerMode(); !ok {
+	if !IsWorker() {
 		fmt.Fprint(os.Stderr, notWorker)
 		return 1
 	}
@@ -157,6 +161,8 @@ type runningWorker struct {
 	announced sync.Once
 	// dir is the working directory sessions start in.
 	dir string
+	// extend is what Worker.Extension made of the master's WorkerData.
+	extend func(*protocol.Session, *net.UnixConn)
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
@@ -174,6 +180,9 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		// Every client starts where the worker started (restore returns
 		// there between clients): no getcwd on the connect path.
 		rw.dir = state.dir
+	}
+	if initErr == nil && rw.w.Extension != nil {
+		rw.extend, initErr = rw.w.Extension(rw.init.Data)
 	}
 	if initErr == nil {
 		rw.h, initErr = rw.w.NewHandler(rw.cfg, rw.log)
@@ -358,13 +367,15 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	}
 	out := &countingWriter{w: conn, first: rw.announce}
 	sess := &protocol.Session{
-		Handler:      rw.h,
-		Config:       rw.cfg,
-		Dir:          rw.dir,
-		Logger:       rw.log,
-		Stderr:       os.Stderr,
-		Traceback:    rw.init.Traceback,
-		Disconnected: protocol.PollHangup(fd),
+		Handler:   rw.h,
+		Config:    rw.cfg,
+		Dir:       rw.dir,
+		Logger:    rw.log,
+		Stderr:    os.Stderr,
+		Traceback: rw.init.Traceback,
+		// The master's Program opted in (or not) to hg's global options.
+		GlobalOptions: rw.init.GlobalOptions,
+		Disconnected:  protocol.PollHangup(fd),
 		OnKey: func(key string) {
 			if err := sendMsg(rw.ctl, controlMsg{Type: msgKey, Key: key}); err != nil {
 				rw.log.Debug("reporting key", "error", err)
@@ -380,8 +391,8 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 			Output: &debugChannel{sess: sess},
 		})
 	}
-	if rw.w.Extend != nil {
-		rw.w.Extend(sess, conn)
+	if rw.extend != nil {
+		rw.extend(sess, conn)
 	}
 	drain := rw.drains
 	if rw.draining.Load() {

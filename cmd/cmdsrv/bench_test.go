@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/rogpeppe/go-internal/testscript"
 	"io"
 	"os"
 	"os/exec"
@@ -31,7 +32,9 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
-	os.Exit(m.Run())
+	// The test binary is also `cmdsrv` itself for the scripts of
+	// script_test.go (chosen by the basename of os.Args[0]).
+	testscript.Main(m, map[string]func(){"cmdsrv": main})
 }
 
 // rawNsPerOp is the raw ping-pong's time per round trip, measured first

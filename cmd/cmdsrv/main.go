@@ -10,6 +10,6 @@ import (
 )
 
 func main() {
-	p := cmdsrv.Program{Name: "cmdsrv", NewHandler: newReferenceHandler}
+	p := cmdsrv.Program{Name: "cmdsrv", NewHandler: newReferenceHandler, GlobalOptions: true}
 	os.Exit(p.Main(os.Args))
 }

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -337,69 +335,6 @@ func TestPipeNestedServe(t *testing.T) {
 	}
 	if code, out, _ := testutil.Run(t, s.Client, "echo", "outer"); code != 0 || out != "outer\n" {
 		t.Fatalf("outer after nested: %d %q", code, out)
-	}
-}
-
-// run runs the binary directly and returns its status, stdout and stderr.
-func run(t *testing.T, dir string, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.Command(testutil.Binary(t), args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("running %q: %v", args, err)
-	}
-	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
-}
-
-func TestCLI(t *testing.T) {
-	dir := t.TempDir()
-	sub := filepath.Join(dir, "sub")
-	if err := os.Mkdir(sub, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string
-		stderr []string // substrings
-	}{
-		{name: "serve without mode", args: []string{"serve"}, code: 255, stderr: []string{"abort: ", "pipe", "unix", "chgunix"}},
-		{name: "unknown mode", args: []string{"serve", "--cmdserver", "foo"}, code: 255, stderr: []string{"abort: unknown mode foo\n"}},
-		{name: "unknown mode without serve", args: []string{"--cmdserver", "foo"}, code: 255, stderr: []string{"abort: unknown mode foo\n"}},
-		{name: "bad serve option", args: []string{"serve", "--cmdserver", "pipe", "--bogus"}, code: 255, stderr: []string{"abort: ", "--bogus"}},
-		{name: "pipe with bad config", args: []string{"serve", "--cmdserver", "pipe", "--config", "nodot"}, code: 255, stderr: []string{"abort: malformed --config option: 'nodot' (use --config section.name=value)\n"}},
-		{name: "pipe with no message encoding", args: []string{"serve", "--cmdserver", "pipe", "--config", "ui.message-output=channel", "--config", "cmdserver.message-encodings=foo"}, code: 255, stderr: []string{"abort: no supported message encodings: foo\n"}},
-		{name: "direct exit", args: []string{"exit", "3"}, code: 3},
-		{name: "direct echo", args: []string{"echo", "a", "b"}, code: 0, stdout: "a b\n"},
-		{name: "direct --cwd", args: []string{"--cwd", sub, "pwd"}, code: 0, stdout: sub + "\n"},
-		{name: "direct --cwd relative", args: []string{"--cwd", "sub", "pwd"}, code: 0, stdout: sub + "\n"},
-		{name: "direct --cwd missing", args: []string{"--cwd", "nope", "pwd"}, code: 255, stderr: []string{"abort: cannot change directory to"}},
-		{name: "direct bad config", args: []string{"--config", "broken", "echo"}, code: 255, stderr: []string{"abort: malformed --config option: 'broken' (use --config section.name=value)\n"}},
-		{name: "direct config", args: []string{"--config", "a.b=c", "config", "a.b"}, code: 0, stdout: "c\n"},
-		{name: "direct system", args: []string{"system", "echo hi; exit 7"}, code: 7, stdout: "hi\n"},
-		{name: "direct unknown command", args: []string{"nosuch"}, code: 255, stderr: []string{"cmdsrv: unknown command 'nosuch'"}},
-		{name: "direct prompt takes the default", args: []string{"prompt", "--default", "yes", "ok?"}, code: 0, stdout: "ok? yes\nyes\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := run(t, dir, tt.args...)
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d (stderr %q)", code, tt.code, errs)
-			}
-			if tt.stdout != "" && out != tt.stdout {
-				t.Fatalf("stdout %q, want %q", out, tt.stdout)
-			}
-			for _, want := range tt.stderr {
-				if !strings.Contains(errs, want) {
-					t.Fatalf("stderr %q lacks %q", errs, want)
-				}
-			}
-		})
 	}
 }
 

@@ -3,12 +3,18 @@
 // binary runs commands directly or serves them (pipe, unix, chg).
 //
 //	greet hello --shout world
+//	greet --config greet.conf hello world
 //	CHGHG=$(which greet) chg hello world
+//
+// Like most Go CLIs it has its own persistent --config FILE flag and its
+// own `serve` command: cmdsrv leaves both alone (Program.GlobalOptions is
+// off). Only `greet serve ... --cmdserver MODE ...` is cmdsrv's.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,6 +27,29 @@ import (
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{Use: "greet", Short: "greet people, warm", SilenceUsage: true}
+	var configFile string
+	root.PersistentFlags().StringVar(&configFile, "config", "", "read the greeting from FILE (a line 'greeting: WORD')")
+	// greeting reads the configuration file the way an application's own
+	// --config would: relative to the caller's directory.
+	greeting := func(req *protocol.Request) (string, error) {
+		if configFile == "" {
+			return "hello", nil
+		}
+		path := configFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(req.Dir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("reading config: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "greeting:"); ok {
+				return strings.TrimSpace(v), nil
+			}
+		}
+		return "hello", nil
+	}
 
 	var shout bool
 	hello := &cobra.Command{
@@ -28,7 +57,11 @@ func newRoot() *cobra.Command {
 		Short: "say hello",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			msg := "hello " + strings.Join(args, " ")
+			word, err := greeting(cobrasrv.Request(cmd.Context()))
+			if err != nil {
+				return err
+			}
+			msg := word + " " + strings.Join(args, " ")
 			if shout {
 				msg = strings.ToUpper(msg)
 			}
@@ -74,7 +107,17 @@ func newRoot() *cobra.Command {
 			return &cobrasrv.ExitError{Code: code, Err: fmt.Errorf("failing with %d", code)}
 		},
 	}
-	root.AddCommand(hello, where, ask, fail)
+	var port int
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "greet's own server (a stand-in: it says what it would serve)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "greet's own serve on port %d (config %q)\n", port, configFile)
+			return nil
+		},
+	}
+	serve.Flags().IntVar(&port, "port", 8080, "port to listen on")
+	root.AddCommand(hello, where, ask, fail, serve)
 	return root
 }
 

@@ -1,0 +1,227 @@
+package cmdsrv
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// invocation is what this process is, read from its command line once by
+// parseArgs: exactly one of worker, server and direct is set.
+type invocation struct {
+	// worker: a worker process of the unix services (its master's cookie
+	// is in the environment; its role comes in its start-up message).
+	worker bool
+	// server: `serve --cmdserver MODE ...`.
+	server *serverArgs
+	// direct: one command run in this process (or handed to a server by
+	// the client mode).
+	direct *directArgs
+}
+
+// directArgs is a direct run.
+type directArgs struct {
+	// line is the command line as given: what the client mode hands a
+	// server, which reads any global options itself.
+	line []string
+	// args reach the Handler (after any global options).
+	args []string
+	// globals are Mercurial's global options that led the command line;
+	// always empty unless Program.GlobalOptions.
+	globals protocol.GlobalOptions
+}
+
+// serverArgs are a server's options, wherever they stood on the command
+// line (before `serve` or after it).
+type serverArgs struct {
+	mode     string // --cmdserver: pipe, unix, chgunix ("": not given)
+	address  string // --address, -a
+	daemon   bool   // --daemon, -d
+	postexec []string
+	pidFile  string
+	// config holds the server-wide --config values, in order.
+	config     []string
+	repository string // -R/--repository: the sessions' starting directory
+	cwd        string // --cwd: where the server itself runs
+	traceback  bool
+}
+
+// parseArgs reads args (os.Args without the program name) into what this
+// process is. hg is Program.GlobalOptions: Mercurial's command line, where
+// global options may stand before `serve` and a leading server flag
+// (`cmdsrv --cmdserver pipe`) also serves. Without it, a process is a
+// server only when args[0] is `serve` and `--cmdserver` follows, and a
+// direct run's arguments are the application's, untouched.
+func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
+	if isWorker {
+		return invocation{worker: true}, nil
+	}
+	if !hg {
+		if len(args) > 0 && args[0] == "serve" && hasCmdserver(args[1:]) {
+			o, err := parseServeArgs(args[1:], serverArgs{})
+			if err != nil {
+				return invocation{}, err
+			}
+			if o.mode == "chgunix" {
+				o = withoutChgCopies(o)
+			}
+			return invocation{server: &o}, nil
+		}
+		return invocation{direct: &directArgs{line: args, args: args}}, nil
+	}
+
+	g, rest, err := leadingGlobals(args)
+	if err != nil {
+		return invocation{}, err
+	}
+	switch {
+	case len(rest) > 0 && rest[0] == "serve":
+		rest = rest[1:]
+	case len(rest) > 0 && isServeFlag(rest[0]):
+	default:
+		return invocation{direct: &directArgs{line: args, args: rest, globals: g}}, nil
+	}
+	// Options before `serve` come first: the same option after it wins.
+	o, err := parseServeArgs(rest, serverArgs{
+		config:     g.Config,
+		repository: g.Repository,
+		cwd:        g.Cwd,
+		traceback:  g.Traceback,
+	})
+	if err != nil {
+		return invocation{}, err
+	}
+	return invocation{server: &o}, nil
+}
+
+// leadingGlobals consumes hg's global options at the start of args,
+// --no-profile among them (chg and some clients send it; it means nothing
+// here).
+func leadingGlobals(args []string) (protocol.GlobalOptions, []string, error) {
+	var all protocol.GlobalOptions
+	for {
+		g, rest, err := protocol.ParseGlobalOptions(args)
+		if err != nil {
+			return all, nil, err
+		}
+		all.Config = append(all.Config, g.Config...)
+		if g.Repository != "" {
+			all.Repository = g.Repository
+		}
+		if g.Cwd != "" {
+			all.Cwd = g.Cwd
+		}
+		if g.Pager != "" {
+			all.Pager = g.Pager
+		}
+		all.Traceback = all.Traceback || g.Traceback
+		if len(rest) == 0 || rest[0] != "--no-profile" {
+			return all, rest, nil
+		}
+		args = rest[1:]
+	}
+}
+
+// hasCmdserver reports whether --cmdserver is among args (before a lone
+// "--", after which words are nobody's options).
+func hasCmdserver(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--cmdserver" || strings.HasPrefix(a, "--cmdserver=") {
+			return true
+		}
+	}
+	return false
+}
+
+// isServeFlag reports whether a is one of the server's own flags, which
+// make `cmdsrv --cmdserver pipe` a server for an hg-compatible program.
+func isServeFlag(a string) bool {
+	name, _, _ := strings.Cut(a, "=")
+	switch name {
+	case "--cmdserver", "--address", "--daemon", "-d", "--daemon-postexec", "--pid-file":
+		return true
+	}
+	return false
+}
+
+// parseServeArgs reads the options of `serve` on top of o (what stood
+// before `serve`).
+func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
+	o.config = append([]string(nil), o.config...)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		if !strings.HasPrefix(a, "--") {
+			name, hasVal = a, false
+		}
+		next := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("option %s requires argument", name)
+			}
+			i++
+			return args[i], nil
+		}
+		var err error
+		switch name {
+		case "--cmdserver":
+			o.mode, err = next()
+		case "--address", "-a":
+			o.address, err = next()
+		case "--config":
+			var v string
+			v, err = next()
+			o.config = append(o.config, v)
+		case "--daemon", "-d":
+			o.daemon = true
+		case "--daemon-postexec":
+			var v string
+			v, err = next()
+			o.postexec = append(o.postexec, v)
+		case "--pid-file":
+			o.pidFile, err = next()
+		case "-R", "--repository", "--repo":
+			o.repository, err = next()
+		case "--cwd":
+			o.cwd, err = next()
+		case "--traceback":
+			o.traceback = true
+		case "--no-profile":
+		default:
+			if strings.HasPrefix(a, "-R") && len(a) > 2 {
+				o.repository = a[2:]
+				continue
+			}
+			return o, fmt.Errorf("serve: option or argument not recognized: %s", a)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// withoutChgCopies drops from a chgunix server's options what chg copied
+// there from its client's command line: chg appends the client's
+// `--config V`, `-R V`, `--cwd V` and `--traceback` to the server it
+// starts, but for an application that did not opt in to hg's global
+// options those words are the application's own (its `--config my.yaml`).
+// A --config of hg's `section.name=value` form stays server-wide
+// configuration.
+func withoutChgCopies(o serverArgs) serverArgs {
+	var cfg []string
+	for _, c := range o.config {
+		if (&protocol.Config{}).Apply([]string{c}) == nil {
+			cfg = append(cfg, c)
+		}
+	}
+	o.config = cfg
+	o.repository, o.cwd, o.traceback = "", "", false
+	return o
+}
