@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +46,16 @@ type proc struct {
 
 	state     workerState
 	hasClient bool // a client counted in Server.active is with this worker
+
+	startedAt time.Time
+	timedOut  bool      // killed for not being ready in time
+	heard     time.Time // last message from the worker
+	pingSent  time.Time // unanswered ping, zero if none
+	// idleSince is when its client went idle, as the worker reported
+	// (zero: not idle); evictSent when the master asked it to close that
+	// client.
+	idleSince, evictSent time.Time
+	lastLine             atomic.Pointer[string] // last line of its output
 }
 
 // signalGroup signals the worker's process group (it leads its own, so
@@ -64,7 +76,7 @@ func (s *Server) refillLocked() {
 	if !s.started || s.closing {
 		return
 	}
-	if s.deficitLocked() <= 0 || s.retry != nil {
+	if s.deficitLocked() <= 0 || s.retry != nil || s.fdWait != nil {
 		return
 	}
 	if s.failures > 0 {
@@ -85,10 +97,12 @@ func (s *Server) refillLocked() {
 	s.startWorkersLocked(s.deficitLocked(), true)
 }
 
-// deficitLocked is how many workers the pool lacks; s.mu must be held.
+// deficitLocked is how many workers to start now for the pool: what it
+// lacks of its spare target, within the cap on clients and the bound on
+// parallel starts; s.mu must be held.
 func (s *Server) deficitLocked() int {
-	want := s.settings.workers - len(s.idle) - s.starting
-	return min(want, s.settings.maxClients-s.liveLocked())
+	want := s.spareTarget - len(s.idle) - s.starting
+	return min(want, s.settings.maxClients-s.liveLocked(), s.settings.parallel-s.starting)
 }
 
 // maxEarlyFailures is how many workers in a row may die before ready
@@ -113,15 +127,22 @@ func (s *Server) startWorker(rehearse bool) {
 	defer s.wg.Done()
 	p, err := s.exec()
 	if err != nil {
-		s.logger().Error("cannot start a worker process", "error", err)
 		s.mu.Lock()
 		s.starting--
-		s.failures++
-		s.refillLocked()
+		if isFDShortage(err) {
+			s.fdShortageLocked(err)
+		} else {
+			s.logger().Error("cannot start a worker process", "error", err)
+			s.failures++
+			s.stats.lastFailure = "cannot start a worker process: " + err.Error()
+			s.refillLocked()
+		}
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Lock()
+	s.fdBackoff = 0
+	s.stats.started++
 	s.procs[p] = struct{}{}
 	keys := s.keys.list()
 	closing := s.closing
@@ -196,7 +217,8 @@ func (s *Server) exec() (*proc, error) {
 		pr.Close()
 		return nil, fmt.Errorf("starting %s: %w", exe, err)
 	}
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), state: stateStarting}
+	now := time.Now()
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), state: stateStarting, startedAt: now, heard: now}
 	log := s.logger()
 	log.Info(fmt.Sprintf("forked worker process (pid=%d)", p.pid))
 	drained := make(chan struct{})
@@ -204,7 +226,7 @@ func (s *Server) exec() (*proc, error) {
 	go func() {
 		defer s.wg.Done()
 		defer close(drained)
-		relayOutput(pr, log.Named("worker").With("pid", p.pid))
+		relayOutput(pr, log.Named("worker").With("pid", p.pid), func(line string) { p.lastLine.Store(&line) })
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -242,7 +264,34 @@ func (s *Server) readControl(p *proc) {
 			}
 			break
 		}
+		s.mu.Lock()
+		p.heard = time.Now()
+		s.mu.Unlock()
 		switch m.Type {
+		case msgPong:
+			s.mu.Lock()
+			p.pingSent = time.Time{}
+			s.mu.Unlock()
+		case msgIdle:
+			s.mu.Lock()
+			if m.IdleMS < 0 || !p.hasClient {
+				if m.IdleMS < 0 && !p.evictSent.IsZero() {
+					s.stats.idleClosed-- // declined: the client was busy again
+				}
+				p.idleSince, p.evictSent = time.Time{}, time.Time{}
+			} else {
+				p.idleSince = time.Now().Add(-time.Duration(m.IdleMS) * time.Millisecond)
+				p.evictSent = time.Time{}
+			}
+			s.mu.Unlock()
+		case msgStatus:
+			s.mu.Lock()
+			st := s.statusLocked()
+			err := sendMsg(p.ctl, controlMsg{Type: msgStatus, Pool: st})
+			s.mu.Unlock()
+			if err != nil {
+				log.Debug("answering status request", "pid", p.pid, "error", err)
+			}
 		case msgReady:
 			if m.InitError != "" {
 				log.Error("worker could not build its handler; its clients get the error", "pid", p.pid, "error", m.InitError)
@@ -253,6 +302,10 @@ func (s *Server) readControl(p *proc) {
 		case msgDone:
 			s.mu.Lock()
 			s.endClientLocked(p)
+			if m.Recycle != "" {
+				s.stats.recycled++
+				log.Debug("worker recycled", "pid", p.pid, "reason", m.Recycle)
+			}
 			s.mu.Unlock()
 		case msgKey:
 			s.mu.Lock()
@@ -264,12 +317,27 @@ func (s *Server) readControl(p *proc) {
 	}
 	p.ctl.Close()
 	s.mu.Lock()
+	state, timedOut := p.state, p.timedOut
+	s.mu.Unlock()
+	var reason string
+	if state == stateStarting && !timedOut {
+		reason = s.exitReason(p)
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch p.state {
 	case stateStarting:
 		s.starting--
-		s.failures++
-		log.Warn("worker exited before it was ready", "pid", p.pid)
+		if !p.timedOut { // a timeout is counted and explained already
+			s.failures++
+			s.stats.crashed++
+			s.stats.lastFailure = reason
+			log.Warn("worker exited before it was ready", "pid", p.pid, "reason", reason)
+		}
+	case stateBusy:
+		if p.hasClient {
+			s.stats.crashed++
+		}
 	case stateIdle:
 		for i, q := range s.idle {
 			if q == p {
@@ -292,6 +360,7 @@ func (s *Server) ready(p *proc) {
 		s.starting--
 		s.failures = 0
 	}
+	p.pingSent = time.Time{}
 	if s.closing {
 		s.stopIdleLocked(p)
 	} else {
@@ -345,12 +414,15 @@ func logLevel(l hclog.Logger) string {
 // lines from the worker's own hclog logger keep their level, message and
 // fields; anything else (abort messages, a command writing to fd 2) is
 // logged as it is.
-func relayOutput(r io.Reader, log hclog.Logger) {
+func relayOutput(r io.Reader, log hclog.Logger, last func(string)) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			relayLine(log, line)
+			if t := strings.TrimSpace(string(line)); t != "" {
+				last(t)
+			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
