@@ -201,6 +201,7 @@ type serveOptions struct {
 	configs, postexec      []string
 	daemon, traceback      bool
 	repository, cwd        string
+	status                 bool // --status: print a running pool's status
 	// listener is the socket passed by systemd (daemon.ActivationListener),
 	// served instead of binding address; nil when not socket-activated.
 	listener *net.UnixListener
@@ -249,6 +250,8 @@ func parseServeArgs(args []string) (serveOptions, error) {
 		case "--traceback":
 			o.traceback = true
 		case "--no-profile":
+		case "--status":
+			o.status = true
 		default:
 			if strings.HasPrefix(a, "-R") && len(a) > 2 {
 				o.repository = a[2:]
@@ -267,6 +270,9 @@ func (p *Program) serve(args []string) int {
 	o, err := parseServeArgs(args)
 	if err != nil {
 		return p.abort("%v", err)
+	}
+	if o.status {
+		return p.printStatus(o)
 	}
 	cfg := &protocol.Config{}
 	if err := cfg.Apply(o.configs); err != nil {

@@ -135,3 +135,24 @@ func serveUntilSignal(srv gracefulServer, log hclog.Logger) error {
 		}
 	}
 }
+
+// printStatus asks the unix or chgunix server at --address for its pool's
+// status and prints it (serve --status).
+func (p *Program) printStatus(o serveOptions) int {
+	if o.mode != "unix" && o.mode != "chgunix" {
+		return p.abort("--status needs --cmdserver unix or chgunix")
+	}
+	if o.address == "" {
+		return p.abort("--status needs --address")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := unixfork.QueryStatus(ctx, o.address)
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	if err := st.Format(p.Stdout); err != nil {
+		return p.abort("writing status: %v", err)
+	}
+	return 0
+}

@@ -173,7 +173,7 @@ func (s *Server) statusLocked() *Status {
 		Uptime:              time.Since(s.stats.startedAt).Seconds(),
 	}
 	for p := range s.procs {
-		if p.state == stateBusy {
+		if p.state == stateBusy && p.hasClient {
 			st.Busy++
 		}
 	}

@@ -333,6 +333,16 @@ func (s *Server) watchBacklog() {
 			continue
 		}
 		s.mu.Lock()
+		if !s.closing && len(s.idle) == 0 {
+			// The pool ran dry: a client waits. Keep one more spare
+			// worker from now on. (Not when a worker takes the last idle
+			// slot: that races with other workers' ready messages.)
+			s.lastDry = time.Now()
+			if s.spareTarget < s.settings.maxSpare {
+				s.spareTarget++
+				s.refillLocked()
+			}
+		}
 		acted := true
 		switch {
 		case s.closing || len(s.idle) > 0:
@@ -413,11 +423,6 @@ func (s *Server) accepted(p *proc) {
 	s.active++
 	s.stats.served++
 	s.lastAct = time.Now()
-	if len(s.idle) == 0 {
-		// The pool ran dry: keep one more spare worker from now on.
-		s.lastDry = s.lastAct
-		s.spareTarget = min(s.spareTarget+1, s.settings.maxSpare)
-	}
 	if s.closing {
 		s.drainLocked(p) // accepted during shutdown: this command only
 	}

@@ -97,11 +97,16 @@ func TestConcurrentClientsUnmixed(t *testing.T) {
 
 // TestIsolation runs a command that changes cwd, environment, umask, fd 2,
 // process title and a signal disposition, and checks that the next client
-// sees none of it: with one client per worker and with reused workers.
+// sees none of it: with one client per worker, with reused workers, and
+// at the default configuration (which reuses them).
 func TestIsolation(t *testing.T) {
-	for _, reuse := range []int{1, 5} {
-		t.Run(fmt.Sprintf("reuse=%d", reuse), func(t *testing.T) {
-			ts := startServer(t, "cmdserver.workers=1", fmt.Sprintf("cmdserver.worker-reuse=%d", reuse))
+	for _, reuse := range []int{1, 5, 0} {
+		name, opts := fmt.Sprintf("reuse=%d", reuse), []string{"cmdserver.workers=1", fmt.Sprintf("cmdserver.worker-reuse=%d", reuse)}
+		if reuse == 0 {
+			name, opts = "default", nil
+		}
+		t.Run(name, func(t *testing.T) {
+			ts := startServer(t, opts...)
 			var baseline string
 			pids := map[int]int{}
 			for i := 0; i < 6; i++ {
