@@ -97,21 +97,18 @@ func (s *Server) checkHealthLocked(now time.Time) error {
 			}
 		}
 	}
-	// Shrink: beyond the ceiling at once, one per tick; down to the floor
-	// once the pool has not run dry for a while.
-	if s.spareTarget > s.settings.minSpare && now.Sub(s.lastDry) >= s.settings.spareIdle {
-		s.spareTarget--
-		s.lastDry = now // one step per period
-	}
-	limit := s.settings.maxSpare
-	if now.Sub(s.lastDry) >= s.settings.spareIdle {
-		limit = s.spareTarget
-	}
-	if len(s.idle) > limit {
-		p := s.idle[0] // idle the longest
-		s.idle = s.idle[1:]
-		log.Debug("stopping a spare worker", "pid", p.pid, "idle", len(s.idle), "spare_target", s.spareTarget)
-		s.stopIdleLocked(p)
+	// Shrink once no client came or went for a while, one worker per
+	// tick, down to the floor. Not while clients come and go: a reused
+	// worker comes back to the pool after its client, and stopping it
+	// only to start another for the next client would churn.
+	if now.Sub(s.lastAct) >= s.settings.spareIdle && now.Sub(s.lastDry) >= s.settings.spareIdle {
+		s.spareTarget = s.settings.minSpare
+		if len(s.idle) > s.spareTarget {
+			p := s.idle[0] // idle the longest
+			s.idle = s.idle[1:]
+			log.Debug("stopping a spare worker", "pid", p.pid, "idle", len(s.idle), "spare_target", s.spareTarget)
+			s.stopIdleLocked(p)
+		}
 	}
 	return answer
 }

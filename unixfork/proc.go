@@ -49,6 +49,7 @@ type proc struct {
 
 	startedAt time.Time
 	timedOut  bool      // killed for not being ready in time
+	recycling bool      // exits after its client: not coming back
 	heard     time.Time // last message from the worker
 	pingSent  time.Time // unanswered ping, zero if none
 	// idleSince is when its client went idle, as the worker reported
@@ -101,7 +102,9 @@ func (s *Server) refillLocked() {
 // lacks of its spare target, within the cap on clients and the bound on
 // parallel starts; s.mu must be held.
 func (s *Server) deficitLocked() int {
-	want := s.spareTarget - len(s.idle) - s.starting
+	// Workers on their way back from a client count as spare: starting
+	// another for each would grow the pool under a sequential loop.
+	want := s.spareTarget - len(s.idle) - s.starting - s.returningLocked()
 	return min(want, s.settings.maxClients-s.liveLocked(), s.settings.parallel-s.starting)
 }
 
@@ -303,6 +306,7 @@ func (s *Server) readControl(p *proc) {
 			s.mu.Lock()
 			s.endClientLocked(p)
 			if m.Recycle != "" {
+				p.recycling = true // not coming back
 				s.stats.recycled++
 				log.Debug("worker recycled", "pid", p.pid, "reason", m.Recycle)
 			}

@@ -307,10 +307,12 @@ const backlogPoll = 100 * time.Millisecond
 func (s *Server) watchBacklog() {
 	fd := int(s.backlog.Fd())
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	var waitSince time.Time // since when a client waits with no worker ready
 	for {
 		s.mu.Lock()
 		for !s.closing && len(s.idle) > 0 {
 			s.atCap = false
+			waitSince = time.Time{}
 			s.changed.Wait()
 		}
 		closing := s.closing
@@ -329,18 +331,27 @@ func (s *Server) watchBacklog() {
 		if n <= 0 || fds[0].Revents&unix.POLLIN == 0 {
 			s.mu.Lock()
 			s.atCap = false
+			waitSince = time.Time{}
 			s.mu.Unlock()
 			continue
 		}
 		s.mu.Lock()
 		if !s.closing && len(s.idle) == 0 {
-			// The pool ran dry: a client waits. Keep one more spare
-			// worker from now on. (Not when a worker takes the last idle
-			// slot: that races with other workers' ready messages.)
-			s.lastDry = time.Now()
-			if s.spareTarget < s.settings.maxSpare {
-				s.spareTarget++
-				s.refillLocked()
+			// A client waits with no worker ready. When it still does a
+			// moment later, with no worker on its way back from a client,
+			// the pool ran dry: keep one more spare worker from now on.
+			// (A client that merely connected before a ready worker was
+			// scheduled, on a loaded machine, is not a reason to grow.)
+			now := time.Now()
+			if waitSince.IsZero() {
+				waitSince = now
+			} else if now.Sub(waitSince) >= dryAfter && s.returningLocked() == 0 {
+				waitSince = now
+				s.lastDry = now
+				if s.spareTarget < s.settings.maxSpare {
+					s.spareTarget++
+					s.refillLocked()
+				}
 			}
 		}
 		acted := true
@@ -361,6 +372,8 @@ func (s *Server) watchBacklog() {
 			}
 			s.evictIdleClientLocked()
 			acted = false
+		case s.returningLocked() > 0:
+			acted = false // a worker back from its client takes it sooner than a new one
 		case s.starting <= s.spareTarget && s.starting < s.settings.parallel:
 			// One beyond the pool's own refills: the pool grows through
 			// its spare target, not through guesses at how many wait.
@@ -375,6 +388,23 @@ func (s *Server) watchBacklog() {
 			time.Sleep(backlogPoll)
 		}
 	}
+}
+
+// dryAfter is how long a client must wait with no worker ready before the
+// pool grows.
+const dryAfter = 5 * time.Millisecond
+
+// returningLocked counts the workers whose client has ended and that are
+// on their way back to the pool (a Reusable Handler's worker restoring
+// its state); s.mu must be held.
+func (s *Server) returningLocked() int {
+	n := 0
+	for p := range s.procs {
+		if p.state == stateBusy && !p.hasClient && !p.recycling {
+			n++
+		}
+	}
+	return n
 }
 
 // liveLocked counts the workers that are starting, ready or serving: each
