@@ -233,6 +233,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.lastAct = time.Now()
 	s.refillLocked()
 	closing = s.closing
+	if !closing {
+		// Added under s.mu before closing is set: Shutdown's Wait never
+		// races with this Add.
+		s.wg.Add(1)
+		go s.watchHealth()
+	}
 	s.mu.Unlock()
 	if closing { // Shutdown came while we were binding
 		ln.Close()
@@ -247,8 +253,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if s.Ready != nil {
 		s.Ready()
 	}
-	s.wg.Add(1)
-	go s.watchHealth()
 	s.watchBacklog()
 	<-s.finished
 	backlog.Close() // only now: workers still starting were handed it
