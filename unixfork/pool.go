@@ -201,6 +201,14 @@ func (s *Server) fdShortageLocked(err error) {
 	}
 	s.fdBackoff = min(max(2*s.fdBackoff, 5*time.Millisecond), time.Second)
 	s.stats.lastFailure = "out of file descriptors: " + err.Error()
+	if s.fdBackoff >= time.Second && s.liveLocked() == 0 && s.backlog != nil {
+		// Seconds of retries, and no worker left to free a descriptor:
+		// the waiting clients would wait for nothing. Tell them why (if
+		// a descriptor is left to accept them with).
+		why := fmt.Errorf("the server cannot start a worker: %s; try again later", s.stats.lastFailure)
+		s.logger().Error("no worker for waiting clients", "error", why)
+		answerBacklog(int(s.backlog.Fd()), why)
+	}
 	if s.closing || s.fdWait != nil {
 		return
 	}

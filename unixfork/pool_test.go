@@ -45,12 +45,37 @@ func serveHelper(addr string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	var hog []*os.File
 	srv := &Server{
 		Address: addr,
 		Config:  cfg,
 		Logger:  hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Debug}),
 		Mode:    "test",
-		Ready:   func() { fmt.Println("ready") },
+		Ready: func() {
+			if os.Getenv("UNIXFORK_TEST_HOG") != "" {
+				// Take every descriptor but one (enough to accept a
+				// client, not to start a worker) until SIGUSR1.
+				for {
+					f, err := os.Open(os.DevNull)
+					if err != nil {
+						break
+					}
+					hog = append(hog, f)
+				}
+				hog[len(hog)-1].Close()
+				hog = hog[:len(hog)-1]
+				release := make(chan os.Signal, 1)
+				signal.Notify(release, syscall.SIGUSR1)
+				go func() {
+					<-release
+					for _, f := range hog {
+						f.Close()
+					}
+					fmt.Fprintln(os.Stderr, "released descriptors")
+				}()
+			}
+			fmt.Println("ready")
+		},
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -159,11 +184,12 @@ func TestIdleClientsDoNotStarveOthers(t *testing.T) {
 	// One client runs a command that outlasts everything below.
 	busy := dial(t, ts.addr)
 	busyDone := make(chan string, 1)
+	started := make(chan struct{}, 1)
 	go func() {
-		var out strings.Builder
-		code, err := busy.RunCommand(context.Background(), []string{"sleep", "3s"}, &client.RunOptions{Stdout: &out})
-		busyDone <- fmt.Sprintf("%d %v %q", code, err, out.String())
+		code, err := busy.RunCommand(context.Background(), []string{"sleep", "3s"}, &client.RunOptions{Stdout: signalWriter(started)})
+		busyDone <- fmt.Sprintf("%d %v", code, err)
 	}()
+	<-started // running: from now on it must not be taken for idle
 	var idle []net.Conn
 	for i := 0; i < 3; i++ {
 		c, err := net.Dial("unix", ts.addr)
@@ -193,7 +219,7 @@ func TestIdleClientsDoNotStarveOthers(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, closed, 1)
 	require.Contains(t, ts.log.String(), "closed an idle client connection")
-	require.Equal(t, `0 <nil> "sleeping\n"`, <-busyDone, "the running command was cut")
+	require.Equal(t, "0 <nil>", <-busyDone, "the running command was cut")
 	st := status(t, ts)
 	require.GreaterOrEqual(t, st.IdleClientsClosed, int64(1))
 	require.GreaterOrEqual(t, st.MaxClientsReached, int64(1))
@@ -314,34 +340,7 @@ func TestRecycleByRSS(t *testing.T) {
 // clients at once runs out of descriptors for new workers; it waits for
 // some to free up instead of turning clients away, and serves everyone.
 func TestDescriptorExhaustion(t *testing.T) {
-	dir, err := os.MkdirTemp("/tmp", "uf")
-	require.NoError(t, err)
-	defer os.RemoveAll(dir)
-	addr := filepath.Join(dir, "s")
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), serveHelperEnv+"="+addr, "UNIXFORK_TEST_NOFILE=40")
-	var logBuf testutil.SyncBuffer
-	cmd.Stderr = &logBuf
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logBuf.String())
-		}
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "server log:\n%s", logBuf.String())
-	require.Equal(t, "ready\n", line)
+	addr, logBuf, _ := startHelperServer(t, "UNIXFORK_TEST_NOFILE=40")
 
 	const n = 100
 	var wg sync.WaitGroup
@@ -377,4 +376,68 @@ func TestDescriptorExhaustion(t *testing.T) {
 	}
 	require.Contains(t, logBuf.String(), "out of file descriptors", "the limit was never reached: the test proves nothing")
 	require.NotContains(t, logBuf.String(), "keep exiting before they are ready")
+}
+
+// startHelperServer runs the test binary as a server (serveHelper) with
+// extra environment, and stops it at the end of the test.
+func startHelperServer(t *testing.T, env ...string) (addr string, log *testutil.SyncBuffer, cmd *exec.Cmd) {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "uf")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	addr = filepath.Join(dir, "s")
+	cmd = exec.Command(os.Args[0])
+	cmd.Env = append(append(os.Environ(), serveHelperEnv+"="+addr), env...)
+	log = &testutil.SyncBuffer{}
+	cmd.Stderr = log
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", log.String())
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "server log:\n%s", log.String())
+	require.Equal(t, "ready\n", line)
+	return addr, log, cmd
+}
+
+// TestDescriptorExhaustionRefusesWithReason: with no descriptor to start a
+// worker and no worker left to free one, a waiting client is told the
+// real reason; once descriptors are free again, clients are served.
+func TestDescriptorExhaustionRefusesWithReason(t *testing.T) {
+	addr, log, cmd := startHelperServer(t, "UNIXFORK_TEST_NOFILE=64", "UNIXFORK_TEST_HOG=1", "UNIXFORK_TEST_CONFIG=cmdserver.workers=0")
+	conn, err := net.Dial("unix", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ch, payload, _, err := protocol.ReadFrame(conn, 0)
+	require.NoError(t, err)
+	require.Equal(t, byte('e'), ch)
+	require.Contains(t, string(payload), "too many open files")
+	require.NotContains(t, string(payload), "keep exiting")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGUSR1))
+	waitFor(t, "descriptors released", func() bool { return strings.Contains(log.String(), "released descriptors") })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, addr)
+	require.NoError(t, err)
+	defer c.Close()
+	var out strings.Builder
+	code, err := c.RunCommand(ctx, []string{"echo", "back"}, &client.RunOptions{Stdout: &out})
+	require.NoError(t, err)
+	require.Equal(t, 0, code)
+	require.Equal(t, "back\n", out.String())
 }
