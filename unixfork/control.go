@@ -106,8 +106,14 @@ func recvMsg(c *net.UnixConn, buf []byte) (controlMsg, error) {
 	if n == 0 {
 		return m, io.EOF // SOCK_SEQPACKET: end of input
 	}
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		return m, fmt.Errorf("decoding control message %.40q: %w", buf[:n], err)
+	return decodeMsg(buf[:n])
+}
+
+// decodeMsg decodes one control message.
+func decodeMsg(b []byte) (controlMsg, error) {
+	var m controlMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("decoding control message %.40q: %w", b, err)
 	}
 	return m, nil
 }

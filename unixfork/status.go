@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -102,7 +103,7 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 		}
 		return nil, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
 	}
-	ch, payload, _, err := protocol.ReadFrame(c, 1<<20)
+	ch, payload, _, err := protocol.ReadFrame(c, maxStatusFrame)
 	if err != nil {
 		return fail("reading hello", err)
 	}
@@ -119,20 +120,37 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 	if _, err := io.WriteString(c, StatusCommand+"\n"); err != nil {
 		return fail("sending request", err)
 	}
+	st, err := readStatusAnswer(c)
+	if err != nil {
+		return fail("reading answer", err)
+	}
+	return st, nil
+}
+
+// maxStatusFrame bounds one frame of a status answer.
+const maxStatusFrame = 1 << 20
+
+// readStatusAnswer reads the frames that answer a StatusCommand request:
+// the status as JSON on 'r', or an error on 'e'. Other channels are
+// skipped.
+func readStatusAnswer(r io.Reader) (*Status, error) {
 	for {
-		ch, payload, _, err := protocol.ReadFrame(c, 1<<20)
+		ch, payload, _, err := protocol.ReadFrame(r, maxStatusFrame)
 		if err != nil {
-			return fail("reading answer", err)
+			return nil, err
 		}
 		switch ch {
 		case protocol.ChannelResult:
 			var st Status
 			if err := json.Unmarshal(payload, &st); err != nil {
-				return fail("decoding answer", err)
+				return nil, fmt.Errorf("decoding status %.60q: %w", payload, err)
 			}
 			return &st, nil
 		case protocol.ChannelError:
-			return fail("server answered", errors.New(string(payload)))
+			return nil, errors.New(strings.TrimSpace(string(payload)))
+		}
+		if protocol.IsInputChannel(ch) {
+			return nil, fmt.Errorf("server asked for input on %q during a status request", ch)
 		}
 	}
 }
