@@ -175,9 +175,14 @@ func (s *Server) statusLocked() *Status {
 		}
 	}
 	if s.backlog != nil {
-		fds := []unix.PollFd{{Fd: int32(s.backlog.Fd()), Events: unix.POLLIN}}
-		if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0 {
-			st.ClientsWaiting = 1
+		if n, err := backlogLen(s.backlog); err == nil {
+			st.ClientsWaiting = n
+		} else {
+			// At least one, if any: all poll can say.
+			fds := []unix.PollFd{{Fd: int32(s.backlog.Fd()), Events: unix.POLLIN}}
+			if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0 {
+				st.ClientsWaiting = 1
+			}
 		}
 	}
 	return st

@@ -441,3 +441,27 @@ func TestDescriptorExhaustionRefusesWithReason(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Equal(t, "back\n", out.String())
 }
+
+// TestStatusCountsWaitingClients: clients queued at max-clients are counted
+// (asked of the kernel on Linux).
+func TestStatusCountsWaitingClients(t *testing.T) {
+	ts := startServer(t, "cmdserver.max-clients=1", "cmdserver.workers=0", "cmdserver.client-idle-timeout=0")
+	held := dial(t, ts.addr)
+	waitFor(t, "the client counted", func() bool { return ts.ActiveClients() == 1 })
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("unix", ts.addr)
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	want := 3
+	if n, err := backlogLen(ts.backlog); err != nil {
+		t.Logf("backlog length unknown (%d): %v", n, err)
+		want = 1 // not countable here: "at least one"
+	}
+	ts.mu.Lock()
+	st := ts.statusLocked()
+	ts.mu.Unlock()
+	require.Equal(t, want, st.ClientsWaiting)
+	require.Equal(t, 1, st.Busy)
+	held.Close()
+}

@@ -34,9 +34,9 @@ type Status struct {
 	// those connected now.
 	ClientsServed int64 `json:"clients_served"`
 	ClientsActive int   `json:"clients_active"`
-	// ClientsWaiting is a lower bound of the clients waiting in the listen
-	// backlog for a worker: 1 when at least one waits (the master cannot
-	// count them portably), 0 otherwise.
+	// ClientsWaiting counts the clients waiting in the listen backlog for
+	// a worker (Linux: asked of the kernel over sock_diag; elsewhere 1 when
+	// at least one waits).
 	ClientsWaiting int `json:"clients_waiting"`
 	// WorkersStarted, WorkersRecycled (exited after their share of
 	// clients or over the RSS limit), WorkersCrashed (died before ready,
