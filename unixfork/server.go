@@ -368,6 +368,8 @@ func (s *Server) watchBacklog() {
 			s.failures = maxEarlyFailures - 1 // the next client gets one more try
 		case s.fdWait != nil, s.retry != nil:
 			acted = false // a retry is pending; clients wait for it
+		case s.returningLocked() > 0:
+			acted = false // a worker back from its client takes it sooner than a new one
 		case s.liveLocked() >= s.settings.maxClients:
 			if !s.atCap {
 				s.atCap = true
@@ -376,8 +378,6 @@ func (s *Server) watchBacklog() {
 			}
 			s.evictIdleClientLocked()
 			acted = false
-		case s.returningLocked() > 0:
-			acted = false // a worker back from its client takes it sooner than a new one
 		case s.starting <= s.spareTarget && s.starting < s.settings.parallel:
 			// One beyond the pool's own refills: the pool grows through
 			// its spare target, not through guesses at how many wait.
