@@ -223,7 +223,7 @@ func (s *Server) fdShortageLocked(err error) {
 		s.fdWait = nil
 		s.refillLocked()
 	})
-	s.changed.Broadcast()
+	s.notifyLocked()
 }
 
 // exitReason describes why worker p died before it was ready: its exit

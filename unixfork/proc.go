@@ -73,7 +73,7 @@ func (p *proc) signalGroup(sig unix.Signal) {
 // refillLocked starts workers until the ready and starting ones make up
 // the pool size, within the cap on clients; s.mu must be held.
 func (s *Server) refillLocked() {
-	s.changed.Broadcast()
+	s.notifyLocked()
 	if !s.started || s.closing {
 		return
 	}
@@ -121,7 +121,7 @@ func (s *Server) startWorkersLocked(n int, rehearse bool) {
 		s.wg.Add(1)
 		go s.startWorker(rehearse)
 	}
-	s.changed.Broadcast()
+	s.notifyLocked()
 }
 
 // startWorker starts one worker process and owns its control socket until

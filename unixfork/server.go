@@ -51,8 +51,9 @@ type Server struct {
 	Dir       string
 	Traceback bool
 
-	mu       sync.Mutex // guards the fields below
-	changed  *sync.Cond // broadcast when the fields below change
+	mu       sync.Mutex    // guards the fields below
+	changed  *sync.Cond    // broadcast when the fields below change (notifyLocked)
+	kick     chan struct{} // signalled by notifyLocked too, for waits with a timeout
 	started  bool
 	closing  bool
 	closed   chan struct{} // closed when closing is set
@@ -294,6 +295,17 @@ func (s *Server) init() {
 		s.finished = make(chan struct{})
 		s.procs = make(map[*proc]struct{})
 		s.changed = sync.NewCond(&s.mu)
+		s.kick = make(chan struct{}, 1)
+	}
+}
+
+// notifyLocked wakes whoever waits for the server's state to change;
+// s.mu must be held.
+func (s *Server) notifyLocked() {
+	s.changed.Broadcast()
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -387,9 +399,16 @@ func (s *Server) watchBacklog() {
 		}
 		s.mu.Unlock()
 		if !acted {
-			// Nothing more to do until a worker starts or ends: look
-			// again a moment later, rather than spin on the backlog.
-			time.Sleep(backlogPoll)
+			// Nothing more to do until a worker is ready, takes a client
+			// or ends (or, at the cap, until the next idle client may be
+			// closed): wait for that rather than spin on the backlog.
+			t := time.NewTimer(backlogPoll)
+			select {
+			case <-s.kick:
+			case <-t.C:
+			case <-s.closed:
+			}
+			t.Stop()
 		}
 	}
 }
@@ -468,7 +487,7 @@ func (s *Server) accepted(p *proc) {
 		defer s.mu.Unlock()
 		s.refillLocked()
 	})
-	s.changed.Broadcast()
+	s.notifyLocked()
 }
 
 // endClientLocked records the end of the session of worker p's client, if
@@ -481,7 +500,7 @@ func (s *Server) endClientLocked(p *proc) {
 	p.idleSince, p.evictSent = time.Time{}, time.Time{}
 	s.active--
 	s.lastAct = time.Now()
-	s.changed.Broadcast()
+	s.notifyLocked()
 }
 
 // ActiveClients returns the number of clients being served now.
@@ -538,7 +557,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Clients still in the backlog have started nothing: the backlog
 		// watcher tells them, rather than starting workers only to stop
 		// them.
-		s.changed.Broadcast()
+		s.notifyLocked()
 		for p := range s.procs {
 			switch p.state {
 			case stateStarting:
