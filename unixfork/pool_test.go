@@ -465,3 +465,24 @@ func TestStatusCountsWaitingClients(t *testing.T) {
 	require.Equal(t, 1, st.Busy)
 	held.Close()
 }
+
+// TestBadPoolSettings: a bad value of a pool key stops the server at start
+// with a message naming the key.
+func TestBadPoolSettings(t *testing.T) {
+	for _, opt := range []string{
+		"cmdserver.client-idle-timeout=banana",
+		"cmdserver.worker-start-timeout=1x",
+		"cmdserver.min-spare-workers=two",
+		"cmdserver.workers=lots",
+		"cmdserver.worker-max-rss=huge",
+		"cmdserver.worker-reuse-jitter=some",
+	} {
+		cfg := &protocol.Config{}
+		require.NoError(t, cfg.Apply([]string{opt}))
+		srv := &Server{Address: filepath.Join(t.TempDir(), "s"), Config: cfg, Mode: "test"}
+		err := srv.ListenAndServe(context.Background())
+		require.Error(t, err, opt)
+		key, _, _ := strings.Cut(opt, "=")
+		require.Contains(t, err.Error(), key)
+	}
+}
