@@ -45,6 +45,7 @@ type serverArgs struct {
 	repository string // -R/--repository: the sessions' starting directory
 	cwd        string // --cwd: where the server itself runs
 	traceback  bool
+	status     bool // --status: print a running pool's status and exit
 }
 
 // parseArgs reads args (os.Args without the program name) into what this
@@ -193,6 +194,8 @@ func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
 		case "--traceback":
 			o.traceback = true
 		case "--no-profile":
+		case "--status":
+			o.status = true
 		default:
 			if strings.HasPrefix(a, "-R") && len(a) > 2 {
 				o.repository = a[2:]

@@ -230,6 +230,9 @@ type serviceStart struct {
 }
 
 func (p *Program) serve(o serverArgs, service socketService) int {
+	if o.status {
+		return p.printStatus(o)
+	}
 	cfg := &protocol.Config{}
 	if err := cfg.Apply(o.config); err != nil {
 		return p.abort("%v", err)

@@ -117,3 +117,24 @@ func serveUntilSignal(ctx context.Context, srv gracefulServer, log hclog.Logger)
 		}
 	}
 }
+
+// printStatus asks the unix or chgunix server at --address for its pool's
+// status and prints it (serve --status).
+func (p *Program) printStatus(o serverArgs) int {
+	if o.mode != "unix" && o.mode != "chgunix" {
+		return p.abort("--status needs --cmdserver unix or chgunix")
+	}
+	if o.address == "" {
+		return p.abort("--status needs --address")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := unixfork.QueryStatus(ctx, o.address)
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	if err := st.Format(p.Stdout); err != nil {
+		return p.abort("writing status: %v", err)
+	}
+	return 0
+}

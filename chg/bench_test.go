@@ -8,9 +8,11 @@ import (
 )
 
 // BenchmarkChg compares, in one run, the wall time of one command:
-//   - chg-cmdsrv: `chg echo hi` against a warm cmdsrv chg server;
-//   - chg-cmdsrv-reuse: the same with cmdserver.worker-reuse=1000, so
-//     that no worker is started while the benchmark runs;
+//   - chg-cmdsrv: `chg echo hi` against a warm cmdsrv chg server, one
+//     client per worker (cmdserver.worker-reuse=1);
+//   - chg-cmdsrv-reuse: the same at the default configuration, which
+//     reuses workers, so that almost no worker is started while the
+//     benchmark runs;
 //   - direct-cmdsrv: `cmdsrv echo hi`, a cold process each time;
 //   - chg-hg: `chg version -q` against Mercurial's own chg server
 //     (CHGHG=/usr/bin/hg, HOME in a temp dir).
@@ -34,11 +36,11 @@ func BenchmarkChg(b *testing.B) {
 		}
 	}
 	b.Run("chg-cmdsrv", func(b *testing.B) {
-		run(b, func() *exec.Cmd { return e.command("echo", "hi") })
+		run(b, func() *exec.Cmd { return e.command("--config", "cmdserver.worker-reuse=1", "echo", "hi") })
 	})
 	b.Run("chg-cmdsrv-reuse", func(b *testing.B) {
 		r := newChgEnv(b, "")
-		run(b, func() *exec.Cmd { return r.command("--config", "cmdserver.worker-reuse=1000", "echo", "hi") })
+		run(b, func() *exec.Cmd { return r.command("echo", "hi") })
 	})
 	b.Run("direct-cmdsrv", func(b *testing.B) {
 		run(b, func() *exec.Cmd {

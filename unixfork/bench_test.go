@@ -71,7 +71,7 @@ func BenchmarkConnectToHello(b *testing.B) {
 		}
 	})
 	b.Run("on-demand", func(b *testing.B) {
-		ts := startServer(b, "cmdserver.workers=0")
+		ts := startServer(b, "cmdserver.workers=0", "cmdserver.worker-reuse=1") // a start per client
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			helloOnce(b, ts.addr)
@@ -108,15 +108,19 @@ func BenchmarkConnectToHello(b *testing.B) {
 
 // BenchmarkSequentialClients: 100 clients one after another, one trivial
 // command each, against the real cmdsrv binary with a 200 ms constructor;
-// calls/sec with one client per worker and with workers reused 50 times.
+// calls/sec with one client per worker and at the default configuration
+// (workers reused).
 func BenchmarkSequentialClients(b *testing.B) {
-	for _, reuse := range []string{"1", "50"} {
+	for _, reuse := range []string{"1", "default"} {
 		b.Run("worker-reuse="+reuse, func(b *testing.B) {
 			dir, _ := os.MkdirTemp("/tmp", "ufs")
 			defer os.RemoveAll(dir)
 			addr := filepath.Join(dir, "s")
-			cmd := exec.Command(testutil.Binary(b), "serve", "--cmdserver", "unix", "--address", addr,
-				"--config", "cmdserver.worker-reuse="+reuse)
+			args := []string{"serve", "--cmdserver", "unix", "--address", addr}
+			if reuse != "default" {
+				args = append(args, "--config", "cmdserver.worker-reuse="+reuse)
+			}
+			cmd := exec.Command(testutil.Binary(b), args...)
 			cmd.Env = append(os.Environ(), "CMDSRV_DEBUG_INIT_DELAY=200ms", "CMDSRV_LOG_LEVEL=warn")
 			out, _ := cmd.StdoutPipe()
 			if err := cmd.Start(); err != nil {

@@ -18,6 +18,14 @@ import (
 //	worker → master  done     the client's session has ended
 //	master → worker  drain    shutting down: stop accepting, finish the
 //	                          running command, end the session and exit
+//	master → worker  ping     are you there? (idle workers, every second)
+//	worker → master  pong     the answer
+//	worker → master  idle     the client has sent nothing and no command
+//	                          has run for cmdserver.client-idle-timeout
+//	master → worker  evict    clients wait for a worker: close the idle
+//	                          client's connection if it is still idle
+//	worker → master  status   a client asked for the pool's status
+//	master → worker  status   the answer (Status)
 //
 // An idle worker exits when it reads end of input: the master closed its
 // end (shutdown) or died.
@@ -28,6 +36,11 @@ const (
 	msgKey      = "key"
 	msgDone     = "done"
 	msgDrain    = "drain"
+	msgPing     = "ping"
+	msgPong     = "pong"
+	msgIdle     = "idle"
+	msgEvict    = "evict"
+	msgStatus   = "status"
 )
 
 // controlMsg is the one message type; fields not used by a kind are empty.
@@ -57,6 +70,16 @@ type controlMsg struct {
 
 	// done
 	Status int `json:"status,omitempty"`
+	// Recycle says why the worker exits after this client although it
+	// could serve more: "count" (cmdserver.worker-reuse reached) or "rss"
+	// (cmdserver.worker-max-rss passed).
+	Recycle string `json:"recycle,omitempty"`
+
+	// idle: since when, in milliseconds
+	IdleMS int64 `json:"idle_ms,omitempty"`
+
+	// status (master → worker)
+	Pool *Status `json:"pool,omitempty"`
 }
 
 func sendMsg(c *net.UnixConn, m controlMsg) error {
@@ -85,8 +108,14 @@ func recvMsg(c *net.UnixConn, buf []byte) (controlMsg, error) {
 	if n == 0 {
 		return m, io.EOF // SOCK_SEQPACKET: end of input
 	}
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		return m, fmt.Errorf("decoding control message %.40q: %w", buf[:n], err)
+	return decodeMsg(buf[:n])
+}
+
+// decodeMsg decodes one control message.
+func decodeMsg(b []byte) (controlMsg, error) {
+	var m controlMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("decoding control message %.40q: %w", b, err)
 	}
 	return m, nil
 }

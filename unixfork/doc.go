@@ -12,7 +12,14 @@
 // with no hand-off. The master only watches the backlog for clients no
 // worker is ready to take and starts workers for them. A worker serves one
 // client, or up to cmdserver.worker-reuse clients in turn when the Handler
-// is protocol.Reusable, restoring its process state between them.
+// is protocol.Reusable (the default: 250, with jitter), restoring its
+// process state between them.
+//
+// The pool is dynamic (pool.go): between a floor and a ceiling of spare
+// workers, growing when clients wait and shrinking after a quiet period.
+// The master also pings idle workers, kills workers that do not start in
+// time, asks a worker to close its idle client when others wait at
+// cmdserver.max-clients, and answers status requests (status.go).
 //
 // Control messages on the socketpair are small JSON objects, one per
 // packet; see control.go.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,6 +35,9 @@ func TestMain(m *testing.M) {
 	}
 	if addr := os.Getenv(dialHelperEnv); addr != "" {
 		os.Exit(dialHelper(addr))
+	}
+	if addr := os.Getenv(serveHelperEnv); addr != "" {
+		os.Exit(serveHelper(addr))
 	}
 	os.Exit(m.Run())
 }
@@ -82,6 +86,11 @@ func newTestHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, e
 	if cfg.Get("test.fail-init", "") != "" {
 		return nil, errors.New("test handler refuses to start")
 	}
+	if msg := cfg.Get("test.crash-init", ""); msg != "" {
+		// A constructor that kills its process: the master must say why.
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(3)
+	}
 	if d, err := time.ParseDuration(cfg.Get("test.init-delay", "0s")); err == nil {
 		time.Sleep(d)
 	}
@@ -128,6 +137,13 @@ func (h *testHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 			fmt.Fprintln(req.Stderr, "interrupted!")
 			return 255
 		}
+	case "grow":
+		// Resident memory a reused worker keeps: for the RSS limit.
+		n, _ := strconv.Atoi(args[0])
+		grown = make([]byte, n<<20)
+		for i := range grown {
+			grown[i] = 1
+		}
 	case "key":
 		req.UseKey(args[0])
 	case "prewarmed":
@@ -141,6 +157,9 @@ func (h *testHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 	}
 	return 0
 }
+
+// grown holds what "grow" allocated, so that it stays resident.
+var grown []byte
 
 // processState describes what mutate changes.
 func processState() string {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +46,17 @@ type proc struct {
 
 	state     workerState
 	hasClient bool // a client counted in Server.active is with this worker
+
+	startedAt time.Time
+	timedOut  bool      // killed for not being ready in time
+	recycling bool      // exits after its client: not coming back
+	heard     time.Time // last message from the worker
+	pingSent  time.Time // unanswered ping, zero if none
+	// idleSince is when its client went idle, as the worker reported
+	// (zero: not idle); evictSent when the master asked it to close that
+	// client.
+	idleSince, evictSent time.Time
+	lastLine             atomic.Pointer[string] // last line of its output
 }
 
 // signalGroup signals the worker's process group (it leads its own, so
@@ -60,11 +73,11 @@ func (p *proc) signalGroup(sig unix.Signal) {
 // refillLocked starts workers until the ready and starting ones make up
 // the pool size, within the cap on clients; s.mu must be held.
 func (s *Server) refillLocked() {
-	s.changed.Broadcast()
+	s.notifyLocked()
 	if !s.started || s.closing {
 		return
 	}
-	if s.deficitLocked() <= 0 || s.retry != nil {
+	if s.deficitLocked() <= 0 || s.retry != nil || s.fdWait != nil {
 		return
 	}
 	if s.failures > 0 {
@@ -85,10 +98,14 @@ func (s *Server) refillLocked() {
 	s.startWorkersLocked(s.deficitLocked(), true)
 }
 
-// deficitLocked is how many workers the pool lacks; s.mu must be held.
+// deficitLocked is how many workers to start now for the pool: what it
+// lacks of its spare target, within the cap on clients and the bound on
+// parallel starts; s.mu must be held.
 func (s *Server) deficitLocked() int {
-	want := s.settings.workers - len(s.idle) - s.starting
-	return min(want, s.settings.maxClients-s.liveLocked())
+	// Workers on their way back from a client count as spare: starting
+	// another for each would grow the pool under a sequential loop.
+	want := s.spareTarget - len(s.idle) - s.starting - s.returningLocked()
+	return min(want, s.settings.maxClients-s.liveLocked(), s.settings.parallel-s.starting)
 }
 
 // maxEarlyFailures is how many workers in a row may die before ready
@@ -104,7 +121,7 @@ func (s *Server) startWorkersLocked(n int, rehearse bool) {
 		s.wg.Add(1)
 		go s.startWorker(rehearse)
 	}
-	s.changed.Broadcast()
+	s.notifyLocked()
 }
 
 // startWorker starts one worker process and owns its control socket until
@@ -113,15 +130,22 @@ func (s *Server) startWorker(rehearse bool) {
 	defer s.wg.Done()
 	p, err := s.exec()
 	if err != nil {
-		s.logger().Error("cannot start a worker process", "error", err)
 		s.mu.Lock()
 		s.starting--
-		s.failures++
-		s.refillLocked()
+		if isFDShortage(err) {
+			s.fdShortageLocked(err)
+		} else {
+			s.logger().Error("cannot start a worker process", "error", err)
+			s.failures++
+			s.stats.lastFailure = "cannot start a worker process: " + err.Error()
+			s.refillLocked()
+		}
 		s.mu.Unlock()
 		return
 	}
 	s.mu.Lock()
+	s.fdBackoff = 0
+	s.stats.started++
 	s.procs[p] = struct{}{}
 	keys := s.keys.list()
 	closing := s.closing
@@ -197,7 +221,8 @@ func (s *Server) exec() (*proc, error) {
 		pr.Close()
 		return nil, fmt.Errorf("starting %s: %w", exe, err)
 	}
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), state: stateStarting}
+	now := time.Now()
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), state: stateStarting, startedAt: now, heard: now}
 	log := s.logger()
 	log.Info(fmt.Sprintf("forked worker process (pid=%d)", p.pid))
 	drained := make(chan struct{})
@@ -205,7 +230,7 @@ func (s *Server) exec() (*proc, error) {
 	go func() {
 		defer s.wg.Done()
 		defer close(drained)
-		relayOutput(pr, log.Named("worker").With("pid", p.pid))
+		relayOutput(pr, log.Named("worker").With("pid", p.pid), func(line string) { p.lastLine.Store(&line) })
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -243,7 +268,34 @@ func (s *Server) readControl(p *proc) {
 			}
 			break
 		}
+		s.mu.Lock()
+		p.heard = time.Now()
+		s.mu.Unlock()
 		switch m.Type {
+		case msgPong:
+			s.mu.Lock()
+			p.pingSent = time.Time{}
+			s.mu.Unlock()
+		case msgIdle:
+			s.mu.Lock()
+			if m.IdleMS < 0 || !p.hasClient {
+				if m.IdleMS < 0 && !p.evictSent.IsZero() {
+					s.stats.idleClosed-- // declined: the client was busy again
+				}
+				p.idleSince, p.evictSent = time.Time{}, time.Time{}
+			} else {
+				p.idleSince = time.Now().Add(-time.Duration(m.IdleMS) * time.Millisecond)
+				p.evictSent = time.Time{}
+			}
+			s.mu.Unlock()
+		case msgStatus:
+			s.mu.Lock()
+			st := s.statusLocked()
+			err := sendMsg(p.ctl, controlMsg{Type: msgStatus, Pool: st})
+			s.mu.Unlock()
+			if err != nil {
+				log.Debug("answering status request", "pid", p.pid, "error", err)
+			}
 		case msgReady:
 			if m.InitError != "" {
 				log.Error("worker could not build its handler; its clients get the error", "pid", p.pid, "error", m.InitError)
@@ -254,6 +306,11 @@ func (s *Server) readControl(p *proc) {
 		case msgDone:
 			s.mu.Lock()
 			s.endClientLocked(p)
+			if m.Recycle != "" {
+				p.recycling = true // not coming back
+				s.stats.recycled++
+				log.Debug("worker recycled", "pid", p.pid, "reason", m.Recycle)
+			}
 			s.mu.Unlock()
 		case msgKey:
 			s.mu.Lock()
@@ -265,12 +322,27 @@ func (s *Server) readControl(p *proc) {
 	}
 	p.ctl.Close()
 	s.mu.Lock()
+	state, timedOut := p.state, p.timedOut
+	s.mu.Unlock()
+	var reason string
+	if state == stateStarting && !timedOut {
+		reason = s.exitReason(p)
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch p.state {
 	case stateStarting:
 		s.starting--
-		s.failures++
-		log.Warn("worker exited before it was ready", "pid", p.pid)
+		if !p.timedOut { // a timeout is counted and explained already
+			s.failures++
+			s.stats.crashed++
+			s.stats.lastFailure = reason
+			log.Warn("worker exited before it was ready", "pid", p.pid, "reason", reason)
+		}
+	case stateBusy:
+		if p.hasClient {
+			s.stats.crashed++
+		}
 	case stateIdle:
 		for i, q := range s.idle {
 			if q == p {
@@ -293,6 +365,7 @@ func (s *Server) ready(p *proc) {
 		s.starting--
 		s.failures = 0
 	}
+	p.pingSent = time.Time{}
 	if s.closing {
 		s.stopIdleLocked(p)
 	} else {
@@ -346,12 +419,15 @@ func logLevel(l hclog.Logger) string {
 // lines from the worker's own hclog logger keep their level, message and
 // fields; anything else (abort messages, a command writing to fd 2) is
 // logged as it is.
-func relayOutput(r io.Reader, log hclog.Logger) {
+func relayOutput(r io.Reader, log hclog.Logger, last func(string)) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			relayLine(log, line)
+			if t := strings.TrimSpace(string(line)); t != "" {
+				last(t)
+			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return

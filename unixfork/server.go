@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,9 +23,10 @@ var ErrServerClosed = errors.New("unixfork: server closed")
 
 // Server is the master of a unix-socket command server. Fill in the fields
 // and call ListenAndServe once. Zero values take their defaults from
-// Config: cmdserver.workers=2 idle workers, cmdserver.max-clients=64
-// clients at once, cmdserver.worker-reuse=1 client per worker,
-// cmdserver.max-repo-cache=0 remembered warm-up keys.
+// Config; see readSettings and docs/unix.md for the keys: a dynamic pool
+// of 2 to 8 spare warm workers, at most 64 workers (so 64 clients) at
+// once, reuse of workers for Reusable Handlers, idle clients closed when
+// others wait, and health checks of the workers.
 type Server struct {
 	// Address is the socket path to bind when Listener is nil.
 	Address string
@@ -50,8 +54,9 @@ type Server struct {
 	Dir       string
 	Traceback bool
 
-	mu       sync.Mutex // guards the fields below
-	changed  *sync.Cond // broadcast when the fields below change
+	mu       sync.Mutex    // guards the fields below
+	changed  *sync.Cond    // broadcast when the fields below change (notifyLocked)
+	kick     chan struct{} // signalled by notifyLocked too, for waits with a timeout
 	started  bool
 	closing  bool
 	closed   chan struct{} // closed when closing is set
@@ -67,14 +72,46 @@ type Server struct {
 	retry    *time.Timer // pending refill after failures
 	settings settings
 
+	// The dynamic pool: spareTarget spare (idle or starting) workers are
+	// kept, between settings.minSpare and settings.maxSpare; it grows
+	// when a client takes the last idle worker (lastDry) and shrinks
+	// after settings.spareIdle without that.
+	spareTarget int
+	lastDry     time.Time
+	// fdWait is the pending retry after the master ran out of file
+	// descriptors; fdBackoff its delay.
+	fdWait    *time.Timer
+	fdBackoff time.Duration
+	// atCap is set while clients wait with every worker slot taken.
+	atCap bool
+	stats poolStats
+
 	wg       sync.WaitGroup
 	finished chan struct{} // closed when every goroutine and worker is gone
 	waitOnce sync.Once
 }
 
 type settings struct {
-	workers, maxClients, maxKeys int
+	minSpare, maxSpare, maxClients, maxKeys int
+	// parallel bounds the workers starting at once (the cores): more
+	// would only slow each other down.
+	parallel int
+	// spareIdle: spare workers beyond the floor are stopped after the
+	// pool has not run dry for this long. startTimeout: a worker not
+	// ready by then is killed. answerTimeout: an idle worker that does
+	// not answer a ping within it is killed and replaced.
+	spareIdle, startTimeout, answerTimeout time.Duration
 }
+
+// Defaults of the master's settings (see docs/unix.md).
+const (
+	DefaultMinSpareWorkers     = 2
+	DefaultMaxSpareWorkers     = 8
+	DefaultMaxClients          = 64
+	DefaultSpareIdleTimeout    = 10 * time.Second
+	DefaultWorkerStartTimeout  = 30 * time.Second
+	DefaultWorkerAnswerTimeout = 2 * time.Second
+)
 
 func (s *Server) logger() hclog.Logger {
 	if s.Logger == nil {
@@ -83,6 +120,11 @@ func (s *Server) logger() hclog.Logger {
 	return s.Logger
 }
 
+// readSettings reads the pool's configuration. cmdserver.workers, the key
+// of the fixed pool that came first, still works: alone, it fixes the
+// number of spare workers (min = max); next to the new keys it is the
+// floor. Worker-side keys are checked here too, so that a bad value stops
+// the server at start rather than every worker.
 func (s *Server) readSettings() (settings, error) {
 	cfg := s.Config
 	if cfg == nil {
@@ -90,21 +132,57 @@ func (s *Server) readSettings() (settings, error) {
 	}
 	var st settings
 	var err error
-	if st.workers, err = cfg.Int("cmdserver.workers", 2); err != nil {
+	ints := []struct {
+		p   *int
+		key string
+		def int
+	}{
+		{&st.minSpare, "cmdserver.min-spare-workers", DefaultMinSpareWorkers},
+		{&st.maxSpare, "cmdserver.max-spare-workers", DefaultMaxSpareWorkers},
+		{&st.maxClients, "cmdserver.max-clients", DefaultMaxClients},
+		{&st.maxKeys, "cmdserver.max-repo-cache", 0},
+	}
+	legacy, hasLegacy := cfg.Lookup("cmdserver.workers")
+	if hasLegacy {
+		n, err := strconv.Atoi(strings.TrimSpace(legacy))
+		if err != nil {
+			return st, fmt.Errorf("cmdserver.workers: %q is not a number", legacy)
+		}
+		ints[0].def, ints[1].def = n, n
+	}
+	for _, k := range ints {
+		if *k.p, err = cfg.Int(k.key, k.def); err != nil {
+			return st, err
+		}
+	}
+	durs := []struct {
+		p   *time.Duration
+		key string
+		def time.Duration
+	}{
+		{&st.spareIdle, "cmdserver.spare-idle-timeout", DefaultSpareIdleTimeout},
+		{&st.startTimeout, "cmdserver.worker-start-timeout", DefaultWorkerStartTimeout},
+		{&st.answerTimeout, "cmdserver.worker-answer-timeout", DefaultWorkerAnswerTimeout},
+		{new(time.Duration), "cmdserver.client-idle-timeout", DefaultClientIdleTimeout},
+	}
+	for _, d := range durs {
+		if *d.p, err = configDuration(cfg, d.key, d.def); err != nil {
+			return st, err
+		}
+	}
+	for _, key := range []string{"cmdserver.worker-reuse", "cmdserver.worker-reuse-jitter"} {
+		if _, err = cfg.Int(key, 0); err != nil {
+			return st, err
+		}
+	}
+	if _, err = cfg.Bytes("cmdserver.worker-max-rss", DefaultWorkerMaxRSS); err != nil {
 		return st, err
 	}
-	if st.maxClients, err = cfg.Int("cmdserver.max-clients", 64); err != nil {
-		return st, err
-	}
-	if st.maxKeys, err = cfg.Int("cmdserver.max-repo-cache", 0); err != nil {
-		return st, err
-	}
-	if _, err = cfg.Int("cmdserver.worker-reuse", 1); err != nil {
-		return st, err
-	}
-	st.workers = max(st.workers, 0)
+	st.minSpare = max(st.minSpare, 0)
+	st.maxSpare = max(st.maxSpare, st.minSpare)
 	st.maxClients = max(st.maxClients, 1)
 	st.maxKeys = max(st.maxKeys, 0)
+	st.parallel = max(runtime.NumCPU(), 1)
 	return st, nil
 }
 
@@ -131,6 +209,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.started = true
 	s.init()
 	s.settings = st
+	s.spareTarget = st.minSpare
+	s.stats.startedAt = time.Now()
 	s.keys = newLRU(st.maxKeys)
 	closing := s.closing
 	s.mu.Unlock()
@@ -157,6 +237,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.lastAct = time.Now()
 	s.refillLocked()
 	closing = s.closing
+	if !closing {
+		// Added under s.mu before closing is set: Shutdown's Wait never
+		// races with this Add.
+		s.wg.Add(1)
+		go s.watchHealth()
+	}
 	s.mu.Unlock()
 	if closing { // Shutdown came while we were binding
 		ln.Close()
@@ -164,7 +250,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		_ = s.Shutdown(context.Background())
 		return ErrServerClosed
 	}
-	s.logger().Info("listening", "address", s.addr(ln), "workers", st.workers, "max_clients", st.maxClients)
+	s.logger().Info("listening", "address", s.addr(ln), "min_spare_workers", st.minSpare,
+		"max_spare_workers", st.maxSpare, "max_clients", st.maxClients)
 	stop := context.AfterFunc(ctx, func() { _ = s.Shutdown(context.Background()) })
 	defer stop()
 	if s.Ready != nil {
@@ -211,6 +298,17 @@ func (s *Server) init() {
 		s.finished = make(chan struct{})
 		s.procs = make(map[*proc]struct{})
 		s.changed = sync.NewCond(&s.mu)
+		s.kick = make(chan struct{}, 1)
+	}
+}
+
+// notifyLocked wakes whoever waits for the server's state to change;
+// s.mu must be held.
+func (s *Server) notifyLocked() {
+	s.changed.Broadcast()
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -218,18 +316,22 @@ func (s *Server) init() {
 // looks at the server's state again.
 const backlogPoll = 100 * time.Millisecond
 
-// watchBacklog starts a worker when a client waits in the listen backlog
-// and no worker is ready or starting (cmdserver.workers=0, or a burst that
-// emptied the pool), within cmdserver.max-clients: beyond the cap clients
-// wait in the backlog. While workers keep dying before they are ready it
-// answers waiting clients with the reason instead. At shutdown it answers
-// the clients still queued and returns.
+// watchBacklog acts for clients waiting in the listen backlog while no
+// worker is ready: it starts a worker for them (within
+// cmdserver.max-clients and the bound on parallel starts); at the cap it
+// asks the worker of the longest-idle client to close that connection;
+// while workers keep dying before they are ready it answers waiting
+// clients with the reason. At shutdown it answers the clients still
+// queued and returns.
 func (s *Server) watchBacklog() {
 	fd := int(s.backlog.Fd())
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	var waitSince time.Time // since when a client waits with no worker ready
 	for {
 		s.mu.Lock()
-		for !s.closing && !s.noWorkerForBacklogLocked() {
+		for !s.closing && len(s.idle) > 0 {
+			s.atCap = false
+			waitSince = time.Time{}
 			s.changed.Wait()
 		}
 		closing := s.closing
@@ -246,30 +348,89 @@ func (s *Server) watchBacklog() {
 			continue
 		}
 		if n <= 0 || fds[0].Revents&unix.POLLIN == 0 {
+			s.mu.Lock()
+			s.atCap = false
+			waitSince = time.Time{}
+			s.mu.Unlock()
 			continue
 		}
 		s.mu.Lock()
+		if !s.closing && len(s.idle) == 0 {
+			// A client waits with no worker ready. When it still does a
+			// moment later, with no worker on its way back from a client,
+			// the pool ran dry: keep one more spare worker from now on.
+			// (A client that merely connected before a ready worker was
+			// scheduled, on a loaded machine, is not a reason to grow.)
+			now := time.Now()
+			if waitSince.IsZero() {
+				waitSince = now
+			} else if now.Sub(waitSince) >= dryAfter && s.returningLocked() == 0 {
+				waitSince = now
+				s.lastDry = now
+				if s.spareTarget < s.settings.maxSpare {
+					s.spareTarget++
+					s.refillLocked()
+				}
+			}
+		}
+		acted := true
 		switch {
-		case s.closing || !s.noWorkerForBacklogLocked():
+		case s.closing || len(s.idle) > 0:
 		case s.failures >= maxEarlyFailures:
-			err := fmt.Errorf("worker processes keep exiting before they are ready (%d in a row); see the server log", s.failures)
+			err := fmt.Errorf("worker processes keep exiting before they are ready (%d in a row): %s; see the server log", s.failures, s.stats.lastFailure)
 			s.logger().Error("no worker for waiting clients", "error", err)
 			answerBacklog(fd, err)
 			s.failures = maxEarlyFailures - 1 // the next client gets one more try
-		default:
+		case s.fdWait != nil, s.retry != nil:
+			acted = false // a retry is pending; clients wait for it
+		case s.returningLocked() > 0:
+			acted = false // a worker back from its client takes it sooner than a new one
+		case s.liveLocked() >= s.settings.maxClients:
+			if !s.atCap {
+				s.atCap = true
+				s.stats.maxClientsReached++
+				s.logger().Warn("max-clients reached: a client waits for a worker", "max_clients", s.settings.maxClients)
+			}
+			s.evictIdleClientLocked()
+			acted = false
+		case s.starting <= s.spareTarget && s.starting < s.settings.parallel:
+			// One beyond the pool's own refills: the pool grows through
+			// its spare target, not through guesses at how many wait.
 			s.startWorkersLocked(1, false)
+		default:
+			acted = false // workers are on their way
 		}
 		s.mu.Unlock()
+		if !acted {
+			// Nothing more to do until a worker is ready, takes a client
+			// or ends (or, at the cap, until the next idle client may be
+			// closed): wait for that rather than spin on the backlog.
+			t := time.NewTimer(backlogPoll)
+			select {
+			case <-s.kick:
+			case <-t.C:
+			case <-s.closed:
+			}
+			t.Stop()
+		}
 	}
 }
 
-// noWorkerForBacklogLocked reports whether a client arriving now would
-// find no worker ready, and none started for it beyond the pool's own
-// refills, while the cap allows one more; s.mu must be held. Starting one
-// for a waiting client next to the refills matters when the pool runs dry
-// (a shell loop against a slow constructor with one client per worker).
-func (s *Server) noWorkerForBacklogLocked() bool {
-	return len(s.idle) == 0 && s.starting <= s.settings.workers && s.liveLocked() < s.settings.maxClients
+// dryAfter is how long a client must wait with no worker ready before the
+// pool grows.
+const dryAfter = 5 * time.Millisecond
+
+// returningLocked counts the workers whose client has ended and that are
+// on their way back to the pool (a Reusable Handler's worker restoring
+// its state); s.mu must be held.
+func (s *Server) returningLocked() int {
+	n := 0
+	for p := range s.procs {
+		if p.state == stateBusy && !p.hasClient && !p.recycling {
+			n++
+		}
+	}
+	return n
 }
 
 // liveLocked counts the workers that are starting, ready or serving: each
@@ -314,7 +475,9 @@ func (s *Server) accepted(p *proc) {
 	}
 	p.state = stateBusy
 	p.hasClient = true
+	p.idleSince, p.evictSent = time.Time{}, time.Time{}
 	s.active++
+	s.stats.served++
 	s.lastAct = time.Now()
 	if s.closing {
 		s.drainLocked(p) // accepted during shutdown: this command only
@@ -327,7 +490,7 @@ func (s *Server) accepted(p *proc) {
 		defer s.mu.Unlock()
 		s.refillLocked()
 	})
-	s.changed.Broadcast()
+	s.notifyLocked()
 }
 
 // endClientLocked records the end of the session of worker p's client, if
@@ -337,9 +500,10 @@ func (s *Server) endClientLocked(p *proc) {
 		return
 	}
 	p.hasClient = false
+	p.idleSince, p.evictSent = time.Time{}, time.Time{}
 	s.active--
 	s.lastAct = time.Now()
-	s.changed.Broadcast()
+	s.notifyLocked()
 }
 
 // ActiveClients returns the number of clients being served now.
@@ -385,6 +549,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.retry.Stop()
 			s.retry = nil
 		}
+		if s.fdWait != nil {
+			s.fdWait.Stop()
+			s.fdWait = nil
+		}
 		for _, p := range s.idle {
 			s.stopIdleLocked(p)
 		}
@@ -392,7 +560,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Clients still in the backlog have started nothing: the backlog
 		// watcher tells them, rather than starting workers only to stop
 		// them.
-		s.changed.Broadcast()
+		s.notifyLocked()
 		for p := range s.procs {
 			switch p.state {
 			case stateStarting:

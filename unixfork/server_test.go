@@ -24,7 +24,7 @@ import (
 )
 
 func TestHelloPIDsPerClient(t *testing.T) {
-	ts := startServer(t)
+	ts := startServer(t, "cmdserver.worker-reuse=1")
 	seen := map[int]bool{}
 	var clients []*client.Client
 	for i := 0; i < 4; i++ { // held open together: four workers at once
@@ -97,11 +97,16 @@ func TestConcurrentClientsUnmixed(t *testing.T) {
 
 // TestIsolation runs a command that changes cwd, environment, umask, fd 2,
 // process title and a signal disposition, and checks that the next client
-// sees none of it: with one client per worker and with reused workers.
+// sees none of it: with one client per worker, with reused workers, and
+// at the default configuration (which reuses them).
 func TestIsolation(t *testing.T) {
-	for _, reuse := range []int{1, 5} {
-		t.Run(fmt.Sprintf("reuse=%d", reuse), func(t *testing.T) {
-			ts := startServer(t, "cmdserver.workers=1", fmt.Sprintf("cmdserver.worker-reuse=%d", reuse))
+	for _, reuse := range []int{1, 5, 0} {
+		name, opts := fmt.Sprintf("reuse=%d", reuse), []string{"cmdserver.workers=1", fmt.Sprintf("cmdserver.worker-reuse=%d", reuse)}
+		if reuse == 0 {
+			name, opts = "default", nil
+		}
+		t.Run(name, func(t *testing.T) {
+			ts := startServer(t, opts...)
 			var baseline string
 			pids := map[int]int{}
 			for i := 0; i < 6; i++ {
@@ -224,7 +229,7 @@ func TestInitFailureReachesClient(t *testing.T) {
 }
 
 func TestPrewarmRecentKeys(t *testing.T) {
-	ts := startServer(t, "cmdserver.workers=1", "cmdserver.max-repo-cache=2")
+	ts := startServer(t, "cmdserver.workers=1", "cmdserver.max-repo-cache=2", "cmdserver.worker-reuse=1")
 	c := dial(t, ts.addr)
 	run(t, c, "key", "/repo/a")
 	run(t, c, "key", "/repo/b")
@@ -432,7 +437,9 @@ func TestShutdownWithClientWaitingForWorker(t *testing.T) {
 // connect succeeds but it waits in the listen backlog, with no worker
 // started for it, until a served client leaves.
 func TestMaxClientsQueuesInBacklog(t *testing.T) {
-	ts := startServer(t, "cmdserver.max-clients=2", "cmdserver.workers=3")
+	// Idle clients are not closed for the third here: that has its own
+	// test.
+	ts := startServer(t, "cmdserver.max-clients=2", "cmdserver.workers=3", "cmdserver.client-idle-timeout=0")
 	c1, c2 := dial(t, ts.addr), dial(t, ts.addr)
 	waitFor(t, "two clients counted", func() bool { return ts.ActiveClients() == 2 })
 	third := make(chan *client.Client, 1)

@@ -38,6 +38,12 @@ func catchable() []unix.Signal {
 	return sigs
 }
 
+// jobControl are the signals the Go runtime leaves at their default
+// until a program asks for them: after signal.Notify its handler stays
+// installed through signal.Reset and drops the signal, so a worker that
+// put them through Notify and Reset would no longer stop on Ctrl-Z.
+var jobControl = map[unix.Signal]bool{unix.SIGTSTP: true, unix.SIGTTIN: true, unix.SIGTTOU: true, unix.SIGCONT: true}
+
 // snapshotState records the current state. It is taken at worker start,
 // before the Handler is built.
 func snapshotState() (*procState, error) {
@@ -97,7 +103,7 @@ func (st *procState) restore(resetSignals func()) error {
 	tmp := make(chan os.Signal, 1)
 	var sigs []os.Signal
 	for _, sig := range catchable() {
-		if !st.ignored[sig] {
+		if !st.ignored[sig] && !jobControl[sig] {
 			sigs = append(sigs, sig)
 		}
 	}
@@ -105,6 +111,16 @@ func (st *procState) restore(resetSignals func()) error {
 	signal.Reset()
 	for sig := range st.ignored {
 		signal.Ignore(sig)
+	}
+	// A command that caught or ignored a job-control signal left it in a
+	// state Reset cannot undo: such a worker is not reused.
+	for sig := range jobControl {
+		if st.ignored[sig] {
+			continue
+		}
+		if isDefault, known := kernelHandlerIsDefault(sig); known && !isDefault {
+			errs = append(errs, fmt.Errorf("restoring signal %v: a command changed its handling", sig))
+		}
 	}
 	if resetSignals != nil {
 		resetSignals()

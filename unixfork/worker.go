@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
@@ -119,7 +120,7 @@ func (w *Worker) Serve(ctx context.Context) int {
 			JSONFormat: true,
 		})
 	}
-	rw := &runningWorker{w: w, ctl: ctl, ln: ln, log: log, init: init, drains: make(chan struct{}, 1)}
+	rw := &runningWorker{w: w, ctl: ctl, ln: ln, log: log, init: init, drains: make(chan struct{}, 1), statusReplies: make(chan controlMsg, 1)}
 	return rw.run(ctx)
 }
 
@@ -163,6 +164,12 @@ type runningWorker struct {
 	dir string
 	// extend is what Worker.Extension made of the master's WorkerData.
 	extend func(*protocol.Session, *net.UnixConn)
+	// idleAfter is cmdserver.client-idle-timeout; client is the current
+	// client's connection (nil between clients), for the master's evict.
+	idleAfter time.Duration
+	client    atomic.Pointer[trackedConn]
+	// statusReplies receives the master's answers to status requests.
+	statusReplies chan controlMsg
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
@@ -197,11 +204,16 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	}
 	reuse := 1
 	if initErr == nil && protocol.IsReusable(rw.h) {
-		n, err := rw.cfg.Int("cmdserver.worker-reuse", 1)
-		if err != nil {
-			rw.log.Warn("ignoring cmdserver.worker-reuse", "error", err)
-		}
-		reuse = max(n, 1)
+		reuse = rw.reuseCount()
+	}
+	maxRSS, err := rw.cfg.Bytes("cmdserver.worker-max-rss", DefaultWorkerMaxRSS)
+	if err != nil {
+		rw.log.Warn("ignoring cmdserver.worker-max-rss", "error", err)
+		maxRSS = DefaultWorkerMaxRSS
+	}
+	if rw.idleAfter, err = configDuration(rw.cfg, "cmdserver.client-idle-timeout", DefaultClientIdleTimeout); err != nil {
+		rw.log.Warn("ignoring cmdserver.client-idle-timeout", "error", err)
+		rw.idleAfter = DefaultClientIdleTimeout
 	}
 	rw.ints = make(chan os.Signal, 1)
 	// Catching SIGPIPE makes a write to a client's closed pipe (a pager
@@ -254,11 +266,22 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		}
 		conn.Close()
 		rw.announce() // if nothing was written: "done" must follow "accepted"
-		if err := sendMsg(rw.ctl, controlMsg{Type: msgDone, Status: status}); err != nil {
+		done := controlMsg{Type: msgDone, Status: status}
+		if status == 0 && ctx.Err() == nil && !rw.draining.Load() && reuse > 1 {
+			// Recycle: a worker that served its share, or grew past the
+			// RSS limit, makes room for a fresh one.
+			if served+1 >= reuse {
+				done.Recycle = "count"
+			} else if rss, ok := currentRSS(); ok && maxRSS > 0 && rss > maxRSS {
+				rw.log.Info("recycling worker: RSS over cmdserver.worker-max-rss", "rss", rss, "limit", maxRSS)
+				done.Recycle = "rss"
+			}
+		}
+		if err := sendMsg(rw.ctl, done); err != nil {
 			rw.log.Debug("master gone", "error", err)
 			return status
 		}
-		if status != 0 || served+1 >= reuse || ctx.Err() != nil || rw.draining.Load() {
+		if status != 0 || done.Recycle != "" || served+1 >= reuse || ctx.Err() != nil || rw.draining.Load() {
 			return status
 		}
 		if err := state.restore(notifyInt); err != nil {
@@ -266,6 +289,46 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			return 0
 		}
 	}
+}
+
+// Defaults of the worker-side settings.
+const (
+	// DefaultWorkerReuse is cmdserver.worker-reuse: clients one worker of
+	// a Reusable Handler serves before it is replaced.
+	DefaultWorkerReuse = 250
+	// DefaultWorkerReuseJitter is cmdserver.worker-reuse-jitter: each
+	// worker serves up to this many clients more, at random, so that
+	// workers started together do not all recycle together.
+	DefaultWorkerReuseJitter = 50
+	// DefaultWorkerMaxRSS is cmdserver.worker-max-rss: a reused worker
+	// whose resident memory passes it after a client is replaced.
+	DefaultWorkerMaxRSS = 1 << 30
+	// DefaultClientIdleTimeout is cmdserver.client-idle-timeout: a client
+	// that sent nothing for this long, with no command running, is closed
+	// when other clients wait for a worker.
+	DefaultClientIdleTimeout = 500 * time.Millisecond
+)
+
+// reuseCount is how many clients this worker serves: the configured
+// count plus a random share of the jitter.
+func (rw *runningWorker) reuseCount() int {
+	n, err := rw.cfg.Int("cmdserver.worker-reuse", DefaultWorkerReuse)
+	if err != nil {
+		rw.log.Warn("ignoring cmdserver.worker-reuse", "error", err)
+		n = DefaultWorkerReuse
+	}
+	if n <= 1 {
+		return 1
+	}
+	jitter, err := rw.cfg.Int("cmdserver.worker-reuse-jitter", DefaultWorkerReuseJitter)
+	if err != nil {
+		rw.log.Warn("ignoring cmdserver.worker-reuse-jitter", "error", err)
+		jitter = DefaultWorkerReuseJitter
+	}
+	if jitter > 0 {
+		n += rand.IntN(jitter + 1)
+	}
+	return n
 }
 
 // prewarm prepares the keys the master remembered, before going idle.
@@ -342,7 +405,28 @@ func (rw *runningWorker) readControl() {
 			}
 			return
 		}
-		if m.Type != msgDrain {
+		switch m.Type {
+		case msgDrain:
+		case msgPing:
+			if err := sendMsg(rw.ctl, controlMsg{Type: msgPong}); err != nil {
+				rw.log.Debug("answering ping", "error", err)
+			}
+			continue
+		case msgEvict:
+			if c := rw.client.Load(); c == nil || !c.evict(rw.idleAfter, rw.log) {
+				// Not idle (any more): the master picks another.
+				if err := sendMsg(rw.ctl, controlMsg{Type: msgIdle, IdleMS: -1}); err != nil {
+					rw.log.Debug("declining evict", "error", err)
+				}
+			}
+			continue
+		case msgStatus:
+			select {
+			case rw.statusReplies <- m:
+			default: // nobody asked any more
+			}
+			continue
+		default:
 			rw.log.Warn("unexpected control message", "type", m.Type)
 			continue
 		}
@@ -365,7 +449,8 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	for len(rw.ints) > 0 {
 		<-rw.ints // an interrupt while idle is for no one
 	}
-	out := &countingWriter{w: conn, first: rw.announce}
+	tc := &trackedConn{UnixConn: conn, last: time.Now()}
+	out := &countingWriter{w: tc, first: rw.announce}
 	sess := &protocol.Session{
 		Handler:   rw.h,
 		Config:    rw.cfg,
@@ -391,18 +476,28 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 			Output: &debugChannel{sess: sess},
 		})
 	}
+	if sess.Commands == nil {
+		sess.Commands = make(map[string]protocol.CommandFunc)
+	}
+	sess.Commands[StatusCommand] = rw.status
 	if rw.extend != nil {
 		rw.extend(sess, conn)
 	}
+	tc.sess = sess
+	rw.client.Store(tc)
+	defer rw.client.Store(nil)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go rw.watchIdle(tc, stopWatch)
 	drain := rw.drains
 	if rw.draining.Load() {
 		drain = closedChan
 	}
 	done := make(chan error, 1)
-	if err := sess.Greet(conn, out); err != nil {
+	if err := sess.Greet(tc, out); err != nil {
 		done <- err // Serve would only return it
 	} else {
-		go func() { done <- sess.Serve(ctx, conn, out) }()
+		go func() { done <- sess.Serve(ctx, tc, out) }()
 	}
 	var poll <-chan time.Time
 	var drainedAt time.Time

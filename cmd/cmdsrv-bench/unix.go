@@ -139,7 +139,8 @@ func benchConnect(cfg *config) ([]row, error) {
 	}
 	rows = append(rows, row{group: group, name: "cmdsrv warm pool", value: v, baseline: "goroutine accept (floor)"})
 
-	s, err = startUnix(cfg, "demand.sock", nil, "--config", "cmdserver.workers=0")
+	// A process started per client: no spare workers, no reuse.
+	s, err = startUnix(cfg, "demand.sock", nil, "--config", "cmdserver.workers=0", "--config", "cmdserver.worker-reuse=1")
 	if err != nil {
 		return nil, err
 	}

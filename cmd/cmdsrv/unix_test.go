@@ -181,3 +181,30 @@ func TestUnixLogToDebugChannel(t *testing.T) {
 	require.NotContains(t, debugB.String(), "command panicked", "one client's events never reach another")
 	require.Regexp(t, `\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \(\d+\)> forked worker process`, s.log.String())
 }
+
+// TestUnixStatus: `serve --status` against a running server prints its
+// pool, counting the clients served so far; against no server it fails
+// with the reason.
+func TestUnixStatus(t *testing.T) {
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	for i := 0; i < 3; i++ {
+		c, err := client.Dial(context.Background(), s.addr)
+		require.NoError(t, err)
+		code, _, _ := testutil.Run(t, c, "true")
+		require.Equal(t, 0, code)
+		c.Close()
+	}
+	out, err := exec.Command(testutil.Binary(t), "serve", "--cmdserver", "unix", "--address", s.addr, "--status").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Regexp(t, `(?m)^workers: \d+ idle, 1 busy, \d+ starting`, string(out))
+	m := regexp.MustCompile(`(?m)^clients: (\d+) served`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, "%s", out)
+	served, _ := strconv.Atoi(m[1])
+	require.GreaterOrEqual(t, served, 4, "three clients and the status request")
+	require.Contains(t, string(out), "workers recycled: 0")
+	require.Contains(t, string(out), "uptime: ")
+
+	out, err = exec.Command(testutil.Binary(t), "serve", "--cmdserver", "unix", "--address", s.addr+"-none", "--status").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "abort: connecting to "+s.addr+"-none")
+}
