@@ -38,8 +38,8 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 			unix.Close(fd)
 		}
 	}()
-	if len(fds) > 3 {
-		return fmt.Errorf("received %d descriptors, want at most 3", len(fds))
+	if err := checkAttachFDs(len(fds)); err != nil {
+		return err
 	}
 	for i, fd := range fds {
 		if err := unix.Dup3(fd, i, 0); err != nil {
@@ -52,6 +52,17 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 	s.Attach(os.Stdin, os.Stdout, os.Stderr)
 	c.log.Debug("attachio", "fds", len(fds))
 	return s.Frames().WriteResult(int32(len(fds)))
+}
+
+// checkAttachFDs refuses an attachio that does not pass exactly stdin,
+// stdout and stderr: with fewer, the missing ones would stay this
+// process's own (the server's log), so the client's output would go
+// there instead of to the client.
+func checkAttachFDs(n int) error {
+	if n != 3 {
+		return fmt.Errorf("received %d descriptors, want 3 (stdin, stdout, stderr)", n)
+	}
+	return nil
 }
 
 // readFull reads len(b) raw bytes of the current request; end of input is
