@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,6 +62,62 @@ func TestLogFileModeAndPanicLine(t *testing.T) {
 			} else {
 				require.NotContains(t, log, "s3cr3t-token", "no arguments above debug level")
 			}
+		})
+	}
+}
+
+// commandProcesses lists the live processes whose command line mentions
+// marker (the shell, or what it started once the shell is gone).
+func commandProcesses(marker string) []int {
+	return testutil.Processes(func(_ int, argv []string) bool {
+		return slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, marker) })
+	})
+}
+
+// TestSystemChildrenEndWithTheClient: a client that goes away, or
+// interrupts its command, during `system 'sleep N; echo late'` leaves no
+// process of that command alive: the shell and the sleep it started both
+// end (the whole process group hangs up), not just the shell.
+func TestSystemChildrenEndWithTheClient(t *testing.T) {
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	for _, how := range []string{"disconnect", "interrupt"} {
+		t.Run(how, func(t *testing.T) {
+			marker := fmt.Sprintf("3%d.%05d", os.Getpid()%10, time.Now().UnixNano()%100000)
+			c, err := client.Dial(context.Background(), s.addr)
+			require.NoError(t, err)
+			defer c.Close()
+			type result struct {
+				code           int
+				stdout, stderr string
+				err            error
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan result, 1)
+			go func() {
+				var out, errOut strings.Builder
+				code, err := c.RunCommand(ctx, []string{"system", "sleep " + marker + "; echo late"},
+					&client.RunOptions{Stdout: &out, Stderr: &errOut})
+				done <- result{code, out.String(), errOut.String(), err}
+			}()
+			require.Eventually(t, func() bool { return len(commandProcesses(marker)) > 0 },
+				20*time.Second, 10*time.Millisecond, "the command never started")
+
+			if how == "disconnect" {
+				cancel() // the client closes its connection
+				<-done
+				require.Eventually(t, func() bool { return len(commandProcesses(marker)) == 0 },
+					20*time.Second, 10*time.Millisecond, "processes of the command outlived its client: %v", commandProcesses(marker))
+				return
+			}
+			// As chg forwards SIGINT: to the worker's process group.
+			require.NoError(t, syscall.Kill(-c.Hello.PGID, syscall.SIGINT))
+			r := <-done
+			require.NoError(t, r.err)
+			require.Equal(t, 255, r.code)
+			require.Equal(t, "interrupted!\n", r.stderr)
+			require.Empty(t, r.stdout, "the command did not go on after the interrupt")
+			require.Empty(t, commandProcesses(marker), "no process of the command is left once it has answered")
 		})
 	}
 }
