@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(dialHelperEnv); addr != "" {
 		os.Exit(dialHelper(addr))
 	}
+	if addr := os.Getenv(orphanHelperEnv); addr != "" {
+		os.Exit(orphanHelper(addr))
+	}
 	os.Exit(m.Run())
 }
 

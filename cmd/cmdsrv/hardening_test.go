@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -120,4 +121,106 @@ func TestSystemChildrenEndWithTheClient(t *testing.T) {
 			require.Empty(t, commandProcesses(marker), "no process of the command is left once it has answered")
 		})
 	}
+}
+
+// startMaster starts `cmdsrv serve --cmdserver unix` at addr and returns
+// it with a channel closed once it has exited (and been reaped).
+func startMaster(t *testing.T, addr string) (*exec.Cmd, <-chan struct{}) {
+	t.Helper()
+	var log testutil.SyncBuffer
+	master := exec.Command(testutil.Binary(t), "serve", "--cmdserver", "unix", "--address", addr)
+	master.Stderr = &log
+	out, err := master.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, master.Start())
+	exited := make(chan struct{})
+	go func() { _ = master.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = master.Process.Kill(); <-exited })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err, "server log: %s", &log)
+	require.Equal(t, "listening at "+addr+"\n", line)
+	return master, exited
+}
+
+// TestRestartAfterMasterKilledWithStoppedWorker: the master is killed
+// (SIGKILL) while its workers, an idle one among them, are stopped
+// (SIGSTOP) and still hold the listening socket. A new server started at
+// once at the same path serves clients, and the old workers are gone.
+func TestRestartAfterMasterKilledWithStoppedWorker(t *testing.T) {
+	addr := filepath.Join(testutil.ShortDir(t), "s")
+	master, exited := startMaster(t, addr)
+	c, err := client.Dial(context.Background(), addr)
+	require.NoError(t, err)
+	_, echoed, _ := testutil.Run(t, c, "echo", "before")
+	require.Equal(t, "before\n", echoed)
+	c.Close()
+
+	// Every worker holds the listening socket, ready or not: stop them all.
+	workers := testutil.Processes(func(pid int, _ []string) bool {
+		_, ppid := testutil.ProcStat(pid)
+		return ppid == master.Process.Pid
+	})
+	var stopped []int
+	for _, pid := range workers {
+		// The worker that served the client may be exiting.
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err == nil {
+			stopped = append(stopped, pid)
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+		}
+	}
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, pid := range stopped {
+			if state, _ := testutil.ProcStat(pid); state == 'T' {
+				n++
+			} else if state != 0 && state != 'Z' {
+				return false
+			}
+		}
+		return n > 0
+	}, 20*time.Second, 10*time.Millisecond, "no worker stopped: %v", workers)
+	require.NoError(t, master.Process.Kill())
+	<-exited
+
+	s := startUnix(t, addr)
+	c, err = client.Dial(context.Background(), addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, echoed, _ = testutil.Run(t, c, "echo", "after")
+	require.Equal(t, "after\n", echoed)
+	require.NotEmpty(t, s.workerPIDs())
+
+	require.Eventually(t, func() bool {
+		for _, pid := range stopped {
+			if testutil.Alive(pid) {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 10*time.Millisecond, "workers outlived their master: %v", stopped)
+}
+
+// TestBusyWorkerLeavesWithItsMaster: a worker in the middle of a long
+// command does not outlive its master (the kernel kills it: Linux's
+// parent-death signal); its client sees the connection end.
+func TestBusyWorkerLeavesWithItsMaster(t *testing.T) {
+	addr := filepath.Join(testutil.ShortDir(t), "s")
+	master, exited := startMaster(t, addr)
+	c, err := client.Dial(context.Background(), addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	worker := c.Hello.PID
+	t.Cleanup(func() { _ = syscall.Kill(worker, syscall.SIGKILL) })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // runs first: a failed test does not wait for the command
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.RunCommand(ctx, []string{"sleep", "600"}, nil)
+		done <- err
+	}()
+	require.NoError(t, master.Process.Kill())
+	<-exited
+	require.Eventually(t, func() bool { return !testutil.Alive(worker) }, 20*time.Second, 10*time.Millisecond,
+		"the busy worker outlived its master")
+	require.Error(t, <-done, "the client's connection ended")
 }
