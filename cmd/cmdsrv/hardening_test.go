@@ -142,6 +142,25 @@ func startMaster(t *testing.T, addr string) (*exec.Cmd, <-chan struct{}) {
 	return master, exited
 }
 
+// TestPipeSystemInterrupted: the same for a pipe server interrupted
+// (SIGINT) during `system`, as python-hglib interrupts it.
+func TestPipeSystemInterrupted(t *testing.T) {
+	marker := fmt.Sprintf("4%d.%05d", os.Getpid()%10, time.Now().UnixNano()%100000)
+	c := testutil.StartPipe(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		code, _ := c.RunCommand(ctx, []string{"system", "sleep " + marker + "; echo late"}, nil)
+		done <- code
+	}()
+	require.Eventually(t, func() bool { return len(commandProcesses(marker)) > 0 },
+		20*time.Second, 10*time.Millisecond, "the command never started")
+	cancel() // the client sends SIGINT to the pipe server
+	require.Equal(t, 255, <-done)
+	require.Empty(t, commandProcesses(marker), "no process of the command is left once it has answered")
+}
+
 // TestRestartAfterMasterKilledWithStoppedWorker: the master is killed
 // (SIGKILL) while its workers, an idle one among them, are stopped
 // (SIGSTOP) and still hold the listening socket. A new server started at
