@@ -225,7 +225,7 @@ func parseUmask(b [4]byte) (int, error) {
 	return int(mask), nil
 }
 
-// parseArgs decodes a NUL-joined argument block (validate's, runcommand's).
+// parseArgs decodes validate's NUL-joined argument block.
 func parseArgs(b []byte) []string {
 	if len(b) == 0 {
 		return nil
