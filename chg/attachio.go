@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -26,21 +27,11 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 	if err := s.Frames().WriteRequest(protocol.ChannelInput, 1); err != nil {
 		return err
 	}
-	_, fds, err := unixfork.RecvFDsLimit(c.uc, 1, maxFDs)
-	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("receiving descriptors: %w", protocol.ErrTruncated)
-	}
+	fds, err := recvStdio(c.uc)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	if len(fds) > 3 {
-		return fmt.Errorf("received %d descriptors, want at most 3", len(fds))
-	}
+	defer closeFDs(fds)
 	for i, fd := range fds {
 		if err := unix.Dup3(fd, i, 0); err != nil {
 			return fmt.Errorf("attaching descriptor %d: %w", i, err)
@@ -52,6 +43,41 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 	s.Attach(os.Stdin, os.Stdout, os.Stderr)
 	c.log.Debug("attachio", "fds", len(fds))
 	return s.Frames().WriteResult(int32(len(fds)))
+}
+
+// recvStdio receives the one byte of an attachio and the client's stdin,
+// stdout and stderr with it. Any other number of descriptors is refused
+// (and those received are closed); end of input is ErrTruncated.
+func recvStdio(uc *net.UnixConn) ([]int, error) {
+	_, fds, err := unixfork.RecvFDsLimit(uc, 1, maxFDs)
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("receiving descriptors: %w", protocol.ErrTruncated)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAttachFDs(len(fds)); err != nil {
+		closeFDs(fds)
+		return nil, err
+	}
+	return fds, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
+}
+
+// checkAttachFDs refuses an attachio that does not pass exactly stdin,
+// stdout and stderr: with fewer, the missing ones would stay this
+// process's own (the server's log), so the client's output would go
+// there instead of to the client.
+func checkAttachFDs(n int) error {
+	if n != 3 {
+		return fmt.Errorf("received %d descriptors, want 3 (stdin, stdout, stderr)", n)
+	}
+	return nil
 }
 
 // readFull reads len(b) raw bytes of the current request; end of input is

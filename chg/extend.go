@@ -1,6 +1,7 @@
 package chg
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -93,10 +94,10 @@ func (c *conn) chdir(ctx context.Context, s *protocol.Session) error {
 	if err != nil {
 		return err
 	}
-	if len(b) == 0 {
-		return nil
+	dir, err := parseChdir(b)
+	if err != nil || dir == "" {
+		return err
 	}
-	dir := string(b)
 	if err := os.Chdir(dir); err != nil {
 		return fmt.Errorf("changing directory: %w", err)
 	}
@@ -113,14 +114,9 @@ func (c *conn) setenv(ctx context.Context, s *protocol.Session) error {
 	if err != nil {
 		return err
 	}
-	var env []string
-	if len(b) > 0 {
-		env = strings.Split(string(b), "\x00")
-	}
-	for _, e := range env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return fmt.Errorf("unexpected value in setenv request: %q is not NAME=VALUE", e)
-		}
+	env, err := parseSetenv(b)
+	if err != nil {
+		return err
 	}
 	os.Clearenv()
 	for _, e := range env {
@@ -142,10 +138,11 @@ func (c *conn) setumask2(ctx context.Context, s *protocol.Session) error {
 	if err != nil {
 		return err
 	}
-	if len(b) != 4 {
-		return fmt.Errorf("%w, got %d", errMaskLength, len(b))
+	mask, err := parseUmask2(b)
+	if err != nil {
+		return err
 	}
-	return c.applyUmask(b)
+	return c.applyUmask(mask)
 }
 
 // setumask is the deprecated form: 4 raw bytes without a length.
@@ -154,15 +151,15 @@ func (c *conn) setumask(ctx context.Context, s *protocol.Session) error {
 	if _, err := readFull(s, b[:]); err != nil {
 		return err
 	}
-	return c.applyUmask(b[:])
+	mask, err := parseUmask(b)
+	if err != nil {
+		return err
+	}
+	return c.applyUmask(mask)
 }
 
-func (c *conn) applyUmask(b []byte) error {
-	mask := binary.BigEndian.Uint32(b)
-	if mask > 0o777 {
-		return fmt.Errorf("invalid umask %#o", mask)
-	}
-	syscall.Umask(int(mask))
+func (c *conn) applyUmask(mask int) error {
+	syscall.Umask(mask)
 	c.log.Debug("setumask", "mask", fmt.Sprintf("%04o", mask))
 	return nil
 }
@@ -177,4 +174,57 @@ func (c *conn) setprocname(ctx context.Context, s *protocol.Session) error {
 		c.log.Debug("setprocname failed", "error", err)
 	}
 	return nil
+}
+
+// The decoders of the requests' blocks, apart from the commands that act
+// on them so that they can be fuzzed in-process: every malformed block is
+// an error, and nothing is changed before the whole block is checked.
+
+// parseChdir decodes a chdir block: the directory, "" for none (an empty
+// block changes nothing).
+func parseChdir(b []byte) (string, error) {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return "", errors.New("invalid directory in chdir request: it contains a NUL byte")
+	}
+	return string(b), nil
+}
+
+// parseSetenv decodes a setenv block: NUL-separated NAME=VALUE entries,
+// none of them without a name.
+func parseSetenv(b []byte) ([]string, error) {
+	var env []string
+	if len(b) > 0 {
+		env = strings.Split(string(b), "\x00")
+	}
+	for _, e := range env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return nil, fmt.Errorf("unexpected value in setenv request: %q is not NAME=VALUE", e)
+		}
+	}
+	return env, nil
+}
+
+// parseUmask2 decodes a setumask2 block: exactly 4 bytes, big-endian.
+func parseUmask2(b []byte) (int, error) {
+	if len(b) != 4 {
+		return 0, fmt.Errorf("%w, got %d", errMaskLength, len(b))
+	}
+	return parseUmask([4]byte(b))
+}
+
+// parseUmask decodes the 4 bytes of a umask, which must be at most 0777.
+func parseUmask(b [4]byte) (int, error) {
+	mask := binary.BigEndian.Uint32(b[:])
+	if mask > 0o777 {
+		return 0, fmt.Errorf("invalid umask %#o", mask)
+	}
+	return int(mask), nil
+}
+
+// parseArgs decodes validate's NUL-joined argument block.
+func parseArgs(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(string(b), "\x00")
 }

@@ -2,15 +2,18 @@ package chg
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -105,6 +108,35 @@ func TestBadRequestsEndTheSession(t *testing.T) {
 			require.Equal(t, byte('e'), ch)
 			require.Contains(t, string(p), tc.want)
 			require.Equal(t, 255, s.wait())
+		})
+	}
+}
+
+// TestAttachioRefusesWrongDescriptorCounts: an attachio without all three
+// descriptors would leave the server's own stdio (its log) in place of the
+// client's; it ends the session with a clear abort instead.
+func TestAttachioRefusesWrongDescriptorCounts(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 4} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			s := startHelper(t, nil)
+			s.send("attachio", nil)
+			ch, size := s.frame()
+			require.Equal(t, byte('I'), ch)
+			require.Equal(t, "1", string(size))
+			var oob []byte
+			if n > 0 {
+				fds := make([]int, n)
+				for i := range fds {
+					fds[i] = int(os.Stderr.Fd())
+				}
+				oob = unix.UnixRights(fds...)
+			}
+			_, _, err := s.conn.WriteMsgUnix([]byte{0}, oob, nil)
+			require.NoError(t, err)
+			ch, p := s.frame()
+			require.Equal(t, byte('e'), ch, "got %q", p)
+			require.Equal(t, fmt.Sprintf("abort: attachio: received %d descriptors, want 3 (stdin, stdout, stderr)\n", n), string(p))
+			require.Equal(t, 255, s.wait(), "the session is over")
 		})
 	}
 }

@@ -19,11 +19,7 @@ func (c *conn) validate(ctx context.Context, s *protocol.Session) error {
 	if err != nil {
 		return err
 	}
-	var args []string
-	if len(b) > 0 {
-		args = strings.Split(string(b), "\x00")
-	}
-	insts, err := c.instructions(args, s.Environ())
+	insts, err := c.instructions(parseArgs(b), s.Environ())
 	if err != nil {
 		return err
 	}

@@ -24,10 +24,12 @@ func serveSystem(ctx context.Context, cn *conn, pg *pager, payload []byte) error
 	typ, command, dir, env := parts[0], parts[1], parts[2], parts[3:]
 	switch typ {
 	case "system":
-		// Run here, with the client's own descriptors; the status is the
-		// exit code, minus the signal number, or 127 when it cannot run.
+		// Run here, with the client's own descriptors, in this process's
+		// group (the terminal's foreground job: its Ctrl-C and hang-up
+		// reach the whole command, as under chg); the status is the exit
+		// code, minus the signal number, or 127 when it cannot run.
 		req := &protocol.Request{Dir: dir, Env: env, Stdin: cn.io.Stdin, Stdout: cn.io.Stdout, Stderr: cn.io.Stderr}
-		status, _ := protocol.RunShell(ctx, req, command)
+		status, _ := protocol.RunShellForeground(ctx, req, command)
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], uint32(int32(status)))
 		_, err := cn.c.Write(protocol.AppendBlock(nil, b[:]))

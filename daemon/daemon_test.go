@@ -155,7 +155,7 @@ func TestLogFileRotation(t *testing.T) {
 		fi, err := os.Stat(n)
 		require.NoError(t, err)
 		require.LessOrEqual(t, fi.Size(), int64(100+len(line)), n)
-		require.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "0666 less the umask")
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the log is the server user's alone")
 	}
 
 	// Reopening a full log rotates it before the first write.
@@ -198,6 +198,76 @@ func TestPIDFile(t *testing.T) {
 
 	_, err = OpenPIDFile(filepath.Join(t.TempDir(), "missing", "pid"), false)
 	require.ErrorContains(t, err, "opening pid file")
+}
+
+// TestPIDFileNeverFollowsLinks: a link at the pid file's path is replaced,
+// never written through; nothing exists before Write; appending through a
+// link is refused before the server starts.
+func TestPIDFileNeverFollowsLinks(t *testing.T) {
+	dir := t.TempDir()
+	victim, absent := filepath.Join(dir, "victim"), filepath.Join(dir, "absent")
+	require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+	link, dangling := filepath.Join(dir, "pid"), filepath.Join(dir, "dangling")
+	require.NoError(t, os.Symlink(victim, link))
+	require.NoError(t, os.Symlink(absent, dangling))
+
+	p, err := OpenPIDFile(dangling, false)
+	require.NoError(t, err)
+	require.NoError(t, p.Close()) // a start that failed
+	require.NoFileExists(t, absent)
+	fi, err := os.Lstat(dangling)
+	require.NoError(t, err)
+	require.Equal(t, os.ModeSymlink, fi.Mode().Type(), "left alone")
+
+	p, err = OpenPIDFile(link, false)
+	require.NoError(t, err)
+	require.NoError(t, p.Write(42))
+	b, _ := os.ReadFile(victim)
+	require.Equal(t, "precious\n", string(b))
+	fi, err = os.Lstat(link)
+	require.NoError(t, err)
+	require.True(t, fi.Mode().IsRegular(), "the link was replaced by the pid file")
+	b, _ = os.ReadFile(link)
+	require.Equal(t, "42\n", string(b))
+	names, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	require.Empty(t, names, "no temporary file left")
+
+	require.NoError(t, os.Remove(link))
+	require.NoError(t, os.Symlink(victim, link))
+	_, err = OpenPIDFile(link, true)
+	require.ErrorIs(t, err, ErrNotOwned)
+	require.ErrorContains(t, err, "is a symbolic link")
+
+	// A link planted between the check and the write is refused too.
+	require.NoError(t, os.Remove(link))
+	p, err = OpenPIDFile(link, true)
+	require.NoError(t, err)
+	require.NoError(t, os.Symlink(victim, link))
+	require.ErrorIs(t, p.Write(7), ErrNotOwned)
+	b, _ = os.ReadFile(victim)
+	require.Equal(t, "precious\n", string(b))
+}
+
+// TestLogFileRefusesLinks: the log is opened without following a link
+// (a dangling one is not created either) and must not have other links.
+func TestLogFileRefusesLinks(t *testing.T) {
+	dir := t.TempDir()
+	victim, absent := filepath.Join(dir, "victim"), filepath.Join(dir, "absent")
+	require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+	for _, target := range []string{victim, absent} {
+		link := filepath.Join(dir, "log-"+filepath.Base(target))
+		require.NoError(t, os.Symlink(target, link))
+		_, err := OpenLog(link, 0, 1)
+		require.ErrorIs(t, err, ErrNotOwned)
+		require.ErrorContains(t, err, "opening log file: refusing "+link+": it is a symbolic link")
+	}
+	hard := filepath.Join(dir, "hard")
+	require.NoError(t, os.Link(victim, hard))
+	_, err := OpenLog(hard, 0, 1)
+	require.ErrorContains(t, err, "has 2 hard links")
+	b, _ := os.ReadFile(victim)
+	require.Equal(t, "precious\n", string(b))
+	require.NoFileExists(t, absent)
 }
 
 func helperSpawn(t *testing.T, role string) *Spawn {

@@ -8,7 +8,9 @@ import (
 )
 
 // LogFile is the server's log file: opened in append mode (created with
-// mode 0666 less the umask), and rotated the way Mercurial rotates
+// mode 0600: it holds what clients ran), never through a symbolic link
+// and never when another user owns it (a server running as root must not
+// append to a file someone planted at the path), and rotated the way Mercurial rotates
 // cmdserver.log. Before a write, when the file has reached MaxSize bytes,
 // PATH.N-1 becomes PATH.N ... PATH becomes PATH.1 and a new PATH is
 // started, so at most MaxFiles files exist. The check is made on the path,
@@ -52,7 +54,7 @@ func OpenLog(path string, maxSize int64, maxFiles int) (*LogFile, error) {
 }
 
 func (l *LogFile) open() (*os.File, error) {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	f, err := openOwned(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening log file: %w", err)
 	}
@@ -70,7 +72,8 @@ func (l *LogFile) File() *os.File {
 }
 
 // Write appends p to the log, rotating it first if it is full. A failed
-// rotation is not fatal: the line goes to the current file.
+// rotation is not fatal: the line goes to the current file (so does it
+// when the new file at the path is refused).
 func (l *LogFile) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -78,7 +81,7 @@ func (l *LogFile) Write(p []byte) (int, error) {
 		return 0, os.ErrClosed
 	}
 	if l.maxSize > 0 {
-		if fi, err := os.Stat(l.path); err != nil || fi.Size() >= l.maxSize || !os.SameFile(fi, l.stat()) {
+		if fi, err := os.Lstat(l.path); err != nil || fi.Size() >= l.maxSize || !os.SameFile(fi, l.stat()) {
 			l.reopen()
 		}
 	}
@@ -116,7 +119,7 @@ func (l *LogFile) rotateIfFull() error {
 	if l.maxSize <= 0 {
 		return nil
 	}
-	fi, err := os.Stat(l.path)
+	fi, err := os.Lstat(l.path)
 	if err != nil || fi.Size() < l.maxSize {
 		return nil
 	}

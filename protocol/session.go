@@ -372,14 +372,21 @@ func (s *Session) run(ctx context.Context, args []string) int {
 }
 
 // RunHandler runs h for req and recovers a panic: the panic is logged with
-// its stack, "abort: command panicked: VALUE" goes to req.Stderr (with the
-// stack when req.Traceback), and the status is 255.
+// the command's name and the stack (its arguments only at debug level:
+// they may carry tokens and passwords), "abort: command panicked: VALUE"
+// goes to req.Stderr (with the stack when req.Traceback), and the status
+// is 255.
 func RunHandler(ctx context.Context, h Handler, req *Request, log hclog.Logger) (status int) {
 	defer func() {
 		if v := recover(); v != nil {
 			stack := debug.Stack()
 			if log != nil {
-				log.Error("command panicked", "args", req.Args, "panic", v, "stack", string(stack))
+				name := ""
+				if len(req.Args) > 0 {
+					name = req.Args[0]
+				}
+				log.Error("command panicked", "command", name, "panic", v, "stack", string(stack))
+				log.Debug("arguments of the command that panicked", "command", name, "args", req.Args)
 			}
 			msg := fmt.Sprintf("abort: command panicked: %v\n", v)
 			if req.Traceback {

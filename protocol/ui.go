@@ -21,7 +21,10 @@ type sessionUI struct {
 	s                  *Session
 	req                *Request
 	interactiveDefault bool
-	stopPagerFn        func()
+	// foreground: System runs commands on the caller's own terminal
+	// (RunShellForeground), not in a process group of their own.
+	foreground  bool
+	stopPagerFn func()
 }
 
 // NewLocalUI returns a UI for a command run directly in this process with
@@ -30,7 +33,7 @@ type sessionUI struct {
 // stdout and stderr, and there is no pager.
 func NewLocalUI(req *Request) UI {
 	f, ok := req.Stdin.(*os.File)
-	return &sessionUI{s: &Session{}, req: req, interactiveDefault: ok && isTerminal(f)}
+	return &sessionUI{s: &Session{}, req: req, interactiveDefault: ok && isTerminal(f), foreground: true}
 }
 
 func (u *sessionUI) Interactive() bool {
@@ -107,6 +110,9 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 	if u.s.System != nil {
 		return u.s.System(ctx, u.req, cmd)
 	}
+	if u.foreground {
+		return RunShellForeground(ctx, u.req, cmd)
+	}
 	return RunShell(ctx, u.req, cmd)
 }
 
@@ -114,10 +120,36 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 // the shell exited or was interrupted.
 const shellWaitDelay = time.Second
 
+// hangupGrace is how long the processes of an interrupted shell command
+// have between SIGHUP and SIGKILL.
+const hangupGrace = time.Second
+
 // RunShell runs cmd with /bin/sh -c in req's directory and environment,
 // its output going to req's streams, and returns its exit status (minus
 // the signal number when a signal killed it, as chg reports it).
+//
+// It is for a server, where no terminal stands behind the command: the
+// shell leads a process group of its own, and when ctx ends (the client
+// interrupted the command or went away) every process of that group gets
+// SIGHUP, as from a terminal that hangs up, then SIGKILL if any is left
+// after a second; RunShell returns once they are gone. Where the command
+// does not run in its own process group (elsewhere than on unix), only
+// the shell is killed.
 func RunShell(ctx context.Context, req *Request, cmd string) (int, error) {
+	return runShell(ctx, req, cmd, true)
+}
+
+// RunShellForeground is RunShell for a command run on the caller's own
+// terminal (a direct run, or chg's client running the server's system
+// request): the shell stays in the caller's process group, the terminal's
+// foreground job, so the terminal's Ctrl-C, Ctrl-Z and hang-up reach every
+// process of the command directly, and it may read the terminal. When ctx
+// ends, the shell is killed.
+func RunShellForeground(ctx context.Context, req *Request, cmd string) (int, error) {
+	return runShell(ctx, req, cmd, false)
+}
+
+func runShell(ctx context.Context, req *Request, cmd string, ownGroup bool) (int, error) {
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	c.Dir, c.Env = req.Dir, req.Env
 	c.Stdout, c.Stderr = req.Stdout, req.Stderr
@@ -127,13 +159,32 @@ func RunShell(ctx context.Context, req *Request, cmd string) (int, error) {
 	// A child left running in the background (or by an interrupted shell)
 	// keeps the output pipes open: do not wait for it past this delay.
 	c.WaitDelay = shellWaitDelay
+	var hungUp chan struct{} // closed once an interrupted group is gone
+	if ownGroup && setOwnGroup(c) {
+		c.Cancel = func() error {
+			hungUp = make(chan struct{})
+			go func() {
+				defer close(hungUp)
+				hangUpGroup(c.Process.Pid, hangupGrace)
+			}()
+			return nil
+		}
+	}
 	err := c.Run()
+	if hungUp != nil {
+		// Cancel ran before Run returned (Wait waits for the goroutine
+		// that calls it), so this read is ordered after its write.
+		<-hungUp
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil, errors.Is(err, exec.ErrWaitDelay) && c.ProcessState != nil:
 		return ExitCode(c.ProcessState), nil
 	case errors.As(err, &ee):
 		return ExitCode(ee.ProcessState), nil
+	case ctx.Err() != nil && c.ProcessState != nil:
+		// Interrupted, yet the shell exited 0 (it ignored the hang-up).
+		return ExitCode(c.ProcessState), nil
 	}
 	return 127, fmt.Errorf("running %q: %w", cmd, err)
 }

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(serveHelperEnv); addr != "" {
 		os.Exit(serveHelper(addr))
 	}
+	if addr := os.Getenv(orphanHelperEnv); addr != "" {
+		os.Exit(orphanHelper(addr))
+	}
 	os.Exit(m.Run())
 }
 

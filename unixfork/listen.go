@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // ErrAddressInUse is wrapped by the error of ListenAndServe when another
@@ -24,7 +23,7 @@ type boundSocket struct {
 // inside a fresh 0700 directory next to path and then renamed onto path,
 // so it is never reachable with a looser mode, and the process umask (which
 // other goroutines may rely on) is left alone. A live server at path is an
-// error; a stale socket file (nothing answers) is replaced by the rename.
+// error; a stale socket file (see serverAnswers) is replaced by the rename.
 //
 // Race: a server that binds path between our dial and our rename is
 // replaced. Mercurial and tailscale accept the same window.
@@ -39,8 +38,7 @@ func listen(path string) (*net.UnixListener, *boundSocket, error) {
 	case !fi.IsDir():
 		return nil, nil, fmt.Errorf("cannot listen at %s: %s is not a directory", path, dir)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
+	if serverAnswers(path) {
 		return nil, nil, fmt.Errorf("%s: %w", path, ErrAddressInUse)
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {

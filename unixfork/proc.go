@@ -214,7 +214,7 @@ func (s *Server) exec() (*proc, error) {
 		// before the worker's own setpgid(0,0).
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
-	err = cmd.Start()
+	err = startWorkerProcess(cmd) // it dies with us where the platform allows
 	pw.Close()
 	if err != nil {
 		ctl.Close()

@@ -1,0 +1,13 @@
+//go:build !unix
+
+package protocol
+
+import (
+	"os/exec"
+	"time"
+)
+
+// setOwnGroup: no process groups here; the shell alone is killed.
+func setOwnGroup(c *exec.Cmd) bool { return false }
+
+func hangUpGroup(pgid int, grace time.Duration) {}

@@ -1,0 +1,42 @@
+//go:build linux
+
+package unixfork
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenerCreatorAlive reports whether the process that called listen on
+// the socket c is connected to still runs: on Linux the peer credentials
+// of a connection to a listening socket are its creator's. A zombie (a
+// killed master that nobody reaped) does not run. known is false when the
+// pid is not visible (another pid namespace).
+func listenerCreatorAlive(c *net.UnixConn) (alive, known bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, false
+	}
+	var cred *unix.Ucred
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil || gerr != nil || cred.Pid <= 0 {
+		return false, false
+	}
+	if err := unix.Kill(int(cred.Pid), 0); err == unix.ESRCH {
+		return false, true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cred.Pid))
+	if err != nil {
+		return true, true // it exists (kill said so), /proc aside
+	}
+	// pid (comm) STATE ...; comm may hold spaces and parentheses.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) == 0 || (f[0] != "Z" && f[0] != "X"), true
+}
