@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
@@ -42,7 +43,7 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 		return fmt.Errorf("received %d descriptors, want at most 3", len(fds))
 	}
 	for i, fd := range fds {
-		if err := unix.Dup3(fd, i, 0); err != nil {
+		if err := sysfd.Dup2(fd, i); err != nil {
 			return fmt.Errorf("attaching descriptor %d: %w", i, err)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -359,7 +359,7 @@ func cmdDebugIsatty(_ context.Context, req *protocol.Request, _ []string) int {
 	}{{"stdin", req.Stdin}, {"stdout", req.Stdout}, {"stderr", req.Stderr}} {
 		state := "not a tty"
 		if f, ok := s.f.(interface{ Fd() uintptr }); ok {
-			if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			if term.IsTerminal(int(f.Fd())) {
 				state = "tty"
 			}
 		}
