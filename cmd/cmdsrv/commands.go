@@ -167,23 +167,6 @@ func cmdUmask(_ context.Context, req *protocol.Request, _ []string) int {
 	return 0
 }
 
-// currentUmask reads the umask from /proc (no window in which it is
-// changed), falling back to setting and restoring it.
-func currentUmask() int {
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
-				if n, err := strconv.ParseInt(strings.TrimSpace(v), 8, 32); err == nil {
-					return int(n)
-				}
-			}
-		}
-	}
-	m := syscall.Umask(0o022)
-	syscall.Umask(m)
-	return m
-}
-
 func cmdEnv(_ context.Context, req *protocol.Request, args []string) int {
 	w := bufio.NewWriter(req.Stdout)
 	if len(args) == 0 {
