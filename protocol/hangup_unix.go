@@ -3,19 +3,16 @@
 package protocol
 
 import (
-	"os"
-	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // PollHangup returns a Session.Disconnected function that watches fd for
 // the peer going away: POLLHUP on a socket whose peer closed, POLLERR on a
-// pipe whose reader closed. The watch blocks in poll(2) together with the
-// read end of a pipe whose write end is closed when done closes, so ending
-// a watch costs no timeout; a command that ends before the watch starts
-// costs nothing. A pipe rather than Linux's eventfd keeps the wake-up the
-// same on every Unix.
+// pipe whose reader closed, without reading from fd. A command that ends
+// before the watch starts costs nothing. How the watch waits is per
+// platform: watchHangup.
 func PollHangup(fd int) func(done <-chan struct{}) bool {
 	return func(done <-chan struct{}) bool {
 		select {
@@ -23,47 +20,33 @@ func PollHangup(fd int) func(done <-chan struct{}) bool {
 			return false
 		default:
 		}
-		// os.Pipe sets close-on-exec atomically where it can (and under
-		// ForkLock elsewhere), so a concurrent fork never inherits it.
-		wakeR, wakeW, err := os.Pipe()
-		if err != nil {
-			<-done // cannot watch: the command simply runs to its end
+		return watchHangup(fd, done)
+	}
+}
+
+// watchHangupPeriodic checks fd every interval with a poll that does not
+// wait, until fd has hung up (true) or done closes (false). It is the
+// watch where poll(2) does not wake a blocked caller for a hang-up alone
+// (see hangup_bsd.go); it is built on Linux too, so that its tests run.
+func watchHangupPeriodic(fd int, done <-chan struct{}, interval time.Duration) bool {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	// POLLIN and POLLOUT are asked for only so that macOS's poll, built on
+	// kqueue, registers fd at all; its hang-up shows as POLLHUP (EV_EOF).
+	// Readiness itself is ignored.
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLOUT}}
+	for {
+		select {
+		case <-done:
 			return false
+		case <-t.C:
 		}
-		defer wakeR.Close()
-		stopped := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-done:
-			case <-stopped:
-			}
-			// Closing the write end makes the read end readable (EOF).
-			wakeW.Close()
-		}()
-		defer func() {
-			close(stopped)
-			wg.Wait()
-		}()
-		// Fd, not SyscallConn: the descriptor stays open until the deferred
-		// Close above, after the poll has returned.
-		wake := int32(wakeR.Fd())
-		// POLLHUP and POLLERR are always reported; asking for nothing else
-		// on fd keeps pending input from waking the watch.
-		fds := []unix.PollFd{{Fd: int32(fd)}, {Fd: wake, Events: unix.POLLIN}}
-		for {
-			_, err := unix.Poll(fds, -1)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || fds[1].Revents != 0 {
-				return false
-			}
-			if fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-				return true
-			}
+		fds[0].Revents = 0
+		if _, err := unix.Poll(fds, 0); err != nil {
+			continue // EINTR; anything else shows again next time
+		}
+		if fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+			return true
 		}
 	}
 }
