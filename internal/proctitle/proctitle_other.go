@@ -11,4 +11,6 @@ const Supported = false
 func Get() string { return "" }
 
 // Set fails: this system offers no way to set the title without cgo.
-func Set(string) error { return errors.New("setting the process title is not supported on this system") }
+func Set(string) error {
+	return errors.New("setting the process title is not supported on this system")
+}
