@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -11,17 +10,15 @@ import (
 // pipe whose write end is closed when done closes, so ending a watch costs
 // no timeout. Linux reports POLLHUP and POLLERR to a blocked poll even when
 // no event is asked for; asking for nothing on fd keeps pending input from
-// waking the watch. A pipe rather than an eventfd as the wake-up: the same
-// call on every Unix.
+// waking the watch. The wake-up is a plain pipe (pipe2, close-on-exec),
+// not Linux's eventfd.
 func watchHangup(fd int, done <-chan struct{}) bool {
-	// os.Pipe sets close-on-exec atomically where it can (and under
-	// ForkLock elsewhere), so a concurrent fork never inherits it.
-	wakeR, wakeW, err := os.Pipe()
-	if err != nil {
+	var wake [2]int
+	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC); err != nil {
 		<-done // cannot watch: the command simply runs to its end
 		return false
 	}
-	defer wakeR.Close()
+	defer unix.Close(wake[0])
 	stopped := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -31,17 +28,15 @@ func watchHangup(fd int, done <-chan struct{}) bool {
 		case <-done:
 		case <-stopped:
 		}
-		// Closing the write end makes the read end readable (EOF).
-		wakeW.Close()
+		// Closing the write end wakes the poll below (POLLHUP on the read
+		// end).
+		unix.Close(wake[1])
 	}()
 	defer func() {
 		close(stopped)
 		wg.Wait()
 	}()
-	// Fd, not SyscallConn: the descriptor stays open until the deferred
-	// Close above, after the poll has returned.
-	wake := int32(wakeR.Fd())
-	fds := []unix.PollFd{{Fd: int32(fd)}, {Fd: wake, Events: unix.POLLIN}}
+	fds := []unix.PollFd{{Fd: int32(fd)}, {Fd: int32(wake[0]), Events: unix.POLLIN}}
 	for {
 		_, err := unix.Poll(fds, -1)
 		if err == unix.EINTR {
