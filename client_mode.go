@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cmdsrv/cmdsrv/chgclient"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -140,15 +138,4 @@ func (p *Program) tracef(format string, args ...any) {
 	if os.Getenv(DebugEnv) == "2" {
 		p.debugf(format, args...)
 	}
-}
-
-// stdioPresent reports whether fds 0, 1 and 2 are open; chg runs directly
-// when one is closed, because attachio could not pass it.
-func stdioPresent() bool {
-	for fd := 0; fd < 3; fd++ {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-			return false
-		}
-	}
-	return true
 }

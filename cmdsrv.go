@@ -54,7 +54,6 @@ import (
 	"github.com/cmdsrv/cmdsrv/chg"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
-	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // NewHandlerFunc builds an application's Handler. It runs once in every
@@ -128,7 +127,7 @@ type Program struct {
 // returns the exit status for os.Exit.
 func (p *Program) Main(args []string) int {
 	p.defaults(args)
-	inv, err := parseArgs(args[1:], p.GlobalOptions, unixfork.IsWorker())
+	inv, err := parseArgs(args[1:], p.GlobalOptions, isWorker())
 	switch {
 	case err != nil:
 		return p.abort("%v", err)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package cmdsrv
 
 import (
@@ -19,6 +21,10 @@ import (
 // runWorker serves as a worker process of the unix services. What kind of
 // worker (a plain one, or chg's) comes from the master in the start-up
 // message, decoded by chg.WorkerExtension.
+// isWorker reports whether a unix service's master started this process
+// as one of its workers.
+func isWorker() bool { return unixfork.IsWorker() }
+
 func (p *Program) runWorker() int {
 	w := &unixfork.Worker{
 		NewHandler: func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {

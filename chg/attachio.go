@@ -1,3 +1,5 @@
+//go:build unix
+
 package chg
 
 import (
@@ -10,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
@@ -33,7 +36,7 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 	}
 	defer closeFDs(fds)
 	for i, fd := range fds {
-		if err := unix.Dup3(fd, i, 0); err != nil {
+		if err := sysfd.Dup2(fd, i); err != nil {
 			return fmt.Errorf("attaching descriptor %d: %w", i, err)
 		}
 	}

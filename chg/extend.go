@@ -1,3 +1,5 @@
+//go:build unix
+
 package chg
 
 import (
@@ -15,31 +17,6 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
-
-// Options tune the chg extensions and the server. The zero value (or nil)
-// gives the defaults.
-type Options struct {
-	// SensitiveEnv adds environment variables to those whose values select
-	// a server (see DefaultSensitiveEnv). A trailing '*' matches a prefix.
-	SensitiveEnv []string
-	// SensitiveConfig lists configuration keys ("section.name") or whole
-	// sections ("section") whose values select a server. Default: none.
-	SensitiveConfig []string
-	// MtimePaths are files besides the executable whose mtime and size
-	// make a server outdated when they change (configuration files the
-	// application read at start-up, say).
-	MtimePaths []string
-}
-
-// DefaultSensitiveEnv are the environment variables whose values select a
-// server: a client whose values differ is redirected to another one.
-// CHGHG is among them so that two applications never share a server.
-var DefaultSensitiveEnv = []string{"CHGHG", "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "CMDSRV_*"}
-
-// clientOnlyEnv are variables that only steer cmdsrv's own client mode
-// (which socket, whether to use one, debug lines); they change nothing in
-// the server, so they never ask for another one.
-var clientOnlyEnv = map[string]bool{"CMDSRV_CLIENT": true, "CMDSRV_DEBUG": true, "CMDSRV_SOCKNAME": true}
 
 // maxFDs bounds the descriptors accepted by one attachio.
 const maxFDs = 16

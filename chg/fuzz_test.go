@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -103,7 +104,7 @@ func FuzzAttachioRequest(f *testing.F) {
 	defer null.Close()
 	f.Fuzz(func(t *testing.T, payload []byte, n uint8) {
 		n %= maxFDs + 4
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fds, err := sysfd.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

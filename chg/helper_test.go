@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -115,7 +116,7 @@ type session struct {
 
 func startHelper(t *testing.T, config []string, env ...string) *session {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := sysfd.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	require.NoError(t, err)
 	mine := os.NewFile(uintptr(fds[0]), "client")
 	theirs := os.NewFile(uintptr(fds[1]), "server")

@@ -1,3 +1,5 @@
+//go:build unix
+
 package chgclient
 
 import (
@@ -19,11 +21,6 @@ type conn struct {
 	r     *bufio.Reader
 	hello protocol.Hello
 	io    Stdio
-}
-
-// Stdio are the descriptors passed to the server with attachio.
-type Stdio struct {
-	Stdin, Stdout, Stderr *os.File
 }
 
 // dial connects to path and reads the hello. A missing socket or a refused

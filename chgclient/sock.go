@@ -1,3 +1,5 @@
+//go:build unix
+
 package chgclient
 
 import (
@@ -7,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 // sock is a connected unix stream socket used with plain blocking system
@@ -20,7 +24,7 @@ type sock struct {
 
 // dialSock connects to the unix socket at path.
 func dialSock(path string) (*sock, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := sysfd.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating socket: %w", err)
 	}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package chgclient
 
 import (
@@ -7,11 +9,6 @@ import (
 	"path/filepath"
 	"syscall"
 )
-
-// ErrForeignDir reports a socket directory owned by another user or open
-// to others; the client refuses it rather than talk to someone else's
-// server.
-var ErrForeignDir = errors.New("socket directory not private")
 
 // SocketDir returns the private directory for app's sockets, creating it
 // with mode 0700: $XDG_RUNTIME_DIR/APP, else /tmp/APP-UID. A directory that

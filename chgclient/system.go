@@ -1,3 +1,5 @@
+//go:build unix
+
 package chgclient
 
 import (
@@ -9,7 +11,9 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -78,7 +82,7 @@ func (p *pager) start(stdio Stdio, command string, env []string) error {
 	if err := p.redirect(0, stdio.Stdout, w); err != nil {
 		return fmt.Errorf("redirecting stdout to the pager: %w", err)
 	}
-	if _, err := unix.IoctlGetTermios(int(stdio.Stderr.Fd()), unix.TCGETS); err == nil {
+	if term.IsTerminal(int(stdio.Stderr.Fd())) {
 		_ = p.redirect(1, stdio.Stderr, w)
 	}
 	return nil
@@ -90,7 +94,7 @@ func (p *pager) redirect(i int, f, w *os.File) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.Dup3(int(w.Fd()), int(f.Fd()), 0); err != nil {
+	if err := sysfd.Dup2(int(w.Fd()), int(f.Fd())); err != nil {
 		unix.Close(saved)
 		return err
 	}
@@ -107,7 +111,7 @@ func (p *pager) wait(stdio Stdio) {
 	}
 	for i, f := range []*os.File{stdio.Stdout, stdio.Stderr} {
 		if p.saved[i] >= 0 {
-			_ = unix.Dup3(p.saved[i], int(f.Fd()), 0)
+			_ = sysfd.Dup2(p.saved[i], int(f.Fd()))
 			unix.Close(p.saved[i])
 		}
 	}

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !unix
 
 package daemon
 
@@ -7,10 +7,10 @@ import (
 	"os"
 )
 
-var errUnsupported = errors.New("daemon mode is only supported on Linux")
+var errUnsupported = errors.New("daemon mode is not supported on this platform")
 
-// Detach is only supported on Linux.
+// Detach is not supported on this platform (Windows).
 func Detach(pe Postexec, logFile *os.File) error { return errUnsupported }
 
-// RedirectOutput is only supported on Linux.
+// RedirectOutput is not supported on this platform (Windows).
 func RedirectOutput(f *os.File) error { return errUnsupported }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemon
 
 import (
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cmdsrv/cmdsrv/internal/selfexe"
 )
 
 // ErrChildFailed is returned by Spawn.Start when the child exits before it
@@ -17,8 +21,9 @@ import (
 var ErrChildFailed = errors.New("child process failed to start")
 
 // Spawn describes the detached child that `serve --daemon` starts: the same
-// program, re-executed from /proc/self/exe so that a binary replaced on
-// disk cannot mix versions.
+// program, re-executed from /proc/self/exe on Linux so that a binary
+// replaced on disk cannot mix versions (os.Executable elsewhere: see
+// internal/selfexe).
 type Spawn struct {
 	// Args0 is the child's os.Args[0]; the caller's own os.Args[0], so that
 	// a program that picks its role from its name (testscript) stays the
@@ -71,8 +76,12 @@ func (s *Spawn) Start() (int, error) {
 	if args0 == "" {
 		args0 = os.Args[0]
 	}
+	exe, err := selfexe.Path()
+	if err != nil {
+		return 0, fmt.Errorf("starting child process: %w", err)
+	}
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
+		Path:        exe,
 		Args:        append([]string{args0}, ChildArgs(s.Args, lockPath)...),
 		Env:         s.Env,
 		Stdin:       devnull,

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -108,33 +107,10 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 // ProtectStdio moves the protocol off file descriptors 0 and 1 so that
 // code writing to fd 1 or reading fd 0 directly cannot corrupt frames: it
 // returns duplicates of the original stdin and stdout for the protocol,
-// then points fd 0 at /dev/null and fd 1 at stderr.
+// then points fd 0 at /dev/null and fd 1 at stderr. On Windows the same
+// is done to the standard handles (and os.Stdin, os.Stdout): the protocol
+// gets non-inheritable duplicates, stdin becomes NUL and stdout a
+// duplicate of stderr.
 func ProtectStdio() (in, out *os.File, err error) {
-	inFD, err := syscall.Dup(0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("duplicating stdin: %w", err)
-	}
-	outFD, err := syscall.Dup(1)
-	if err != nil {
-		syscall.Close(inFD)
-		return nil, nil, fmt.Errorf("duplicating stdout: %w", err)
-	}
-	syscall.CloseOnExec(inFD)
-	syscall.CloseOnExec(outFD)
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening %s: %w", os.DevNull, err)
-	}
-	defer null.Close()
-	if err := dup2(int(null.Fd()), 0); err != nil {
-		return nil, nil, fmt.Errorf("redirecting stdin: %w", err)
-	}
-	if err := dup2(2, 1); err != nil {
-		return nil, nil, fmt.Errorf("redirecting stdout: %w", err)
-	}
-	// Larger pipe buffers let big frames through in fewer wake-ups; not
-	// every descriptor is a pipe, and failing here costs only speed.
-	growPipe(inFD)
-	growPipe(outFD)
-	return os.NewFile(uintptr(inFD), "protocol-in"), os.NewFile(uintptr(outFD), "protocol-out"), nil
+	return protectStdio()
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -175,7 +174,7 @@ func (s *Session) sendHello() error {
 		h.PID = os.Getpid()
 	}
 	if h.PGID == 0 {
-		h.PGID = syscall.Getpgrp()
+		h.PGID = processGroup()
 	}
 	if err := s.fw.WriteFrame(ChannelOutput, h.Marshal()); err != nil {
 		return fmt.Errorf("sending hello: %w", err)

@@ -3,11 +3,12 @@
 // fork-per-client `hg serve --cmdserver unix`.
 //
 // The master (Server) binds the socket and never runs a command itself.
-// Workers are re-executions of /proc/self/exe, recognised by a cookie in
+// Workers are re-executions of this binary (/proc/self/exe on Linux,
+// os.Executable elsewhere: internal/selfexe), recognised by a cookie in
 // the environment (IsWorker) and run by Worker.Serve. A small pool of
 // them is started ahead of demand: each builds its Handler (the warm
 // state), rehearses one session to itself, reports itself ready over a
-// SOCK_SEQPACKET socketpair on fd 3, and accepts a client on the listening
+// socketpair on fd 3 (SOCK_SEQPACKET; datagrams on macOS), and accepts a client on the listening
 // socket it inherited as fd 4, so that a connect reaches a warm process
 // with no hand-off. The master only watches the backlog for clients no
 // worker is ready to take and starts workers for them. A worker serves one

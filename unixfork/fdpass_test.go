@@ -8,11 +8,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 func socketpair(t *testing.T, typ int) (*net.UnixConn, *net.UnixConn) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	fds, err := sysfd.Socketpair(unix.AF_UNIX, typ, 0)
 	require.NoError(t, err)
 	conv := func(fd int) *net.UnixConn {
 		f := os.NewFile(uintptr(fd), "sp")

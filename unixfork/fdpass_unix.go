@@ -9,6 +9,8 @@ import (
 	"net"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 // maxControlPayload bounds the payload RecvFDs reads in one message.
@@ -62,7 +64,7 @@ func RecvFDsLimit(conn *net.UnixConn, maxPayload, maxFDs int) (payload []byte, f
 	var n, oobn, flags int
 	var rerr error
 	err = rc.Read(func(fd uintptr) bool {
-		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, sysfd.RecvmsgFlags)
 		return rerr != unix.EAGAIN && rerr != unix.EWOULDBLOCK
 	})
 	if err == nil {
@@ -76,6 +78,7 @@ func RecvFDsLimit(conn *net.UnixConn, maxPayload, maxFDs int) (payload []byte, f
 		if err != nil {
 			return nil, nil, err
 		}
+		sysfd.MarkReceived(fds)
 	}
 	if flags&unix.MSG_CTRUNC != 0 || len(fds) > maxFDs {
 		closeFDs(fds)

@@ -35,7 +35,7 @@ const serveHelperEnv = "UNIXFORK_TEST_SERVE"
 func serveHelper(addr string) int {
 	if s := os.Getenv("UNIXFORK_TEST_NOFILE"); s != "" {
 		n, _ := strconv.ParseUint(s, 10, 64)
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}); err != nil {
+		if err := setNoFileLimit(n); err != nil {
 			fmt.Fprintln(os.Stderr, "setrlimit:", err)
 			return 2
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/selfexe"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -173,7 +174,7 @@ func (s *Server) startWorker(rehearse bool) {
 // exec starts the process; the master's end of the socketpair becomes
 // p.ctl, the worker's is its fd 3; the listening socket is its fd 4.
 func (s *Server) exec() (*proc, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fds, err := controlSocketpair()
 	if err != nil {
 		return nil, fmt.Errorf("creating socketpair: %w", err)
 	}
@@ -375,18 +376,9 @@ func (s *Server) ready(p *proc) {
 	s.refillLocked()
 }
 
-func executable() (string, error) {
-	// /proc/self/exe: a binary rebuilt on disk since we started must not
-	// serve next to this one.
-	if _, err := os.Stat("/proc/self/exe"); err == nil {
-		return "/proc/self/exe", nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("getting executable: %w", err)
-	}
-	return exe, nil
-}
+// executable is the binary workers run: this one (see package selfexe for
+// what a rebuild on disk does on each platform).
+func executable() (string, error) { return selfexe.Path() }
 
 func withoutEnv(env []string, name string) []string {
 	out := env[:0:0]

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -20,7 +21,7 @@ import (
 // about as much as the rest of its connect; rehearsing moves that cost
 // off the client's path. The handler is not called.
 func rehearse(ctx context.Context, h protocol.Handler, cfg *protocol.Config) error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := sysfd.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return fmt.Errorf("rehearsing a session: %w", err)
 	}

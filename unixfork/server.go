@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -449,7 +450,7 @@ func (s *Server) liveLocked() int {
 // without serving them and tells each why on the 'e' channel.
 func answerBacklog(fd int, why error) {
 	for {
-		nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+		nfd, err := sysfd.Accept(fd)
 		if err != nil {
 			return // EAGAIN: nobody else is waiting
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 // SavedStdio holds close-on-exec duplicates of descriptors 0, 1 and 2, so
@@ -34,7 +36,7 @@ func (s *SavedStdio) Restore() error {
 		if fd < 0 {
 			continue
 		}
-		if err := unix.Dup3(fd, i, 0); err != nil {
+		if err := sysfd.Dup2(fd, i); err != nil {
 			return fmt.Errorf("restoring descriptor %d: %w", i, err)
 		}
 	}

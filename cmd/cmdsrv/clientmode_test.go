@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -208,10 +210,10 @@ func startPty(t *testing.T, c *exec.Cmd, echo bool) *ptyRun {
 	master, tty, err := pty.Open()
 	require.NoError(t, err)
 	if !echo {
-		tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+		tio, err := unix.IoctlGetTermios(int(tty.Fd()), ioctlGetTermios)
 		require.NoError(t, err)
 		tio.Lflag &^= unix.ECHO
-		require.NoError(t, unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETS, tio))
+		require.NoError(t, unix.IoctlSetTermios(int(tty.Fd()), ioctlSetTermios, tio))
 	}
 	c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}

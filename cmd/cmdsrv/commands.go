@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -165,23 +165,6 @@ func cmdPwd(_ context.Context, req *protocol.Request, _ []string) int {
 func cmdUmask(_ context.Context, req *protocol.Request, _ []string) int {
 	fmt.Fprintf(req.Stdout, "%04o\n", currentUmask())
 	return 0
-}
-
-// currentUmask reads the umask from /proc (no window in which it is
-// changed), falling back to setting and restoring it.
-func currentUmask() int {
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
-				if n, err := strconv.ParseInt(strings.TrimSpace(v), 8, 32); err == nil {
-					return int(n)
-				}
-			}
-		}
-	}
-	m := syscall.Umask(0o022)
-	syscall.Umask(m)
-	return m
 }
 
 func cmdEnv(_ context.Context, req *protocol.Request, args []string) int {
@@ -359,7 +342,7 @@ func cmdDebugIsatty(_ context.Context, req *protocol.Request, _ []string) int {
 	}{{"stdin", req.Stdin}, {"stdout", req.Stdout}, {"stderr", req.Stderr}} {
 		state := "not a tty"
 		if f, ok := s.f.(interface{ Fd() uintptr }); ok {
-			if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			if term.IsTerminal(int(f.Fd())) {
 				state = "tty"
 			}
 		}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemon
 
 import (
@@ -6,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 // Detach turns the calling process into a daemon once its socket accepts
@@ -66,7 +70,7 @@ func redirectStdio(out *os.File) error {
 		from *os.File
 		to   int
 	}{{null, 0}, {out, 1}, {out, 2}} {
-		if err := unix.Dup3(int(d.from.Fd()), d.to, 0); err != nil {
+		if err := sysfd.Dup2(int(d.from.Fd()), d.to); err != nil {
 			return fmt.Errorf("redirecting fd %d: %w", d.to, err)
 		}
 	}
@@ -77,7 +81,7 @@ func redirectStdio(out *os.File) error {
 // so that stray writes to stdout and stderr follow the new file.
 func RedirectOutput(f *os.File) error {
 	for _, fd := range []int{1, 2} {
-		if err := unix.Dup3(int(f.Fd()), fd, 0); err != nil {
+		if err := sysfd.Dup2(int(f.Fd()), fd); err != nil {
 			return fmt.Errorf("redirecting fd %d: %w", fd, err)
 		}
 	}
