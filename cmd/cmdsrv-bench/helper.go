@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -33,14 +34,17 @@ func helper() bool {
 		}
 	case strings.HasPrefix(role, "emit:"):
 		n, _ := strconv.ParseInt(role[len("emit:"):], 10, 64)
-		chunk := make([]byte, 64<<10)
-		for n > 0 {
-			c := chunk[:min(int64(len(chunk)), n)]
-			if _, err := os.Stdout.Write(c); err != nil {
-				os.Exit(1)
-			}
-			n -= int64(len(c))
+		emit(os.Stdout, n)
+	case strings.HasPrefix(role, "emitunix:"):
+		// emitunix:N:PATH: the same bytes on a unix socket.
+		spec, addr, _ := strings.Cut(role[len("emitunix:"):], ":")
+		n, _ := strconv.ParseInt(spec, 10, 64)
+		conn, err := net.Dial("unix", addr)
+		if err != nil {
+			os.Exit(1)
 		}
+		emit(conn, n)
+		conn.Close()
 	case role == "cat":
 		buf := make([]byte, 64<<10)
 		if _, err := io.CopyBuffer(os.Stdout, os.Stdin, buf); err != nil {
@@ -49,6 +53,18 @@ func helper() bool {
 	}
 	os.Exit(0)
 	return true
+}
+
+// emit writes n bytes to w in chunks of 64 KiB, as debugoutput does.
+func emit(w io.Writer, n int64) {
+	chunk := make([]byte, 64<<10)
+	for n > 0 {
+		c := chunk[:min(int64(len(chunk)), n)]
+		if _, err := w.Write(c); err != nil {
+			os.Exit(1)
+		}
+		n -= int64(len(c))
+	}
 }
 
 // helperCmd returns a command running this binary in a helper role.

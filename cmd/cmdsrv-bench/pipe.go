@@ -100,10 +100,25 @@ func benchOutput(cfg *config) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	lean, err := leanThroughput(cfg, []string{"debugoutput", fmt.Sprint(n)}, n, 0)
+	if err != nil {
+		return nil, err
+	}
+	rawSock, err := rawSocketThroughput(cfg, n)
+	if err != nil {
+		return nil, fmt.Errorf("raw socket copy: %w", err)
+	}
+	unixV, err := unixThroughput(cfg, n)
+	if err != nil {
+		return nil, err
+	}
 	group := fmt.Sprintf("2 output %d MiB", n>>20)
 	return []row{
 		{group: group, name: "raw pipe copy", value: raw, unit: "throughput", baseline: "raw pipe copy"},
 		{group: group, name: "cmdsrv debugoutput on 'o'", value: v, unit: "throughput", baseline: "raw pipe copy"},
+		{group: group, name: "cmdsrv debugoutput on 'o', lean reader", value: lean, unit: "throughput", baseline: "raw pipe copy"},
+		{group: group, name: "raw unix-socket copy", value: rawSock, unit: "throughput", baseline: "raw unix-socket copy"},
+		{group: group, name: "cmdsrv unix: debugoutput on 'o'", value: unixV, unit: "throughput", baseline: "raw unix-socket copy"},
 	}, nil
 }
 
@@ -133,10 +148,15 @@ func benchInput(cfg *config) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	lean, err := leanThroughput(cfg, []string{"cat"}, n, n)
+	if err != nil {
+		return nil, err
+	}
 	group := fmt.Sprintf("3 input %d MiB", n>>20)
 	return []row{
 		{group: group, name: "raw cat through a child", value: raw, unit: "throughput", baseline: "raw cat through a child"},
 		{group: group, name: "cmdsrv cat fed through 'I'", value: v, unit: "throughput", baseline: "raw cat through a child"},
+		{group: group, name: "cmdsrv cat fed through 'I', lean reader", value: lean, unit: "throughput", baseline: "raw cat through a child"},
 	}, nil
 }
 
@@ -163,7 +183,7 @@ func rawThroughput(cfg *config, role string, n int64, feed bool) (float64, error
 				}
 			}
 		}()
-		got, err := io.Copy(io.Discard, out)
+		got, err := drain(out)
 		wg.Wait()
 		if err != nil || got != n {
 			return 0, fmt.Errorf("%d bytes of %d, %v", got, n, err)
