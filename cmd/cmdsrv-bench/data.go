@@ -155,9 +155,18 @@ func drain(r io.Reader) (int64, error) {
 	}
 }
 
+// awaitReady reads the byte a helper writes once it runs.
+func awaitReady(r io.Reader) error {
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil || b[0] != readyByte {
+		return fmt.Errorf("helper did not start: %q %v", b[:], err)
+	}
+	return nil
+}
+
 // rawSocketThroughput is the floor of the unix service's output: a child
 // in helper role connects to a unix socket and writes n bytes, read and
-// discarded here.
+// discarded here, timed from its ready byte to the last byte.
 func rawSocketThroughput(cfg *config, n int64) (float64, error) {
 	addr := filepath.Join(cfg.workDir, "raw.sock")
 	l, err := net.Listen("unix", addr)
@@ -167,25 +176,25 @@ func rawSocketThroughput(cfg *config, n int64) (float64, error) {
 	defer l.Close()
 	return median(cfg.reps, func() (float64, error) {
 		cmd := helperCmd(cfg, fmt.Sprintf("emitunix:%d:%s", n, addr))
-		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 		conn, err := l.Accept()
 		if err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
 			return 0, err
 		}
-		got, err := drain(conn)
-		conn.Close()
-		if werr := cmd.Wait(); err == nil {
-			err = werr
+		defer conn.Close()
+		if err := awaitReady(conn); err != nil {
+			return 0, err
 		}
+		start := time.Now()
+		got, err := drain(conn)
+		elapsed := time.Since(start)
 		if err != nil || got != n {
 			return 0, fmt.Errorf("%d bytes of %d, %v", got, n, err)
 		}
-		return float64(n) / time.Since(start).Seconds(), nil
+		return float64(n) / elapsed.Seconds(), nil
 	})
 }
 

@@ -34,6 +34,7 @@ func helper() bool {
 		}
 	case strings.HasPrefix(role, "emit:"):
 		n, _ := strconv.ParseInt(role[len("emit:"):], 10, 64)
+		ready(os.Stdout)
 		emit(os.Stdout, n)
 	case strings.HasPrefix(role, "emitunix:"):
 		// emitunix:N:PATH: the same bytes on a unix socket.
@@ -43,9 +44,11 @@ func helper() bool {
 		if err != nil {
 			os.Exit(1)
 		}
+		ready(conn)
 		emit(conn, n)
 		conn.Close()
 	case role == "cat":
+		ready(os.Stdout)
 		buf := make([]byte, 64<<10)
 		if _, err := io.CopyBuffer(os.Stdout, os.Stdin, buf); err != nil {
 			os.Exit(1)
@@ -53,6 +56,16 @@ func helper() bool {
 	}
 	os.Exit(0)
 	return true
+}
+
+// readyByte is what a throughput helper writes first, once it runs: the
+// floors are timed from it, not from the process start.
+const readyByte = 'R'
+
+func ready(w io.Writer) {
+	if _, err := w.Write([]byte{readyByte}); err != nil {
+		os.Exit(1)
+	}
 }
 
 // emit writes n bytes to w in chunks of 64 KiB, as debugoutput does.

@@ -162,16 +162,22 @@ func benchInput(cfg *config) ([]row, error) {
 
 // rawThroughput is the floor: a child in helper role writes n bytes to a
 // pipe (fed with n bytes first when feed is set), read and discarded here.
-// It returns the median bytes per second.
+// The clock runs from the child's ready byte to the last byte, as the
+// served rows time a warm server: the start and exit of the child are
+// not counted. It returns the median bytes per second.
 func rawThroughput(cfg *config, role string, n int64, feed bool) (float64, error) {
 	return median(cfg.reps, func() (float64, error) {
 		cmd := helperCmd(cfg, role)
 		in, _ := cmd.StdinPipe()
 		out, _ := cmd.StdoutPipe()
-		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
+		defer func() { in.Close(); _ = cmd.Wait() }()
+		if err := awaitReady(out); err != nil {
+			return 0, err
+		}
+		start := time.Now()
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
@@ -184,14 +190,12 @@ func rawThroughput(cfg *config, role string, n int64, feed bool) (float64, error
 			}
 		}()
 		got, err := drain(out)
+		elapsed := time.Since(start)
 		wg.Wait()
 		if err != nil || got != n {
 			return 0, fmt.Errorf("%d bytes of %d, %v", got, n, err)
 		}
-		if err := cmd.Wait(); err != nil {
-			return 0, err
-		}
-		return float64(n) / time.Since(start).Seconds(), nil
+		return float64(n) / elapsed.Seconds(), nil
 	})
 }
 
