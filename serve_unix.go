@@ -31,6 +31,9 @@ func (p *Program) runWorker(args []string) (code int, ok bool) {
 			if err != nil {
 				return nil, err
 			}
+			if mode == "chgunix" {
+				chg.Prewarm(cfg, p.ChgOptions)
+			}
 			return p.wrap(h, log), nil
 		},
 		Extend: p.workerExtension(mode),
