@@ -485,6 +485,18 @@ type countingWriter struct {
 	first func()
 }
 
+// SyscallConn hands the connection's descriptor to the session's frame
+// writer, which sends large output frames with one writev instead of
+// copying them first. Those bypass the count, which only has to tell
+// whether anything was written: the hello, small, always comes first and
+// through Write.
+func (c *countingWriter) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.w.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
