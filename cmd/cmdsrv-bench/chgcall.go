@@ -20,10 +20,11 @@ import (
 const chgCallPause = 30 * time.Millisecond
 
 // benchChgCall: one `chg echo hi` next to /bin/true, and next to chg
-// talking to the least a server can be (goroutines of this process that
-// answer every request at once): the gap between the two chg rows is what
-// the server costs, the gap to /bin/true what chg itself does. Then the
-// server's own side of each request, from its debug log.
+// talking to the least a server can be (a helper process whose goroutines
+// answer every request at once, see serveChgFloor): the gap between the
+// two chg rows is what cmdsrv's server costs, the gap to /bin/true what
+// chg itself does. Then the server's own side of each request, from its
+// debug log.
 func benchChgCall(cfg *config) ([]row, error) {
 	const group = "5b one chg call"
 	const base = "/bin/true"
@@ -42,17 +43,31 @@ func benchChgCall(cfg *config) ([]row, error) {
 	}
 
 	floorAddr := filepath.Join(socketDir(cfg, "chgfloor"), "s")
-	stop, err := startChgFloor(floorAddr)
+	floorSrv := helperCmd(cfg, "chgfloor:"+floorAddr)
+	stopFloor, err := floorSrv.StdinPipe()
 	if err != nil {
+		return nil, err
+	}
+	floorOut, err := floorSrv.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := floorSrv.Start(); err != nil {
+		return nil, err
+	}
+	if err := awaitReady(floorOut); err != nil {
+		stopFloor.Close()
+		_ = floorSrv.Wait()
 		return nil, err
 	}
 	floor := caller{path: cfg.chg, args: []string{"echo", "hi"}, env: append(os.Environ(), "CHGSOCKNAME="+floorAddr)}
 	v, err = perCall(cfg, floor, n, chgCallPause)
-	stop()
+	stopFloor.Close() // the helper exits at end of input
+	_ = floorSrv.Wait()
 	if err != nil {
 		return nil, fmt.Errorf("chg against the floor server: %w", err)
 	}
-	rows = append(rows, row{group: group, name: "chg echo hi against goroutines of this process (floor)", value: v, baseline: base})
+	rows = append(rows, row{group: group, name: "chg echo hi against a bare Go server process (floor)", value: v, baseline: base})
 
 	v, err = perCall(cfg, chgCmdsrv(cfg, "chg5b", nil, "echo", "hi"), n, chgCallPause)
 	if err != nil {

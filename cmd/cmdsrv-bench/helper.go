@@ -47,6 +47,15 @@ func helper() bool {
 		ready(conn)
 		emit(conn, n)
 		conn.Close()
+	case strings.HasPrefix(role, "chgfloor:"):
+		// chgfloor:PATH: the floor of a chg call, served until stdin ends.
+		stop, err := startChgFloor(role[len("chgfloor:"):])
+		if err != nil {
+			os.Exit(1)
+		}
+		ready(os.Stdout)
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		stop()
 	case role == "cat":
 		ready(os.Stdout)
 		buf := make([]byte, 64<<10)
