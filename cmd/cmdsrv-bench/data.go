@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -111,27 +112,68 @@ func (c *leanConn) close() {
 	_ = c.cmd.Wait()
 }
 
-// leanThroughput is servedThroughput with the lean reader.
-func leanThroughput(cfg *config, args []string, n int64, feed int64) (float64, error) {
-	c, err := startLean(cfg)
-	if err != nil {
-		return 0, err
+// leanStart is servedStart with the lean reader.
+func leanStart(cfg *config, args []string, n int64, feed int64) func() (func() (float64, error), func(), error) {
+	return func() (func() (float64, error), func(), error) {
+		c, err := startLean(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		once := func() (float64, error) {
+			left := feed
+			input := func(p []byte) int {
+				k := min(int64(len(p)), left)
+				left -= k
+				return int(k) // the bytes are whatever the buffer holds
+			}
+			start := time.Now()
+			got, err := c.run(args, input)
+			if err != nil || got != n {
+				return 0, fmt.Errorf("%v: %d bytes of %d, %v", args, got, n, err)
+			}
+			return float64(n) / time.Since(start).Seconds(), nil
+		}
+		return once, c.close, nil
 	}
-	defer c.close()
-	return median(cfg.reps, func() (float64, error) {
-		left := feed
-		input := func(p []byte) int {
-			k := min(int64(len(p)), left)
-			left -= k
-			return int(k) // the bytes are whatever the buffer holds
+}
+
+// measurement is one row of a throughput group: start sets it up and
+// returns one repetition and the cleanup.
+type measurement struct {
+	name, baseline string
+	start          func() (once func() (float64, error), stop func(), err error)
+}
+
+// interleaved sets every measurement up, then runs one repetition of each
+// in turn, cfg.reps times: every row samples the same moments of a busy
+// machine, so the ratios hold better than the absolute figures. Each row
+// is the median of its repetitions.
+func interleaved(cfg *config, group string, ms []measurement) ([]row, error) {
+	onces := make([]func() (float64, error), len(ms))
+	for i, m := range ms {
+		once, stop, err := m.start()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.name, err)
 		}
-		start := time.Now()
-		got, err := c.run(args, input)
-		if err != nil || got != n {
-			return 0, fmt.Errorf("%v: %d bytes of %d, %v", args, got, n, err)
+		defer stop()
+		onces[i] = once
+	}
+	vals := make([][]float64, len(ms))
+	for r := 0; r < cfg.reps; r++ {
+		for i, once := range onces {
+			v, err := once()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ms[i].name, err)
+			}
+			vals[i] = append(vals[i], v)
 		}
-		return float64(n) / time.Since(start).Seconds(), nil
-	})
+	}
+	rows := make([]row, len(ms))
+	for i, m := range ms {
+		sort.Float64s(vals[i])
+		rows[i] = row{group: group, name: m.name, value: vals[i][len(vals[i])/2], unit: "throughput", baseline: m.baseline}
+	}
+	return rows, nil
 }
 
 // drainBuffer is what the raw floors read with: as large as the client
@@ -164,60 +206,58 @@ func awaitReady(r io.Reader) error {
 	return nil
 }
 
-// rawSocketThroughput is the floor of the unix service's output: a child
-// in helper role connects to a unix socket and writes n bytes, read and
+// rawSocketStart is the floor of the unix service's output: a child in
+// helper role connects to a unix socket and writes n bytes, read and
 // discarded here, timed from its ready byte to the last byte.
-func rawSocketThroughput(cfg *config, n int64) (float64, error) {
-	addr := filepath.Join(cfg.workDir, "raw.sock")
-	l, err := net.Listen("unix", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return median(cfg.reps, func() (float64, error) {
-		cmd := helperCmd(cfg, fmt.Sprintf("emitunix:%d:%s", n, addr))
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		conn, err := l.Accept()
+func rawSocketStart(cfg *config, n int64) func() (func() (float64, error), func(), error) {
+	return func() (func() (float64, error), func(), error) {
+		addr := filepath.Join(cfg.workDir, "raw.sock")
+		l, err := net.Listen("unix", addr)
 		if err != nil {
-			return 0, err
+			return nil, nil, err
 		}
-		defer conn.Close()
-		if err := awaitReady(conn); err != nil {
-			return 0, err
+		once := func() (float64, error) {
+			cmd := helperCmd(cfg, fmt.Sprintf("emitunix:%d:%s", n, addr))
+			if err := cmd.Start(); err != nil {
+				return 0, err
+			}
+			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+			conn, err := l.Accept()
+			if err != nil {
+				return 0, err
+			}
+			defer conn.Close()
+			if err := awaitReady(conn); err != nil {
+				return 0, err
+			}
+			start := time.Now()
+			got, err := drain(conn)
+			elapsed := time.Since(start)
+			if err != nil || got != n {
+				return 0, fmt.Errorf("%d bytes of %d, %v", got, n, err)
+			}
+			return float64(n) / elapsed.Seconds(), nil
 		}
-		start := time.Now()
-		got, err := drain(conn)
-		elapsed := time.Since(start)
-		if err != nil || got != n {
-			return 0, fmt.Errorf("%d bytes of %d, %v", got, n, err)
-		}
-		return float64(n) / elapsed.Seconds(), nil
-	})
+		return once, func() { l.Close() }, nil
+	}
 }
 
-// unixThroughput runs debugoutput of n bytes on a connection to the unix
+// unixStart runs debugoutput of n bytes on a connection to the unix
 // service, read through the client package.
-func unixThroughput(cfg *config, n int64) (float64, error) {
-	s, err := startUnix(cfg, "output.sock", nil)
-	if err != nil {
-		return 0, err
-	}
-	defer s.stop()
-	c, err := client.Dial(context.Background(), s.addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return median(cfg.reps, func() (float64, error) {
-		var cw countWriter
-		start := time.Now()
-		code, err := c.RunCommand(context.Background(), []string{"debugoutput", fmt.Sprint(n)}, &client.RunOptions{Stdout: &cw})
-		if err != nil || code != 0 || cw.n != n {
-			return 0, fmt.Errorf("unix debugoutput: code %d, %d bytes of %d, %v", code, cw.n, n, err)
+func unixStart(cfg *config, n int64) func() (func() (float64, error), func(), error) {
+	return func() (func() (float64, error), func(), error) {
+		s, err := startUnix(cfg, "output.sock", nil)
+		if err != nil {
+			return nil, nil, err
 		}
-		return float64(n) / time.Since(start).Seconds(), nil
-	})
+		c, err := client.Dial(context.Background(), s.addr)
+		if err != nil {
+			s.stop()
+			return nil, nil, err
+		}
+		once := func() (float64, error) {
+			return clientOnce(c, []string{"debugoutput", fmt.Sprint(n)}, n, nil)
+		}
+		return once, func() { c.Close(); s.stop() }, nil
+	}
 }
