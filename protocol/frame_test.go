@@ -212,6 +212,11 @@ func TestFrameWriterError(t *testing.T) {
 	if err := fw.WriteFrame('o', []byte("x")); err == nil || !strings.Contains(err.Error(), "writing 'o' frame") {
 		t.Fatalf("write to a closed pipe: %v", err)
 	}
+	// A large frame goes out with writev: the same error, and the
+	// process lives on (EPIPE, not a fatal SIGPIPE).
+	if err := fw.WriteFrame('o', make([]byte, vectorMin)); err == nil || !strings.Contains(err.Error(), "writing 'o' frame") {
+		t.Fatalf("large write to a closed pipe: %v", err)
+	}
 }
 
 // TestFrameWriterConcurrent: frames written from many goroutines through
