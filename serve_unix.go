@@ -18,12 +18,13 @@ import (
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
-// runWorker serves as a worker process of the unix services. What kind of
-// worker (a plain one, or chg's) comes from the master in the start-up
-// message, decoded by chg.WorkerExtension.
 // isWorker reports whether a unix service's master started this process
 // as one of its workers.
 func isWorker() bool { return unixfork.IsWorker() }
+
+// runWorker serves as a worker process of the unix services. What kind of
+// worker (a plain one, or chg's) comes from the master in the start-up
+// message, decoded by chg.WorkerExtension.
 
 func (p *Program) runWorker() int {
 	w := &unixfork.Worker{

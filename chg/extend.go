@@ -82,7 +82,7 @@ func (c *conn) chdir(ctx context.Context, s *protocol.Session) error {
 		dir = wd // a relative path becomes absolute, as Request.Dir must be
 	}
 	s.SetWorkDir(dir)
-	c.log.Debug("chdir", "dir", dir)
+	c.log.Trace("chdir", "dir", dir)
 	return nil
 }
 
@@ -95,15 +95,51 @@ func (c *conn) setenv(ctx context.Context, s *protocol.Session) error {
 	if err != nil {
 		return err
 	}
-	os.Clearenv()
-	for _, e := range env {
-		k, v, _ := strings.Cut(e, "=")
-		if err := os.Setenv(k, v); err != nil {
-			return fmt.Errorf("setting %s: %w", k, err)
-		}
+	if err := replaceEnv(env); err != nil {
+		return err
 	}
 	s.SetEnviron(env)
-	c.log.Debug("setenv", "count", len(env))
+	c.log.Trace("setenv", "count", len(env))
+	return nil
+}
+
+// replaceEnv makes the process environment exactly env (the last entry of
+// a name wins). Only the names that differ are touched: chg sends its
+// whole environment on every call, and it is mostly the one the server
+// started with, so this costs a map of each side rather than a Clearenv
+// and a Setenv per variable.
+func replaceEnv(env []string) error {
+	want := make(map[string]string, len(env))
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		want[k] = v
+	}
+	have := make(map[string]string, len(want))
+	for _, e := range os.Environ() {
+		k, v, _ := strings.Cut(e, "=")
+		if _, dup := have[k]; dup || k == "" {
+			// A name twice, or an entry without one (possible in an
+			// inherited environment): start from nothing instead.
+			os.Clearenv()
+			have = nil
+			break
+		}
+		have[k] = v
+	}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			if err := os.Unsetenv(k); err != nil {
+				return fmt.Errorf("unsetting %s: %w", k, err)
+			}
+		}
+	}
+	for k, v := range want {
+		if old, ok := have[k]; !ok || old != v {
+			if err := os.Setenv(k, v); err != nil {
+				return fmt.Errorf("setting %s: %w", k, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -137,7 +173,7 @@ func (c *conn) setumask(ctx context.Context, s *protocol.Session) error {
 
 func (c *conn) applyUmask(mask int) error {
 	syscall.Umask(mask)
-	c.log.Debug("setumask", "mask", fmt.Sprintf("%04o", mask))
+	c.log.Trace("setumask", "mask", fmt.Sprintf("%04o", mask))
 	return nil
 }
 
@@ -148,7 +184,7 @@ func (c *conn) setprocname(ctx context.Context, s *protocol.Session) error {
 	}
 	if err := setProcName(string(b)); err != nil {
 		// A title is cosmetic: log and go on rather than end the session.
-		c.log.Debug("setprocname failed", "error", err)
+		c.log.Trace("setprocname failed", "error", err)
 	}
 	return nil
 }

@@ -407,3 +407,33 @@ func TestChgConfigDoesNotStick(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.NotContains(t, out, "x-cmdsrv-state")
 }
+
+// TestChgDebugLogStaysOffTheClient: at debug level a worker's log goes to
+// the server's log, never to the client's stderr (which attachio made the
+// worker's fd 2), and each session's log gives the server's side of each
+// request with its duration.
+func TestChgDebugLogStaysOffTheClient(t *testing.T) {
+	e := newChgEnv(t, "")
+	e.env = append(e.env, "CMDSRV_LOG_LEVEL=debug")
+	logPath := filepath.Join(e.dir, "log")
+	for i := 0; i < 2; i++ {
+		code, out, errs := e.chgRun("--config", "cmdserver.log="+logPath, "echo", "hi")
+		require.Equal(t, 0, code, errs)
+		require.Equal(t, "hi\n", out)
+		require.Empty(t, errs, "nothing of the server's log on the client's stderr")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), "requests served") {
+			for _, req := range []string{"hello=", "attachio=", "chdir=", "setenv=", "validate=", "runcommand="} {
+				require.Contains(t, string(b), req)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request timings in the server log:\n%s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

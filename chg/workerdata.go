@@ -37,6 +37,9 @@ func WorkerExtension(opts *Options) func(data []byte) (func(*protocol.Session, *
 		if err := json.Unmarshal(data, &d); err != nil {
 			return nil, fmt.Errorf("decoding the chg server's start-up data: %w", err)
 		}
+		if d.State != nil {
+			prewarm(d.State, opts)
+		}
 		return func(sess *protocol.Session, uc *net.UnixConn) { Extend(sess, uc, d.State, opts) }, nil
 	}
 }

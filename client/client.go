@@ -34,6 +34,7 @@ type Client struct {
 	mu      sync.Mutex // serialises requests; guards the fields below
 	r       *bufio.Reader
 	w       io.Writer
+	wbuf    []byte    // 'I' and 'L' answers, reused
 	conn    net.Conn  // unix connection, or nil
 	cmd     *exec.Cmd // pipe server process, or nil
 	closed  bool
@@ -41,6 +42,9 @@ type Client struct {
 }
 
 // RunOptions are the callbacks of one RunCommand. Nil writers discard.
+// Output reaches the writers straight from the client's read buffer: a
+// frame may arrive in several Writes, and, as io.Writer says, a writer
+// must not keep the slice it is given.
 type RunOptions struct {
 	Stdout io.Writer // 'o'
 	Stderr io.Writer // 'e'
@@ -57,7 +61,7 @@ type RunOptions struct {
 
 // New reads the hello from r and returns a Client that sends on w.
 func New(r io.Reader, w io.Writer) (*Client, error) {
-	c := &Client{r: bufio.NewReaderSize(r, 64<<10), w: w}
+	c := &Client{r: bufio.NewReaderSize(r, readBufferSize), w: w}
 	ch, payload, _, err := protocol.ReadFrame(c.r, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading hello: %w", err)
@@ -72,6 +76,11 @@ func New(r io.Reader, w io.Writer) (*Client, error) {
 	c.Hello = h
 	return c, nil
 }
+
+// readBufferSize is the client's read buffer: output frames (cmdsrv sends
+// at most 256 KiB in one) are handed on from it without another copy, and
+// each read system call takes in as much as the pipe or socket holds.
+const readBufferSize = 256 << 10
 
 // StartPipe starts `path serve --cmdserver pipe ARGS...` and connects to it.
 // The server's stderr goes to this process's stderr.
@@ -223,7 +232,7 @@ func (c *Client) send(name string, block []byte, withBlock bool) error {
 
 func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 	for {
-		ch, payload, size, err := protocol.ReadFrame(c.r, 0)
+		ch, size, err := protocol.ReadFrameHeader(c.r)
 		if err != nil {
 			if err == io.EOF {
 				return nil, fmt.Errorf("server closed the connection: %w", io.ErrUnexpectedEOF)
@@ -231,40 +240,33 @@ func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 			return nil, err
 		}
 		switch ch {
-		case protocol.ChannelResult:
-			return payload, nil
 		case protocol.ChannelOutput:
-			err = write(opts.Stdout, payload)
+			err = c.copyPayload(opts.Stdout, ch, size)
 		case protocol.ChannelError:
-			err = write(opts.Stderr, payload)
+			err = c.copyPayload(opts.Stderr, ch, size)
 		case protocol.ChannelDebug:
-			err = write(opts.Debug, payload)
-		case protocol.ChannelMessage:
-			if opts.Message != nil {
-				var m map[string]string
-				if m, err = protocol.DecodeMessage(payload); err == nil {
-					opts.Message(m)
-				}
-			}
+			err = c.copyPayload(opts.Debug, ch, size)
 		case protocol.ChannelInput, protocol.ChannelLine:
 			fn := opts.Input
 			if ch == protocol.ChannelLine {
 				fn = opts.Line
 			}
-			var data []byte
-			if fn != nil {
-				if data, err = fn(int(size)); err != nil {
-					return nil, fmt.Errorf("input callback: %w", err)
-				}
-			}
-			if len(data) > int(size) {
-				data = data[:size]
-			}
-			if _, err = c.w.Write(protocol.AppendBlock(nil, data)); err != nil {
-				return nil, fmt.Errorf("sending input: %w", err)
-			}
+			err = c.answer(fn, size)
 		default:
-			if ch >= 'A' && ch <= 'Z' {
+			payload, rerr := protocol.ReadPayload(c.r, ch, size, 0)
+			switch {
+			case rerr != nil:
+				return nil, rerr
+			case ch == protocol.ChannelResult:
+				return payload, nil
+			case ch == protocol.ChannelMessage:
+				if opts.Message != nil {
+					var m map[string]string
+					if m, err = protocol.DecodeMessage(payload); err == nil {
+						opts.Message(m)
+					}
+				}
+			case ch >= 'A' && ch <= 'Z':
 				return nil, fmt.Errorf("unexpected required channel %q", ch)
 			}
 		}
@@ -274,12 +276,53 @@ func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 	}
 }
 
-func write(w io.Writer, p []byte) error {
-	if w == nil {
-		return nil
+// copyPayload hands the size-byte payload of an output frame to w (nil:
+// discard) piece by piece, straight from the read buffer: no allocation
+// and no copy on the client's side, whatever the frame's size.
+func (c *Client) copyPayload(w io.Writer, ch byte, size uint32) error {
+	for left := int(size); left > 0; {
+		if c.r.Buffered() == 0 {
+			if _, err := c.r.Peek(1); err != nil {
+				if err == io.EOF {
+					err = protocol.ErrTruncated
+				}
+				return fmt.Errorf("reading %q frame: %w", ch, err)
+			}
+		}
+		p, _ := c.r.Peek(min(left, c.r.Buffered()))
+		if w != nil {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+		}
+		_, _ = c.r.Discard(len(p))
+		left -= len(p)
 	}
-	_, err := w.Write(p)
-	return err
+	return nil
+}
+
+// answer answers an 'I' or 'L' request for at most size bytes with what fn
+// returns (nil fn: end of input), in one write.
+func (c *Client) answer(fn func(int) ([]byte, error), size uint32) error {
+	var data []byte
+	if fn != nil {
+		var err error
+		if data, err = fn(int(size)); err != nil {
+			return fmt.Errorf("input callback: %w", err)
+		}
+	}
+	if len(data) > int(size) {
+		data = data[:size]
+	}
+	c.wbuf = protocol.AppendBlock(c.wbuf[:0], data)
+	_, err := c.w.Write(c.wbuf)
+	if cap(c.wbuf) > 2<<20 {
+		c.wbuf = nil // do not pin the memory of one huge answer
+	}
+	if err != nil {
+		return fmt.Errorf("sending input: %w", err)
+	}
+	return nil
 }
 
 // Close ends the session: it closes the connection (a pipe server sees end

@@ -47,29 +47,46 @@ var (
 	ErrBlockTooLarge = errors.New("block too large")
 )
 
+// vectorMin is the payload size from which a frame goes out with writev
+// (header and payload from where they are) rather than copied into one
+// buffer: below it the copy costs less than the longer system call.
+const vectorMin = 16 << 10
+
 // FrameWriter writes frames to an underlying writer. Each frame is sent with
-// one Write call, and concurrent callers are serialised, so frames from
-// several goroutines never interleave.
+// one system call (one Write, or one writev on the writer's descriptor for
+// large payloads, so that the payload is not copied first), and
+// concurrent callers are serialised, so frames from several goroutines
+// never interleave.
 type FrameWriter struct {
-	mu  sync.Mutex // guards w and buf
-	w   io.Writer
-	buf []byte
+	mu     sync.Mutex // guards w, buf and hdr
+	w      io.Writer
+	writev func(hdr, payload []byte) error // nil: w has no descriptor
+	buf    []byte
+	hdr    [headerSize]byte
 }
 
-// NewFrameWriter returns a FrameWriter that writes to w.
+// NewFrameWriter returns a FrameWriter that writes to w. When w is a
+// file or a connection (syscall.Conn), large frames are written straight
+// to its descriptor; a wrapper that must see every byte (a counter, a
+// recorder) should not implement syscall.Conn.
 func NewFrameWriter(w io.Writer) *FrameWriter {
-	return &FrameWriter{w: w}
+	return &FrameWriter{w: w, writev: vectorWriterFor(w)}
 }
 
 // WriteFrame sends one frame on channel ch with the given payload.
 func (fw *FrameWriter) WriteFrame(ch byte, payload []byte) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	fw.buf = appendHeader(fw.buf[:0], ch, uint32(len(payload)))
-	fw.buf = append(fw.buf, payload...)
-	_, err := fw.w.Write(fw.buf)
-	if cap(fw.buf) > 2*maxFramePayload {
-		fw.buf = nil // do not pin the memory of one huge frame
+	var err error
+	if fw.writev != nil && len(payload) >= vectorMin {
+		err = fw.writev(appendHeader(fw.hdr[:0], ch, uint32(len(payload))), payload)
+	} else {
+		fw.buf = appendHeader(fw.buf[:0], ch, uint32(len(payload)))
+		fw.buf = append(fw.buf, payload...)
+		_, err = fw.w.Write(fw.buf)
+		if cap(fw.buf) > 2*maxFramePayload {
+			fw.buf = nil // do not pin the memory of one huge frame
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("writing %q frame: %w", ch, err)
@@ -112,23 +129,39 @@ func IsInputChannel(ch byte) bool {
 // 'L' the payload is nil and size is the requested length; for the others
 // size is len(payload). maxPayload bounds the payload (0: DefaultMaxBlock).
 func ReadFrame(r io.Reader, maxPayload int) (ch byte, payload []byte, size uint32, err error) {
+	ch, size, err = ReadFrameHeader(r)
+	if err != nil || IsInputChannel(ch) {
+		return ch, nil, size, err
+	}
+	payload, err = ReadPayload(r, ch, size, maxPayload)
+	return ch, payload, size, err
+}
+
+// ReadFrameHeader reads the 5-byte header of a server-to-client frame: its
+// channel and length. The payload, if the channel has one, follows; a
+// reader that streams it (rather than calling ReadPayload) must consume
+// exactly size bytes. End of input before any byte is io.EOF, inside the
+// header ErrTruncated.
+func ReadFrameHeader(r io.Reader) (ch byte, size uint32, err error) {
 	var hdr [headerSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, 0, fmt.Errorf("reading frame header: %w", ErrTruncated)
+			return 0, 0, fmt.Errorf("reading frame header: %w", ErrTruncated)
 		}
-		return 0, nil, 0, err
+		return 0, 0, err
 	}
-	ch = hdr[0]
-	size = binary.BigEndian.Uint32(hdr[1:])
-	if IsInputChannel(ch) {
-		return ch, nil, size, nil
-	}
-	payload, err = readBody(r, size, maxPayload)
+	return hdr[0], binary.BigEndian.Uint32(hdr[1:]), nil
+}
+
+// ReadPayload reads the size-byte payload of a frame on channel ch whose
+// header ReadFrameHeader returned, bounded by maxPayload (0:
+// DefaultMaxBlock) before anything is allocated.
+func ReadPayload(r io.Reader, ch byte, size uint32, maxPayload int) ([]byte, error) {
+	payload, err := readBody(r, size, maxPayload)
 	if err != nil {
-		return ch, nil, size, fmt.Errorf("reading %q frame: %w", ch, err)
+		return nil, fmt.Errorf("reading %q frame: %w", ch, err)
 	}
-	return ch, payload, size, nil
+	return payload, nil
 }
 
 // ReadBlock reads one client-to-server block: a 4-byte big-endian length and
@@ -137,14 +170,23 @@ func ReadFrame(r io.Reader, maxPayload int) (ch byte, payload []byte, size uint3
 // actually arrive, so a false length claim costs nothing. End of input
 // anywhere inside the block is ErrTruncated.
 func ReadBlock(r io.Reader, limit int) ([]byte, error) {
+	n, err := readBlockLength(r)
+	if err != nil {
+		return nil, err
+	}
+	return readBody(r, n, limit)
+}
+
+// readBlockLength reads the 4-byte length that starts a block.
+func readBlockLength(r io.Reader) (uint32, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("reading block length: %w", ErrTruncated)
+			return 0, fmt.Errorf("reading block length: %w", ErrTruncated)
 		}
-		return nil, fmt.Errorf("reading block length: %w", err)
+		return 0, fmt.Errorf("reading block length: %w", err)
 	}
-	return readBody(r, binary.BigEndian.Uint32(hdr[:]), limit)
+	return binary.BigEndian.Uint32(hdr[:]), nil
 }
 
 func readBody(r io.Reader, n uint32, limit int) ([]byte, error) {

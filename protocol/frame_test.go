@@ -1,12 +1,15 @@
 package protocol
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math"
+	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -209,6 +212,11 @@ func TestFrameWriterError(t *testing.T) {
 	if err := fw.WriteFrame('o', []byte("x")); err == nil || !strings.Contains(err.Error(), "writing 'o' frame") {
 		t.Fatalf("write to a closed pipe: %v", err)
 	}
+	// A large frame goes out with writev: the same error, and the
+	// process lives on (EPIPE, not a fatal SIGPIPE).
+	if err := fw.WriteFrame('o', make([]byte, vectorMin)); err == nil || !strings.Contains(err.Error(), "writing 'o' frame") {
+		t.Fatalf("large write to a closed pipe: %v", err)
+	}
 }
 
 // TestFrameWriterConcurrent: frames written from many goroutines through
@@ -280,5 +288,65 @@ func TestChannelWriterSplitsLargeWrites(t *testing.T) {
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatal("payloads do not add up to the write")
+	}
+}
+
+// TestFrameWriterLargeFramesOnSocket: large frames go out with writev on
+// the connection's descriptor; on a non-blocking socket whose reader is
+// slow the writes are partial and wait for room, and every frame still
+// arrives whole and in order.
+func TestFrameWriterLargeFramesOnSocket(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	rc, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	wc := <-accepted
+	if wc == nil {
+		t.FailNow()
+	}
+	sizes := []int{vectorMin, 3 << 20, 100, vectorMin - 1, 1 << 20}
+	done := make(chan error, 1)
+	go func() {
+		fw := NewFrameWriter(wc)
+		for i, n := range sizes {
+			if err := fw.WriteFrame('o', bytes.Repeat([]byte{byte('a' + i)}, n)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- wc.Close()
+	}()
+	// Small reads: the 3 MiB frame cannot fit the socket buffer, so its
+	// writev is partial and waits for room more than once.
+	br := bufio.NewReaderSize(rc, 1000)
+	for i, n := range sizes {
+		ch, payload, _, err := ReadFrame(br, 0)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if ch != 'o' || len(payload) != n || bytes.Count(payload, []byte{byte('a' + i)}) != n {
+			t.Fatalf("frame %d: %q frame of %d bytes, want 'o' of %d bytes of %q", i, ch, len(payload), n, rune('a'+i))
+		}
+	}
+	if _, _, _, err := ReadFrame(br, 0); err != io.EOF {
+		t.Fatalf("after the frames: %v, want EOF", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -84,7 +84,8 @@ type Session struct {
 	msgEnc string
 	input  *ChannelReader // stdin of the current request, when on channels
 
-	greeted      bool // Greet has run
+	greeted      bool  // Greet has run
+	timings      []any // request name, duration...: at debug level only
 	commandsDone atomic.Int64
 
 	mu      sync.Mutex         // guards cancel
@@ -118,6 +119,11 @@ func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 			return err
 		}
 	}
+	if s.timings != nil {
+		// Logged once the session is over, so that logging costs the
+		// client nothing while it waits.
+		defer func() { s.logger().Debug("requests served", s.timings...) }()
+	}
 	for {
 		err := s.serveOne(ctx)
 		if err == io.EOF {
@@ -136,6 +142,13 @@ func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 // goroutine; others just call Serve. Its error is Serve's.
 func (s *Session) Greet(r io.Reader, w io.Writer) error {
 	s.greeted = true
+	if s.logger().IsDebug() {
+		// The server's side of each request, from its line to its
+		// answer (docs/BENCHMARKS.md breaks a chg call down with it).
+		start := time.Now()
+		s.timings = []any{}
+		defer func() { s.timings = append(s.timings, "hello", time.Since(start).String()) }()
+	}
 	if s.Handler == nil {
 		return errors.New("protocol: Session.Handler is nil")
 	}
@@ -196,9 +209,19 @@ func (s *Session) serveOne(ctx context.Context) error {
 		return fmt.Errorf("reading request: %w", err)
 	}
 	name := string(line[:len(line)-1])
-	switch name {
-	case "":
+	if name == "" {
 		return io.EOF
+	}
+	if s.timings != nil {
+		start := time.Now()
+		defer func() { s.timings = append(s.timings, name, time.Since(start).String()) }()
+	}
+	return s.dispatch(ctx, name)
+}
+
+// dispatch runs the request called name.
+func (s *Session) dispatch(ctx context.Context, name string) error {
+	switch name {
 	case "runcommand":
 		return s.runCommand(ctx)
 	case "getencoding":

@@ -61,6 +61,23 @@ func (r *recorder) ServeCommand(ctx context.Context, req *Request) int {
 			fmt.Fprintf(req.Stderr, "cat: %v\n", err)
 			return 1
 		}
+	case "readsome":
+		// Reads with a buffer of N bytes, one output frame per read.
+		n, _ := strconv.Atoi(args[0])
+		buf := make([]byte, n)
+		for {
+			k, err := req.Stdin.Read(buf)
+			if k > 0 {
+				fmt.Fprintf(req.Stdout, "%q;", buf[:k])
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				fmt.Fprintf(req.Stderr, "readsome: %v\n", err)
+				return 1
+			}
+		}
 	case "message":
 		req.UI.Status("st\n")
 		req.UI.Warn("wa\n")
@@ -562,9 +579,10 @@ func TestSessionPrompt(t *testing.T) {
 }
 
 func TestSessionInput(t *testing.T) {
-	// The second answer is longer than the 32 KiB io.Copy asks for: the
-	// excess must reach the command, not be lost or read as a request.
-	data := bytes.Repeat([]byte("0123456789\x00\n"), 4000)
+	// io.Copy of stdin asks for copyRequestSize bytes at a time, whatever
+	// its own buffer. The second answer is longer than that: the excess
+	// must reach the command, not be lost or read as a request.
+	data := bytes.Repeat([]byte("0123456789\x00\n"), 40000)
 	answers := cat(AppendBlock(nil, data[:5000]), AppendBlock(nil, data[5000:]), AppendBlock(nil, nil))
 	res := serveScript(t, &Session{Handler: &recorder{}}, cat(runcmd("cat"), answers, runcmd("echo", "next")))
 	if res.err != nil {
@@ -575,6 +593,38 @@ func TestSessionInput(t *testing.T) {
 	}
 	if got := fmt.Sprint(res.results()); got != "[0 0]" {
 		t.Fatalf("results %s", got)
+	}
+	var asks []uint32
+	for _, f := range res.frames {
+		if f.ch == 'I' {
+			asks = append(asks, f.size)
+		}
+	}
+	if fmt.Sprint(asks) != fmt.Sprint([]uint32{copyRequestSize, copyRequestSize, copyRequestSize}) {
+		t.Fatalf("'I' requests %v, want three of %d", asks, copyRequestSize)
+	}
+}
+
+// TestSessionInputRead: a command reading with its own buffer asks for
+// exactly that much, and an answer longer than asked reaches its later
+// reads in order.
+func TestSessionInputRead(t *testing.T) {
+	answers := cat(AppendBlock(nil, []byte("abcdefghijklmnopqrstuvwxy")), AppendBlock(nil, []byte("z")), AppendBlock(nil, nil))
+	res := serveScript(t, &Session{Handler: &recorder{}}, cat(runcmd("readsome", "10"), answers, runcmd("echo", "next")))
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if o, want := res.on('o'), `"abcdefghij";"klmnopqrst";"uvwxy";"z";next`+"\n"; o != want {
+		t.Fatalf("'o' = %q, want %q", o, want)
+	}
+	var asks []uint32
+	for _, f := range res.frames {
+		if f.ch == 'I' {
+			asks = append(asks, f.size)
+		}
+	}
+	if fmt.Sprint(asks) != "[10 10 10]" {
+		t.Fatalf("'I' requests %v, want [10 10 10]: one per read that was not served from the excess", asks)
 	}
 }
 

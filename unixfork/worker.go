@@ -116,12 +116,23 @@ func (w *Worker) Serve(ctx context.Context) int {
 		log = hclog.New(&hclog.LoggerOptions{
 			Name:       "worker",
 			Level:      hclog.LevelFromString(init.LogLevel),
-			Output:     os.Stderr,
+			Output:     logOutput(),
 			JSONFormat: true,
 		})
 	}
 	rw := &runningWorker{w: w, ctl: ctl, ln: ln, log: log, init: init, drains: make(chan struct{}, 1), statusReplies: make(chan controlMsg, 1)}
 	return rw.run(ctx)
+}
+
+// logOutput is where the worker's own log goes: a copy of fd 2 (the pipe
+// to the master) taken at start, because chg's attachio later points fd 2
+// at the client's stderr, where log lines do not belong.
+func logOutput() io.Writer {
+	fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return os.Stderr
+	}
+	return os.NewFile(uintptr(fd), "worker-log")
 }
 
 // inheritedListener opens the listening socket the master passed as fd 4.
@@ -578,6 +589,18 @@ type countingWriter struct {
 	w     io.Writer
 	n     int64
 	first func()
+}
+
+// SyscallConn hands the connection's descriptor to the session's frame
+// writer, which sends large output frames with one writev instead of
+// copying them first. Those bypass the count, which only has to tell
+// whether anything was written: the hello, small, always comes first and
+// through Write.
+func (c *countingWriter) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.w.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {

@@ -49,7 +49,7 @@ func main() {
 	bin := flag.String("cmdsrv", "", "cmdsrv binary (default: build ./cmd/cmdsrv with CGO_ENABLED=0)")
 	plotPath := flag.String("plot", "", "write a PNG plot of per-call times to this file")
 	replot := flag.String("replot", "", "with -plot: draw the plot from a table this command printed, measuring nothing")
-	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,clients,expensive,loop,pool)")
+	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool)")
 	flag.Parse()
 
 	if helper() {
@@ -82,6 +82,7 @@ func main() {
 		{"input", benchInput},
 		{"connect", benchConnect},
 		{"chg", benchChg},
+		{"chgcall", benchChgCall},
 		{"clients", benchClients},
 		{"expensive", benchExpensive},
 		{"loop", benchLoop},

@@ -89,22 +89,18 @@ func runOK(c *client.Client, args ...string) error {
 }
 
 // benchOutput: debugoutput over 'o' next to a raw pipe copy of the same
-// number of bytes.
+// number of bytes, and the unix service's next to a raw unix-socket copy.
 func benchOutput(cfg *config) ([]row, error) {
 	n := cfg.outBytes
-	raw, err := rawThroughput(cfg, fmt.Sprintf("emit:%d", n), n, false)
-	if err != nil {
-		return nil, fmt.Errorf("raw copy: %w", err)
-	}
-	v, err := servedThroughput(cfg, []string{"debugoutput", fmt.Sprint(n)}, n, nil)
-	if err != nil {
-		return nil, err
-	}
+	args := []string{"debugoutput", fmt.Sprint(n)}
 	group := fmt.Sprintf("2 output %d MiB", n>>20)
-	return []row{
-		{group: group, name: "raw pipe copy", value: raw, unit: "throughput", baseline: "raw pipe copy"},
-		{group: group, name: "cmdsrv debugoutput on 'o'", value: v, unit: "throughput", baseline: "raw pipe copy"},
-	}, nil
+	return interleaved(cfg, group, []measurement{
+		{name: "raw pipe copy", baseline: "raw pipe copy", start: rawStart(cfg, fmt.Sprintf("emit:%d", n), n, false)},
+		{name: "cmdsrv debugoutput on 'o'", baseline: "raw pipe copy", start: servedStart(cfg, args, n, nil)},
+		{name: "cmdsrv debugoutput on 'o', lean reader", baseline: "raw pipe copy", start: leanStart(cfg, args, n, 0)},
+		{name: "raw unix-socket copy", baseline: "raw unix-socket copy", start: rawSocketStart(cfg, n)},
+		{name: "cmdsrv unix: debugoutput on 'o'", baseline: "raw unix-socket copy", start: unixStart(cfg, n)},
+	})
 }
 
 type countWriter struct{ n int64 }
@@ -118,83 +114,90 @@ var inputChunk = make([]byte, 1<<20)
 // raw copy through a child process (in and out as well).
 func benchInput(cfg *config) ([]row, error) {
 	n := cfg.inBytes
-	raw, err := rawThroughput(cfg, "cat", n, true)
-	if err != nil {
-		return nil, fmt.Errorf("raw cat: %w", err)
-	}
-	v, err := servedThroughput(cfg, []string{"cat"}, n, func() func(int) ([]byte, error) {
+	group := fmt.Sprintf("3 input %d MiB", n>>20)
+	input := func() func(int) ([]byte, error) {
 		left := n
 		return func(size int) ([]byte, error) {
 			k := min(int64(size), left, int64(len(inputChunk)))
 			left -= k
 			return inputChunk[:k], nil
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
-	group := fmt.Sprintf("3 input %d MiB", n>>20)
-	return []row{
-		{group: group, name: "raw cat through a child", value: raw, unit: "throughput", baseline: "raw cat through a child"},
-		{group: group, name: "cmdsrv cat fed through 'I'", value: v, unit: "throughput", baseline: "raw cat through a child"},
-	}, nil
-}
-
-// rawThroughput is the floor: a child in helper role writes n bytes to a
-// pipe (fed with n bytes first when feed is set), read and discarded here.
-// It returns the median bytes per second.
-func rawThroughput(cfg *config, role string, n int64, feed bool) (float64, error) {
-	return median(cfg.reps, func() (float64, error) {
-		cmd := helperCmd(cfg, role)
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer in.Close()
-			for left := n; feed && left > 0; left -= int64(len(inputChunk)) {
-				if _, err := in.Write(inputChunk[:min(int64(len(inputChunk)), left)]); err != nil {
-					return
-				}
-			}
-		}()
-		got, err := io.Copy(io.Discard, out)
-		wg.Wait()
-		if err != nil || got != n {
-			return 0, fmt.Errorf("%d bytes of %d, %v", got, n, err)
-		}
-		if err := cmd.Wait(); err != nil {
-			return 0, err
-		}
-		return float64(n) / time.Since(start).Seconds(), nil
+	return interleaved(cfg, group, []measurement{
+		{name: "raw cat through a child", baseline: "raw cat through a child", start: rawStart(cfg, "cat", n, true)},
+		{name: "cmdsrv cat fed through 'I'", baseline: "raw cat through a child", start: servedStart(cfg, []string{"cat"}, n, input)},
+		{name: "cmdsrv cat fed through 'I', lean reader", baseline: "raw cat through a child", start: leanStart(cfg, []string{"cat"}, n, n)},
 	})
 }
 
-// servedThroughput runs args on a cmdsrv pipe server, which must write n
-// bytes on 'o'; newInput, if set, makes the 'I' answers of each run. It
-// returns the median bytes per second.
-func servedThroughput(cfg *config, args []string, n int64, newInput func() func(int) ([]byte, error)) (float64, error) {
-	c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
-	if err != nil {
+// rawStart is the floor: a child in helper role writes n bytes to a pipe
+// (fed with n bytes first when feed is set), read and discarded here.
+// The clock runs from the child's ready byte to the last byte, as the
+// served rows time a warm server: the start and exit of the child are
+// not counted.
+func rawStart(cfg *config, role string, n int64, feed bool) func() (func() (float64, error), func(), error) {
+	return func() (func() (float64, error), func(), error) {
+		return func() (float64, error) { return rawOnce(cfg, role, n, feed) }, func() {}, nil
+	}
+}
+
+func rawOnce(cfg *config, role string, n int64, feed bool) (float64, error) {
+	cmd := helperCmd(cfg, role)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	defer c.Close()
-	return median(cfg.reps, func() (float64, error) {
-		var cw countWriter
-		opts := &client.RunOptions{Stdout: &cw}
-		if newInput != nil {
-			opts.Input = newInput()
+	defer func() { in.Close(); _ = cmd.Wait() }()
+	if err := awaitReady(out); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer in.Close()
+		for left := n; feed && left > 0; left -= int64(len(inputChunk)) {
+			if _, err := in.Write(inputChunk[:min(int64(len(inputChunk)), left)]); err != nil {
+				return
+			}
 		}
-		start := time.Now()
-		code, err := c.RunCommand(context.Background(), args, opts)
-		if err != nil || code != 0 || cw.n != n {
-			return 0, fmt.Errorf("%v: code %d, %d bytes of %d, %v", args, code, cw.n, n, err)
+	}()
+	got, err := drain(out)
+	elapsed := time.Since(start)
+	wg.Wait()
+	if err != nil || got != n {
+		return 0, fmt.Errorf("%s: %d bytes of %d, %v", role, got, n, err)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// servedStart runs args on a cmdsrv pipe server, read through the client
+// package; the command must write n bytes on 'o'. newInput, if set, makes
+// the 'I' answers of each run.
+func servedStart(cfg *config, args []string, n int64, newInput func() func(int) ([]byte, error)) func() (func() (float64, error), func(), error) {
+	return func() (func() (float64, error), func(), error) {
+		c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
+		if err != nil {
+			return nil, nil, err
 		}
-		return float64(n) / time.Since(start).Seconds(), nil
-	})
+		return func() (float64, error) { return clientOnce(c, args, n, newInput) }, func() { c.Close() }, nil
+	}
+}
+
+// clientOnce runs args once on c and returns the bytes per second of its
+// n bytes of output.
+func clientOnce(c *client.Client, args []string, n int64, newInput func() func(int) ([]byte, error)) (float64, error) {
+	var cw countWriter
+	opts := &client.RunOptions{Stdout: &cw}
+	if newInput != nil {
+		opts.Input = newInput()
+	}
+	start := time.Now()
+	code, err := c.RunCommand(context.Background(), args, opts)
+	if err != nil || code != 0 || cw.n != n {
+		return 0, fmt.Errorf("%v: code %d, %d bytes of %d, %v", args, code, cw.n, n, err)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }

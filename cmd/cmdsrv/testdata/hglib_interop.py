@@ -3,6 +3,7 @@
 Usage: hglib_interop.py CMDSRV_BINARY REPO_DIR
 Prints one line per check and "ALL OK" at the end; any failure raises.
 """
+import io
 import os
 import sys
 
@@ -48,6 +49,15 @@ def main():
 
     check("cat through input", client.rawcommand([b"cat"], input=feed), data)
     check("input asked with a size", all(s > 0 for s in sizes), True)
+
+    # Megabytes both ways: a file's read(size) answers cmdsrv's large 'I'
+    # requests, and 'o' frames of up to 256 KiB are read whole.
+    big = bytes(range(256)) * 12289
+    check("3 MiB through input", client.rawcommand([b"cat"], input=io.BytesIO(big).read), big)
+    chunk = bytes(ord("a") + i % 26 for i in range(65536))
+    want = (chunk * 65)[:4194309]
+    out = client.rawcommand([b"debugoutput", b"4194309"])
+    check("4 MiB through 'o'", (len(out), out == want), (4194309, True))
 
     try:
         client.rawcommand([b"exit", b"3"])
