@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // maxRedirects is how many validate instructions to follow, as chg does.
@@ -215,7 +215,7 @@ func startServer(o *Options) (*conn, error) {
 	// As chg does: tell the server whether LC_CTYPE was set, because
 	// Python's start-up (Mercurial's server) may coerce it, which would
 	// change the server's config hash.
-	if v, ok := protocol.LookupEnv(cmd.Env, "LC_CTYPE"); ok {
+	if v, ok := wire.LookupEnv(cmd.Env, "LC_CTYPE"); ok {
 		cmd.Env = append(cmd.Env, "CHGORIG_LC_CTYPE="+v)
 	} else {
 		cmd.Env = append(cmd.Env, "CHG_CLEAR_LC_CTYPE=")

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // ErrResponseExpected is returned by an interactive prompt at end of input.
@@ -110,42 +109,17 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 	return RunShell(ctx, u.req, cmd)
 }
 
-// shellWaitDelay bounds how long RunShell waits for the output pipes after
-// the shell exited or was interrupted.
-const shellWaitDelay = time.Second
-
 // RunShell runs cmd with /bin/sh -c in req's directory and environment,
 // its output going to req's streams, and returns its exit status (minus
 // the signal number when a signal killed it, as chg reports it).
 func RunShell(ctx context.Context, req *Request, cmd string) (int, error) {
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
-	c.Dir, c.Env = req.Dir, req.Env
-	c.Stdout, c.Stderr = req.Stdout, req.Stderr
-	if f, ok := req.Stdin.(*os.File); ok {
-		c.Stdin = f // the client's own stdin (attached); channels are not passed on
-	}
-	// A child left running in the background (or by an interrupted shell)
-	// keeps the output pipes open: do not wait for it past this delay.
-	c.WaitDelay = shellWaitDelay
-	err := c.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay) && c.ProcessState != nil:
-		return ExitCode(c.ProcessState), nil
-	case errors.As(err, &ee):
-		return ExitCode(ee.ProcessState), nil
-	}
-	return 127, fmt.Errorf("running %q: %w", cmd, err)
+	stdin, _ := req.Stdin.(*os.File) // the client's own stdin (attached); channels are not passed on
+	return wire.RunShell(ctx, wire.Shell{Dir: req.Dir, Env: req.Env, Stdin: stdin, Stdout: req.Stdout, Stderr: req.Stderr}, cmd)
 }
 
 // ExitCode turns a process state into a shell-style status: the exit code,
 // or minus the signal number when a signal ended the process.
-func ExitCode(ps *os.ProcessState) int {
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -int(ws.Signal())
-	}
-	return ps.ExitCode()
-}
+func ExitCode(ps *os.ProcessState) int { return wire.ExitCode(ps) }
 
 func (u *sessionUI) StartPager(ctx context.Context) error {
 	if u.s.Pager == nil || u.stopPagerFn != nil {
