@@ -76,4 +76,3 @@ func forwardedOptions(g protocol.GlobalOptions) []string {
 	}
 	return out
 }
-
