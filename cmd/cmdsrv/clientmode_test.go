@@ -825,3 +825,39 @@ func TestClientModeStdin(t *testing.T) {
 		require.Equal(t, in, out)
 	})
 }
+
+// TestClientModeWorkersDetached: the workers of a server a client started
+// are in the server's own session, not the client's: one left in the
+// caller's session would sit in a background process group of the
+// caller's terminal, and its reads of that terminal would fail.
+func TestClientModeWorkersDetached(t *testing.T) {
+	forClients(t, func(t *testing.T, kind string) {
+		e := newClientEnv(t, kind, testutil.Binary(t))
+		code, _, errs := e.served("true")
+		require.Equal(t, 0, code, errs)
+		master := waitServers(t, e.dir, 1)[0]
+		require.NotEqual(t, session(os.Getpid()), session(master), "the server leads a session of its own")
+		var workers []int
+		require.Eventually(t, func() bool {
+			workers = testutil.Processes(func(pid int, _ []string) bool { return ppid(pid) == master })
+			return len(workers) > 0
+		}, 10*time.Second, 10*time.Millisecond, "no worker of %d", master)
+		for _, w := range workers {
+			require.Equal(t, session(master), session(w), "worker %d", w)
+		}
+	})
+}
+
+// session is the session id of pid, or -1.
+func session(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 4 {
+		return -1
+	}
+	n, _ := strconv.Atoi(f[3])
+	return n
+}
