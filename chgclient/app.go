@@ -59,9 +59,8 @@ func (a *App) SocketPath() (string, error) {
 // Run hands args to the application's chgunix server, starting one when
 // none answers, and returns the command's exit status. ok is false when
 // nothing was run and the caller should run the command directly;
-// CMDSRV_DEBUG=1 says why on Stderr. Messages of a command that was
-// handed over and then lost (interrupted!, a broken connection) are
-// written here, as chg writes them.
+// CMDSRV_DEBUG=1 says why on Stderr. A command that was handed over and
+// then lost (the connection broke) gets its message here, and status 255.
 func (a *App) Run(args []string) (code int, ok bool) {
 	if !StdioPresent() {
 		a.Debugf("stdio descriptors missing: running directly")
@@ -81,10 +80,6 @@ func (a *App) Run(args []string) (code int, ok bool) {
 	})
 	if err == nil {
 		return code, true
-	}
-	if errors.Is(err, ErrInterrupted) {
-		fmt.Fprintln(a.Stderr, "interrupted!")
-		return 255, true
 	}
 	if errors.Is(err, ErrNotRun) {
 		a.Debugf("%v: running directly", err)

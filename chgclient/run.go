@@ -24,11 +24,6 @@ const maxRedirects = 10
 // handed to a server: the caller may safely run the command another way.
 var ErrNotRun = errors.New("command not handed to a server")
 
-// ErrInterrupted is returned by Run when SIGINT, SIGHUP or SIGTERM came
-// while it connected: the command was not handed over, and the user does
-// not want it run.
-var ErrInterrupted = errors.New("interrupted")
-
 // Options configure Run.
 type Options struct {
 	// SocketPath is the server's socket name (chg's CHGSOCKNAME).
@@ -50,8 +45,8 @@ type Options struct {
 	Debugf func(format string, args ...any)
 	// ExitAfter tells that the caller exits as soon as Run returns, as a
 	// chg client does: Run then leaves the forwarded signals caught
-	// instead of spending the time to restore them, and a signal that
-	// comes before the exit is discarded.
+	// instead of spending the time to restore them (or to finish catching
+	// them), and a signal that comes before the exit is discarded.
 	ExitAfter bool
 }
 
@@ -89,28 +84,26 @@ func Run(ctx context.Context, opts Options) (int, error) {
 	if err := opts.fill(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
 	}
-	fwd := catchSignals()
+	// No signal is caught while connecting (see forwardSignals).
 	cn, code, exit, err := connectValidated(&opts)
 	if err != nil {
-		fwd.release(true) // the caller runs the command itself
 		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
 	}
 	if exit {
-		fwd.release(!opts.ExitAfter)
 		return code, nil
 	}
 	defer cn.close()
-	if fwd.start(cn.hello.PID, cn.hello.PGID) {
-		fwd.release(!opts.ExitAfter)
-		return 255, ErrInterrupted
-	}
-	defer fwd.release(!opts.ExitAfter)
-	var pg pager
-	defer pg.wait(cn.io)
 	if err := cn.send("runcommand", []byte(strings.Join(opts.Args, "\x00")), true); err != nil {
 		return 255, err
 	}
-	res, err := cn.readResult(func(p []byte) error { return serveSystem(ctx, cn, &pg, p) })
+	fwd := forwardSignals(cn.hello.PID, cn.hello.PGID)
+	defer fwd.release(!opts.ExitAfter)
+	var pg pager // waited for before the forwarding stops
+	defer pg.wait(cn.io)
+	res, err := cn.readResult(func(p []byte) error {
+		fwd.catch() // a shell command or a pager runs here: signals are forwarded from now on
+		return serveSystem(ctx, cn, &pg, p)
+	})
 	if err != nil {
 		return 255, err
 	}

@@ -395,10 +395,11 @@ func TestClientModeCtrlC(t *testing.T) {
 
 		p := startPty(t, e.command("sleep", "30"), true)
 		p.waitAttached(1, p.cmd.Process.Pid) // the worker
-		// The worker has the terminal; give the client the few round trips
-		// to runcommand. A ^C that came before the command started would be
-		// ignored by the worker, so repeat it until the client ends.
-		time.Sleep(200 * time.Millisecond)
+		// The worker has the terminal; wait until the client forwards
+		// signals (before that a ^C would end the client alone). A ^C
+		// that came before the command started would be ignored by the
+		// worker, so repeat it until the client ends.
+		waitForwarding(t, p.cmd.Process.Pid)
 		start := time.Now()
 		exited := make(chan struct{})
 		go func() {
@@ -456,7 +457,7 @@ func TestClientModeCtrlZ(t *testing.T) {
 		require.NotZero(t, client, "client not found")
 		require.Equal(t, shell, ppid(client))
 
-		time.Sleep(200 * time.Millisecond) // into runcommand (see TestClientModeCtrlC)
+		waitForwarding(t, client) // see TestClientModeCtrlC
 		_, err := p.master.Write([]byte{0x1a})
 		require.NoError(t, err)
 		p.waitOutput("stopped: 148", 10*time.Second)
@@ -469,6 +470,27 @@ func TestClientModeCtrlZ(t *testing.T) {
 		require.Equal(t, 0, code, out)
 		require.Contains(t, out, "resumed: 0")
 	})
+}
+
+// waitForwarding waits until the client pid catches SIGTSTP, the last of
+// the signals it forwards (they are caught together, shortly after the
+// command was handed over): from then on a signal reaches the worker.
+func waitForwarding(t *testing.T, pid int) {
+	t.Helper()
+	caught := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return false
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				return err == nil && mask&(1<<(uint(syscall.SIGTSTP)-1)) != 0
+			}
+		}
+		return false
+	}
+	require.Eventually(t, caught, 10*time.Second, 5*time.Millisecond, "client %d does not catch SIGTSTP", pid)
 }
 
 // ppid is the parent of pid, or 0.
