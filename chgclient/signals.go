@@ -9,6 +9,8 @@ import (
 )
 
 // forwardedSignals are the signals chg forwards while a command runs.
+// SIGTSTP comes last: the client's tests take it being caught
+// (/proc/PID/status) as the sign that all of them are.
 var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGWINCH,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGTSTP}
 
