@@ -116,7 +116,7 @@ type app struct {
 // symlink), else $CMDSRV_APP.
 func findApp(argv0, env string) (*app, error) {
 	invoked := filepath.Base(argv0)
-	if invoked != selfName {
+	if strings.TrimSuffix(invoked, ".exe") != selfName {
 		a := &app{name: invoked, spec: invoked, argv0: argv0}
 		if env != "" && filepath.Base(env) == invoked {
 			a.spec = env // where the application is, when not on PATH
