@@ -20,7 +20,8 @@ type Options struct {
 // CHGHG is among them so that two applications never share a server.
 var DefaultSensitiveEnv = []string{"CHGHG", "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "CMDSRV_*"}
 
-// clientOnlyEnv are variables that only steer cmdsrv's own client mode
-// (which socket, whether to use one, debug lines); they change nothing in
-// the server, so they never ask for another one.
-var clientOnlyEnv = map[string]bool{"CMDSRV_CLIENT": true, "CMDSRV_DEBUG": true, "CMDSRV_SOCKNAME": true}
+// clientOnlyEnv are variables that only steer cmdsrv's own client mode and
+// the thin client cmd/cmdsrv-chg (which socket, whether to use one, debug
+// lines, which binary); they change nothing in the server, so they never
+// ask for another one.
+var clientOnlyEnv = map[string]bool{"CMDSRV_CLIENT": true, "CMDSRV_DEBUG": true, "CMDSRV_SOCKNAME": true, "CMDSRV_APP": true}

@@ -21,3 +21,7 @@ func Run(ctx context.Context, opts Options) (int, error) {
 func SocketDir(app string) (string, error) {
 	return "", fmt.Errorf("finding socket directory: %w", errNoUnixSockets)
 }
+
+// StdioPresent: the standard handles cannot be passed here anyway; Run
+// reports that.
+func StdioPresent() bool { return true }

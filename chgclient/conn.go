@@ -12,14 +12,14 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // conn is one connection to a chgunix server.
 type conn struct {
 	c     *sock
 	r     *bufio.Reader
-	hello protocol.Hello
+	hello wire.Hello
 	io    Stdio
 }
 
@@ -34,16 +34,16 @@ func dial(path string, stdio Stdio) (*conn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", path, err)
 	}
 	cn := &conn{c: c, r: bufio.NewReaderSize(c, 64<<10), io: stdio}
-	ch, payload, _, err := protocol.ReadFrame(cn.r, 0)
+	ch, payload, _, err := wire.ReadFrame(cn.r, 0)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("reading hello from %s: %w", path, err)
 	}
-	if ch != protocol.ChannelOutput {
+	if ch != wire.ChannelOutput {
 		c.Close()
 		return nil, fmt.Errorf("server at %s failed before its hello: %s", path, strings.TrimSpace(string(payload)))
 	}
-	if cn.hello, err = protocol.ParseHello(payload); err != nil {
+	if cn.hello, err = wire.ParseHello(payload); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -91,11 +91,11 @@ func (cn *conn) attachio() error {
 	if err := cn.send("attachio", nil, false); err != nil {
 		return err
 	}
-	ch, _, size, err := protocol.ReadFrame(cn.r, 0)
+	ch, _, size, err := wire.ReadFrame(cn.r, 0)
 	if err != nil {
 		return fmt.Errorf("attachio: %w", err)
 	}
-	if ch != protocol.ChannelInput {
+	if ch != wire.ChannelInput {
 		return fmt.Errorf("attachio: unexpected response on channel %q", ch)
 	}
 	if err := cn.c.sendFds(make([]byte, max(size, 1)), int(cn.io.Stdin.Fd()), int(cn.io.Stdout.Fd()), int(cn.io.Stderr.Fd())); err != nil {
@@ -113,7 +113,7 @@ func (cn *conn) attachio() error {
 
 // send writes a request and, when withBlock, its block.
 func (cn *conn) send(name string, block []byte, withBlock bool) error {
-	return protocol.WriteRequest(cn.c, name, block, withBlock)
+	return wire.WriteRequest(cn.c, name, block, withBlock)
 }
 
 // call sends a request and reads frames until its result.
@@ -128,7 +128,7 @@ func (cn *conn) call(name string, block []byte, withBlock bool) ([]byte, error) 
 // 'S' requests (nil: refuse them).
 func (cn *conn) readResult(sys func(payload []byte) error) ([]byte, error) {
 	for {
-		ch, payload, size, err := protocol.ReadFrame(cn.r, 0)
+		ch, payload, size, err := wire.ReadFrame(cn.r, 0)
 		if err != nil {
 			if err == io.EOF {
 				return nil, errServerGone
@@ -136,22 +136,22 @@ func (cn *conn) readResult(sys func(payload []byte) error) ([]byte, error) {
 			return nil, err
 		}
 		switch ch {
-		case protocol.ChannelResult:
+		case wire.ChannelResult:
 			return payload, nil
-		case protocol.ChannelOutput:
+		case wire.ChannelOutput:
 			_, err = cn.io.Stdout.Write(payload)
-		case protocol.ChannelError:
+		case wire.ChannelError:
 			_, err = cn.io.Stderr.Write(payload)
-		case protocol.ChannelInput:
+		case wire.ChannelInput:
 			err = cn.answerInput(int(size), false)
-		case protocol.ChannelLine:
+		case wire.ChannelLine:
 			err = cn.answerInput(int(size), true)
-		case protocol.ChannelSystem:
+		case wire.ChannelSystem:
 			if sys == nil {
 				return nil, errors.New("unexpected system request")
 			}
 			err = sys(payload)
-		case protocol.ChannelDebug, protocol.ChannelMessage:
+		case wire.ChannelDebug, wire.ChannelMessage:
 		default:
 			if ch >= 'A' && ch <= 'Z' {
 				return nil, fmt.Errorf("cannot handle response (ch = %c)", ch)
@@ -191,7 +191,7 @@ func (cn *conn) answerInput(size int, line bool) error {
 			break
 		}
 	}
-	_, err := cn.c.Write(protocol.AppendBlock(nil, buf))
+	_, err := cn.c.Write(wire.AppendBlock(nil, buf))
 	return err
 }
 

@@ -13,11 +13,6 @@ import (
 // handed to a server: the caller may safely run the command another way.
 var ErrNotRun = errors.New("command not handed to a server")
 
-// ErrInterrupted is returned by Run when SIGINT, SIGHUP or SIGTERM came
-// while it connected: the command was not handed over, and the user does
-// not want it run.
-var ErrInterrupted = errors.New("interrupted")
-
 // Options configure Run.
 type Options struct {
 	// SocketPath is the server's socket name (chg's CHGSOCKNAME).
@@ -39,8 +34,8 @@ type Options struct {
 	Debugf func(format string, args ...any)
 	// ExitAfter tells that the caller exits as soon as Run returns, as a
 	// chg client does: Run then leaves the forwarded signals caught
-	// instead of spending the time to restore them, and a signal that
-	// comes before the exit is discarded.
+	// instead of spending the time to restore them (or to finish catching
+	// them), and a signal that comes before the exit is discarded.
 	ExitAfter bool
 }
 

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // maxRedirects is how many validate instructions to follow, as chg does.
@@ -29,28 +29,26 @@ func Run(ctx context.Context, opts Options) (int, error) {
 	if err := opts.fill(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
 	}
-	fwd := catchSignals()
+	// No signal is caught while connecting (see forwardSignals).
 	cn, code, exit, err := connectValidated(&opts)
 	if err != nil {
-		fwd.release(true) // the caller runs the command itself
 		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
 	}
 	if exit {
-		fwd.release(!opts.ExitAfter)
 		return code, nil
 	}
 	defer cn.close()
-	if fwd.start(cn.hello.PID, cn.hello.PGID) {
-		fwd.release(!opts.ExitAfter)
-		return 255, ErrInterrupted
-	}
-	defer fwd.release(!opts.ExitAfter)
-	var pg pager
-	defer pg.wait(cn.io)
 	if err := cn.send("runcommand", []byte(strings.Join(opts.Args, "\x00")), true); err != nil {
 		return 255, err
 	}
-	res, err := cn.readResult(func(p []byte) error { return serveSystem(ctx, cn, &pg, p) })
+	fwd := forwardSignals(cn.hello.PID, cn.hello.PGID)
+	defer fwd.release(!opts.ExitAfter)
+	var pg pager // waited for before the forwarding stops
+	defer pg.wait(cn.io)
+	res, err := cn.readResult(func(p []byte) error {
+		fwd.catch() // a shell command or a pager runs here: signals are forwarded from now on
+		return serveSystem(ctx, cn, &pg, p)
+	})
 	if err != nil {
 		return 255, err
 	}
@@ -155,7 +153,7 @@ func startServer(o *Options) (*conn, error) {
 	// As chg does: tell the server whether LC_CTYPE was set, because
 	// Python's start-up (Mercurial's server) may coerce it, which would
 	// change the server's config hash.
-	if v, ok := protocol.LookupEnv(cmd.Env, "LC_CTYPE"); ok {
+	if v, ok := wire.LookupEnv(cmd.Env, "LC_CTYPE"); ok {
 		cmd.Env = append(cmd.Env, "CHGORIG_LC_CTYPE="+v)
 	} else {
 		cmd.Env = append(cmd.Env, "CHG_CLEAR_LC_CTYPE=")

@@ -7,103 +7,111 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // forwardedSignals are the signals chg forwards while a command runs.
+// SIGTSTP comes last: the client's tests take it being caught
+// (/proc/PID/status) as the sign that all of them are.
 var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGWINCH,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGTSTP}
 
-// forwarder catches the forwarded signals and, once started, forwards them
-// to the server with chg's targets: SIGINT and SIGHUP to the worker's
-// process group; SIGTERM, SIGWINCH, SIGUSR1, SIGUSR2 and SIGCONT to its
-// pid; SIGTSTP to its pid and then to this process, so Ctrl-Z stops both
-// and `fg` resumes both.
+// catchDelay is how long a command runs before the client starts catching
+// the signals it forwards. signal.Notify takes a few hundred microseconds
+// (a round trip to a runtime thread per signal, and a thread of its own),
+// as long as a whole command on a warm server, and even in the background
+// it costs a short call that much; a command that ends sooner never pays
+// it. Nobody reacts to a command faster than this.
+const catchDelay = 10 * time.Millisecond
+
+// forwarder catches the forwarded signals and forwards them to the server
+// with chg's targets: SIGINT and SIGHUP to the worker's process group;
+// SIGTERM, SIGWINCH, SIGUSR1, SIGUSR2 and SIGCONT to its pid; SIGTSTP to
+// its pid and then to this process, so Ctrl-Z stops both and `fg` resumes
+// both.
 type forwarder struct {
-	sigs    chan os.Signal
-	caught  chan struct{} // closed once signal.Notify has returned
-	done    chan struct{} // closed by release: the forwarding goroutine ends
-	wg      sync.WaitGroup
-	stopped bool // signal.Stop was called
+	pid, group int
+	sigs       chan os.Signal
+	timer      *time.Timer   // runs catch after catchDelay
+	once       sync.Once     // guards notified: catch, or release stopping it
+	notified   bool          // signal.Notify was called
+	done       chan struct{} // closed by release: the forwarding goroutine ends
+	wg         sync.WaitGroup
 }
 
-// catchSignals starts catching the forwarded signals. signal.Notify takes
-// a few hundred microseconds (a hand-off to the runtime per signal), as
-// long as a whole command on a warm server, so it runs in the background
-// while the client connects; start waits for it.
-func catchSignals() *forwarder {
-	f := &forwarder{sigs: make(chan os.Signal, 16), caught: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(f.caught)
-		signal.Notify(f.sigs, forwardedSignals...)
-	}()
+// forwardSignals forwards signals to the worker pid (process group pgid)
+// from catchDelay after the command was handed over, or from its first
+// system or pager request. Until then the signals keep their default
+// actions, as in chg before it hands a command over: SIGINT, SIGTERM or
+// SIGHUP end the client (and the server, seeing the connection close,
+// interrupts the command), SIGTSTP stops the client alone.
+func forwardSignals(pid, pgid int) *forwarder {
+	f := &forwarder{pid: pid, group: -pgid, sigs: make(chan os.Signal, 16), done: make(chan struct{})}
+	if pgid <= 1 {
+		f.group = pid
+	}
+	if pid > 0 { // else nowhere to forward to: the signals act on this process
+		f.timer = time.AfterFunc(catchDelay, f.catch)
+	}
 	return f
 }
 
-// start forwards the signals caught so far and from now on to the worker
-// pid (process group pgid). It reports interrupted, and forwards nothing,
-// when SIGINT, SIGHUP or SIGTERM came before: the user gave up before the
-// command was handed over, and it must not run.
-func (f *forwarder) start(pid, pgid int) (interrupted bool) {
-	<-f.caught
-	var pending []syscall.Signal
-	for len(f.sigs) > 0 {
-		s := (<-f.sigs).(syscall.Signal)
-		if s == syscall.SIGINT || s == syscall.SIGHUP || s == syscall.SIGTERM {
-			interrupted = true
-		}
-		pending = append(pending, s)
+// catch starts catching and forwarding the signals, once, unless release
+// came first. It returns when signal.Notify has.
+func (f *forwarder) catch() {
+	if f.pid <= 0 {
+		return
 	}
-	if interrupted {
-		return true
-	}
-	if pid <= 0 {
-		// Nowhere to forward to: the signals act on this process.
-		signal.Stop(f.sigs)
-		f.stopped = true
-		return false
-	}
-	group := -pgid
-	if pgid <= 1 {
-		group = pid
-	}
-	forward := func(s syscall.Signal) {
-		switch s {
-		case syscall.SIGINT, syscall.SIGHUP:
-			_ = syscall.Kill(group, s)
-		case syscall.SIGTSTP:
-			_ = syscall.Kill(pid, s)
-			suspendSelf()
+	f.once.Do(func() {
+		select {
+		case <-f.done:
+			return
 		default:
-			_ = syscall.Kill(pid, s)
 		}
-	}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for _, s := range pending {
-			forward(s)
-		}
-		for {
-			select {
-			case <-f.done:
-				return
-			case sig := <-f.sigs:
-				forward(sig.(syscall.Signal))
+		signal.Notify(f.sigs, forwardedSignals...)
+		f.notified = true
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			for {
+				select {
+				case <-f.done:
+					return
+				case sig := <-f.sigs:
+					f.forward(sig.(syscall.Signal))
+				}
 			}
-		}
-	}()
-	return false
+		}()
+	})
 }
 
-// release stops forwarding. With restore, the signals get back the
-// handling they had before catchSignals (signal.Stop, as long again as
-// Notify); a caller that exits right away skips it, and a signal that
-// comes in between is discarded.
+func (f *forwarder) forward(s syscall.Signal) {
+	switch s {
+	case syscall.SIGINT, syscall.SIGHUP:
+		_ = syscall.Kill(f.group, s)
+	case syscall.SIGTSTP:
+		_ = syscall.Kill(f.pid, s)
+		suspendSelf()
+	default:
+		_ = syscall.Kill(f.pid, s)
+	}
+}
+
+// release stops forwarding. With restore, it waits for the forwarding to
+// end and gives the signals back the handling they had before (signal.Stop,
+// as long again as Notify); a caller that exits right away skips both, and
+// a signal that comes in between is discarded.
 func (f *forwarder) release(restore bool) {
 	close(f.done)
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	if !restore {
+		return
+	}
+	f.once.Do(func() {}) // waits for a catch under way, and forbids a later one
 	f.wg.Wait()
-	<-f.caught
-	if restore && !f.stopped {
+	if f.notified {
 		signal.Stop(f.sigs)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // serveSystem serves an 'S' request: "system" runs a shell command here and
@@ -32,11 +32,11 @@ func serveSystem(ctx context.Context, cn *conn, pg *pager, payload []byte) error
 		// group (the terminal's foreground job: its Ctrl-C and hang-up
 		// reach the whole command, as under chg); the status is the exit
 		// code, minus the signal number, or 127 when it cannot run.
-		req := &protocol.Request{Dir: dir, Env: env, Stdin: cn.io.Stdin, Stdout: cn.io.Stdout, Stderr: cn.io.Stderr}
-		status, _ := protocol.RunShellForeground(ctx, req, command)
+		sh := wire.Shell{Dir: dir, Env: env, Stdin: cn.io.Stdin, Stdout: cn.io.Stdout, Stderr: cn.io.Stderr}
+		status, _ := wire.RunShellForeground(ctx, sh, command)
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], uint32(int32(status)))
-		_, err := cn.c.Write(protocol.AppendBlock(nil, b[:]))
+		_, err := cn.c.Write(wire.AppendBlock(nil, b[:]))
 		return err
 	case "pager":
 		if err := pg.start(cn.io, command, env); err != nil {

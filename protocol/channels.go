@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // maxInputRequest bounds how much input one 'I' request asks for.
@@ -129,7 +131,7 @@ func (r *ChannelReader) ask(ch byte, p []byte) (int, error) {
 		r.broken = err
 		return 0, err
 	}
-	n, err := readBlockLength(r.br)
+	n, err := wire.ReadBlockLength(r.br)
 	if err != nil {
 		r.broken = fmt.Errorf("reading input: %w", err)
 		return 0, r.broken
@@ -142,12 +144,12 @@ func (r *ChannelReader) ask(ch byte, p []byte) (int, error) {
 		// Straight into the caller's buffer: a large read of the
 		// bufio.Reader bypasses its buffer, so no copy is made here.
 		if _, err := io.ReadFull(r.br, p[:n]); err != nil {
-			r.broken = fmt.Errorf("reading input: %w", truncated(err, n))
+			r.broken = fmt.Errorf("reading input: %w", wire.Truncated(err, n))
 			return 0, r.broken
 		}
 		return int(n), nil
 	}
-	data, err := readBody(r.br, n, r.max)
+	data, err := wire.ReadBody(r.br, n, r.max)
 	if err != nil {
 		r.broken = fmt.Errorf("reading input: %w", err)
 		return 0, r.broken

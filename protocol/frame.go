@@ -1,50 +1,43 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // Channel letters of the frames a server sends.
 const (
-	ChannelOutput  byte = 'o' // command output; also carries the hello
-	ChannelError   byte = 'e' // error output
-	ChannelDebug   byte = 'd' // debug output and the log when cmdserver.log=-
-	ChannelResult  byte = 'r' // answer of a command
-	ChannelMessage byte = 'm' // structured message (CBOR)
-	ChannelInput   byte = 'I' // request for at most N bytes of input
-	ChannelLine    byte = 'L' // request for one line of at most N bytes
-	ChannelSystem  byte = 'S' // chg: ask the client to run a command
+	ChannelOutput  = wire.ChannelOutput  // command output; also carries the hello
+	ChannelError   = wire.ChannelError   // error output
+	ChannelDebug   = wire.ChannelDebug   // debug output and the log when cmdserver.log=-
+	ChannelResult  = wire.ChannelResult  // answer of a command
+	ChannelMessage = wire.ChannelMessage // structured message (CBOR)
+	ChannelInput   = wire.ChannelInput   // request for at most N bytes of input
+	ChannelLine    = wire.ChannelLine    // request for one line of at most N bytes
+	ChannelSystem  = wire.ChannelSystem  // chg: ask the client to run a command
 )
-
-// headerSize is the size of a frame header: channel byte and 4-byte length.
-const headerSize = 5
 
 // DefaultMaxBlock bounds a request block (runcommand arguments, setenv,
 // chdir...) when a Session does not set its own limit.
-const DefaultMaxBlock = 64 << 20
+const DefaultMaxBlock = wire.DefaultMaxBlock
 
 // maxFramePayload bounds the payload of one output frame: larger writes are
 // split so a huge write neither doubles its memory in one frame buffer nor
 // starves other writers.
 const maxFramePayload = 256 << 10
 
-// eagerAlloc is the block size up to which ReadBlock allocates the declared
-// length at once; above it, memory grows only as bytes actually arrive.
-const eagerAlloc = 64 << 10
-
 var (
 	// ErrTruncated reports end of input in the middle of a request: a block
 	// shorter than its declared length, a partial length, or a command name
 	// without its newline. Nothing of such a request is executed.
-	ErrTruncated = errors.New("unexpected end of input in the middle of a request")
+	ErrTruncated = wire.ErrTruncated
 
 	// ErrBlockTooLarge reports a block whose declared length exceeds the limit.
-	ErrBlockTooLarge = errors.New("block too large")
+	ErrBlockTooLarge = wire.ErrBlockTooLarge
 )
 
 // vectorMin is the payload size from which a frame goes out with writev
@@ -62,7 +55,7 @@ type FrameWriter struct {
 	w      io.Writer
 	writev func(hdr, payload []byte) error // nil: w has no descriptor
 	buf    []byte
-	hdr    [headerSize]byte
+	hdr    [5]byte // a frame header: channel and 4-byte length
 }
 
 // NewFrameWriter returns a FrameWriter that writes to w. When w is a
@@ -79,9 +72,9 @@ func (fw *FrameWriter) WriteFrame(ch byte, payload []byte) error {
 	defer fw.mu.Unlock()
 	var err error
 	if fw.writev != nil && len(payload) >= vectorMin {
-		err = fw.writev(appendHeader(fw.hdr[:0], ch, uint32(len(payload))), payload)
+		err = fw.writev(wire.AppendHeader(fw.hdr[:0], ch, uint32(len(payload))), payload)
 	} else {
-		fw.buf = appendHeader(fw.buf[:0], ch, uint32(len(payload)))
+		fw.buf = wire.AppendHeader(fw.buf[:0], ch, uint32(len(payload)))
 		fw.buf = append(fw.buf, payload...)
 		_, err = fw.w.Write(fw.buf)
 		if cap(fw.buf) > 2*maxFramePayload {
@@ -99,7 +92,7 @@ func (fw *FrameWriter) WriteFrame(ch byte, payload []byte) error {
 func (fw *FrameWriter) WriteRequest(ch byte, n uint32) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	fw.buf = appendHeader(fw.buf[:0], ch, n)
+	fw.buf = wire.AppendHeader(fw.buf[:0], ch, n)
 	if _, err := fw.w.Write(fw.buf); err != nil {
 		return fmt.Errorf("writing %q request: %w", ch, err)
 	}
@@ -113,28 +106,15 @@ func (fw *FrameWriter) WriteResult(v int32) error {
 	return fw.WriteFrame(ChannelResult, b[:])
 }
 
-func appendHeader(b []byte, ch byte, n uint32) []byte {
-	b = append(b, ch, 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(b[len(b)-4:], n)
-	return b
-}
-
 // IsInputChannel reports whether frames on ch carry no payload: the length
 // is the size of the input the server asks for.
-func IsInputChannel(ch byte) bool {
-	return ch == ChannelInput || ch == ChannelLine
-}
+func IsInputChannel(ch byte) bool { return wire.IsInputChannel(ch) }
 
 // ReadFrame reads one server-to-client frame. For the input channels 'I' and
 // 'L' the payload is nil and size is the requested length; for the others
 // size is len(payload). maxPayload bounds the payload (0: DefaultMaxBlock).
 func ReadFrame(r io.Reader, maxPayload int) (ch byte, payload []byte, size uint32, err error) {
-	ch, size, err = ReadFrameHeader(r)
-	if err != nil || IsInputChannel(ch) {
-		return ch, nil, size, err
-	}
-	payload, err = ReadPayload(r, ch, size, maxPayload)
-	return ch, payload, size, err
+	return wire.ReadFrame(r, maxPayload)
 }
 
 // ReadFrameHeader reads the 5-byte header of a server-to-client frame: its
@@ -142,26 +122,13 @@ func ReadFrame(r io.Reader, maxPayload int) (ch byte, payload []byte, size uint3
 // reader that streams it (rather than calling ReadPayload) must consume
 // exactly size bytes. End of input before any byte is io.EOF, inside the
 // header ErrTruncated.
-func ReadFrameHeader(r io.Reader) (ch byte, size uint32, err error) {
-	var hdr [headerSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, 0, fmt.Errorf("reading frame header: %w", ErrTruncated)
-		}
-		return 0, 0, err
-	}
-	return hdr[0], binary.BigEndian.Uint32(hdr[1:]), nil
-}
+func ReadFrameHeader(r io.Reader) (ch byte, size uint32, err error) { return wire.ReadFrameHeader(r) }
 
 // ReadPayload reads the size-byte payload of a frame on channel ch whose
 // header ReadFrameHeader returned, bounded by maxPayload (0:
 // DefaultMaxBlock) before anything is allocated.
 func ReadPayload(r io.Reader, ch byte, size uint32, maxPayload int) ([]byte, error) {
-	payload, err := readBody(r, size, maxPayload)
-	if err != nil {
-		return nil, fmt.Errorf("reading %q frame: %w", ch, err)
-	}
-	return payload, nil
+	return wire.ReadPayload(r, ch, size, maxPayload)
 }
 
 // ReadBlock reads one client-to-server block: a 4-byte big-endian length and
@@ -169,73 +136,13 @@ func ReadPayload(r io.Reader, ch byte, size uint32, maxPayload int) ([]byte, err
 // before anything is allocated, and memory grows only with the bytes that
 // actually arrive, so a false length claim costs nothing. End of input
 // anywhere inside the block is ErrTruncated.
-func ReadBlock(r io.Reader, limit int) ([]byte, error) {
-	n, err := readBlockLength(r)
-	if err != nil {
-		return nil, err
-	}
-	return readBody(r, n, limit)
-}
-
-// readBlockLength reads the 4-byte length that starts a block.
-func readBlockLength(r io.Reader) (uint32, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, fmt.Errorf("reading block length: %w", ErrTruncated)
-		}
-		return 0, fmt.Errorf("reading block length: %w", err)
-	}
-	return binary.BigEndian.Uint32(hdr[:]), nil
-}
-
-func readBody(r io.Reader, n uint32, limit int) ([]byte, error) {
-	if limit <= 0 {
-		limit = DefaultMaxBlock
-	}
-	if uint64(n) > uint64(limit) {
-		return nil, fmt.Errorf("%w: %d bytes declared, limit %d", ErrBlockTooLarge, n, limit)
-	}
-	if n <= eagerAlloc {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, truncated(err, n)
-		}
-		return b, nil
-	}
-	var buf bytes.Buffer
-	got, err := io.CopyN(&buf, r, int64(n))
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("block of %d bytes ended after %d: %w", n, got, ErrTruncated)
-		}
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func truncated(err error, n uint32) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("block of %d bytes ended early: %w", n, ErrTruncated)
-	}
-	return err
-}
+func ReadBlock(r io.Reader, limit int) ([]byte, error) { return wire.ReadBlock(r, limit) }
 
 // WriteRequest sends a client request in one write: the command name and
 // its newline, then, when withBlock, block as a length-prefixed block.
 func WriteRequest(w io.Writer, name string, block []byte, withBlock bool) error {
-	msg := append([]byte(name), '\n')
-	if withBlock {
-		msg = AppendBlock(msg, block)
-	}
-	if _, err := w.Write(msg); err != nil {
-		return fmt.Errorf("sending %s: %w", name, err)
-	}
-	return nil
+	return wire.WriteRequest(w, name, block, withBlock)
 }
 
 // AppendBlock appends data to b as a client-to-server block.
-func AppendBlock(b, data []byte) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
-	return append(b, data...)
-}
+func AppendBlock(b, data []byte) []byte { return wire.AppendBlock(b, data) }

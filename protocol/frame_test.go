@@ -16,6 +16,13 @@ import (
 	"testing"
 )
 
+// Sizes of internal/wire that the tests cross: a frame header, and the
+// block size above which memory grows only as bytes arrive.
+const (
+	headerSize = 5
+	eagerAlloc = 64 << 10
+)
+
 // be32 is a 4-byte big-endian length.
 func be32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 

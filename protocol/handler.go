@@ -4,9 +4,10 @@ import (
 	"context"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // A Handler runs one command of an application.
@@ -137,11 +138,4 @@ type UI interface {
 
 // LookupEnv finds name in an environment list of "NAME=VALUE" entries; the
 // last entry wins, as in the os package.
-func LookupEnv(env []string, name string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
-			return v, true
-		}
-	}
-	return "", false
-}
+func LookupEnv(env []string, name string) (string, bool) { return wire.LookupEnv(env, name) }

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // ErrResponseExpected is returned by an interactive prompt at end of input.
@@ -116,14 +115,6 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 	return RunShell(ctx, u.req, cmd)
 }
 
-// shellWaitDelay bounds how long RunShell waits for the output pipes after
-// the shell exited or was interrupted.
-const shellWaitDelay = time.Second
-
-// hangupGrace is how long the processes of an interrupted shell command
-// have between SIGHUP and SIGKILL.
-const hangupGrace = time.Second
-
 // RunShell runs cmd with /bin/sh -c in req's directory and environment,
 // its output going to req's streams, and returns its exit status (minus
 // the signal number when a signal killed it, as chg reports it).
@@ -136,67 +127,26 @@ const hangupGrace = time.Second
 // does not run in its own process group (elsewhere than on unix), only
 // the shell is killed.
 func RunShell(ctx context.Context, req *Request, cmd string) (int, error) {
-	return runShell(ctx, req, cmd, true)
+	return wire.RunShell(ctx, shellOf(req), cmd)
 }
 
 // RunShellForeground is RunShell for a command run on the caller's own
-// terminal (a direct run, or chg's client running the server's system
-// request): the shell stays in the caller's process group, the terminal's
-// foreground job, so the terminal's Ctrl-C, Ctrl-Z and hang-up reach every
-// process of the command directly, and it may read the terminal. When ctx
-// ends, the shell is killed.
+// terminal (a direct run): the shell stays in the caller's process group,
+// the terminal's foreground job, so the terminal's Ctrl-C, Ctrl-Z and
+// hang-up reach every process of the command directly, and it may read
+// the terminal. When ctx ends, the shell is killed.
 func RunShellForeground(ctx context.Context, req *Request, cmd string) (int, error) {
-	return runShell(ctx, req, cmd, false)
+	return wire.RunShellForeground(ctx, shellOf(req), cmd)
 }
 
-func runShell(ctx context.Context, req *Request, cmd string, ownGroup bool) (int, error) {
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
-	c.Dir, c.Env = req.Dir, req.Env
-	c.Stdout, c.Stderr = req.Stdout, req.Stderr
-	if f, ok := req.Stdin.(*os.File); ok {
-		c.Stdin = f // the client's own stdin (attached); channels are not passed on
-	}
-	// A child left running in the background (or by an interrupted shell)
-	// keeps the output pipes open: do not wait for it past this delay.
-	c.WaitDelay = shellWaitDelay
-	var hungUp chan struct{} // closed once an interrupted group is gone
-	if ownGroup && setOwnGroup(c) {
-		c.Cancel = func() error {
-			hungUp = make(chan struct{})
-			go func() {
-				defer close(hungUp)
-				hangUpGroup(c.Process.Pid, hangupGrace)
-			}()
-			return nil
-		}
-	}
-	err := c.Run()
-	if hungUp != nil {
-		// Cancel ran before Run returned (Wait waits for the goroutine
-		// that calls it), so this read is ordered after its write.
-		<-hungUp
-	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay) && c.ProcessState != nil:
-		return ExitCode(c.ProcessState), nil
-	case errors.As(err, &ee):
-		return ExitCode(ee.ProcessState), nil
-	case ctx.Err() != nil && c.ProcessState != nil:
-		// Interrupted, yet the shell exited 0 (it ignored the hang-up).
-		return ExitCode(c.ProcessState), nil
-	}
-	return 127, fmt.Errorf("running %q: %w", cmd, err)
+func shellOf(req *Request) wire.Shell {
+	stdin, _ := req.Stdin.(*os.File) // the client's own stdin (attached); channels are not passed on
+	return wire.Shell{Dir: req.Dir, Env: req.Env, Stdin: stdin, Stdout: req.Stdout, Stderr: req.Stderr}
 }
 
 // ExitCode turns a process state into a shell-style status: the exit code,
 // or minus the signal number when a signal ended the process.
-func ExitCode(ps *os.ProcessState) int {
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -int(ws.Signal())
-	}
-	return ps.ExitCode()
-}
+func ExitCode(ps *os.ProcessState) int { return wire.ExitCode(ps) }
 
 func (u *sessionUI) StartPager(ctx context.Context) error {
 	if u.s.Pager == nil || u.stopPagerFn != nil {

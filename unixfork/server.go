@@ -233,6 +233,14 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 		return err
 	}
+	// Ready before the first worker is started: a daemon detaches there
+	// (setsid), and a worker started earlier would stay in its caller's
+	// session, in a background process group of the caller's terminal,
+	// orphaned once the master leaves: reading the terminal a client
+	// attached would fail with EIO.
+	if s.Ready != nil {
+		s.Ready()
+	}
 	s.mu.Lock()
 	s.bound, s.backlog = bound, backlog
 	s.lastAct = time.Now()
@@ -255,9 +263,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		"max_spare_workers", st.maxSpare, "max_clients", st.maxClients)
 	stop := context.AfterFunc(ctx, func() { _ = s.Shutdown(context.Background()) })
 	defer stop()
-	if s.Ready != nil {
-		s.Ready()
-	}
 	s.watchBacklog()
 	<-s.finished
 	backlog.Close() // only now: workers still starting were handed it

@@ -49,7 +49,7 @@ func main() {
 	bin := flag.String("cmdsrv", "", "cmdsrv binary (default: build ./cmd/cmdsrv with CGO_ENABLED=0)")
 	plotPath := flag.String("plot", "", "write a PNG plot of per-call times to this file")
 	replot := flag.String("replot", "", "with -plot: draw the plot from a table this command printed, measuring nothing")
-	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool)")
+	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool,thin)")
 	flag.Parse()
 
 	if helper() {
@@ -87,6 +87,7 @@ func main() {
 		{"expensive", benchExpensive},
 		{"loop", benchLoop},
 		{"pool", benchPool},
+		{"thin", benchThin},
 	}
 	var rows []row
 	for _, g := range groups {

@@ -1,0 +1,115 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// shellWaitDelay bounds how long RunShell waits for the output pipes after
+// the shell exited or was interrupted.
+const shellWaitDelay = time.Second
+
+// hangupGrace is how long the processes of an interrupted shell command
+// have between SIGHUP and SIGKILL.
+const hangupGrace = time.Second
+
+// Shell is where RunShell runs a command.
+type Shell struct {
+	Dir    string
+	Env    []string
+	Stdin  *os.File // nil: no input
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// RunShell runs cmd with /bin/sh -c in sh's directory and environment, its
+// output going to sh's streams, and returns its exit status (minus the
+// signal number when a signal killed it, as chg reports it).
+//
+// It is for a server, where no terminal stands behind the command: the
+// shell leads a process group of its own, and when ctx ends (the client
+// interrupted the command or went away) every process of that group gets
+// SIGHUP, as from a terminal that hangs up, then SIGKILL if any is left
+// after a second; RunShell returns once they are gone. Where the command
+// does not run in its own process group (elsewhere than on unix), only
+// the shell is killed.
+func RunShell(ctx context.Context, sh Shell, cmd string) (int, error) {
+	return runShell(ctx, sh, cmd, true)
+}
+
+// RunShellForeground is RunShell for a command run on the caller's own
+// terminal (a direct run, or chg's client running the server's system
+// request): the shell stays in the caller's process group, the terminal's
+// foreground job, so the terminal's Ctrl-C, Ctrl-Z and hang-up reach every
+// process of the command directly, and it may read the terminal. When ctx
+// ends, the shell is killed.
+func RunShellForeground(ctx context.Context, sh Shell, cmd string) (int, error) {
+	return runShell(ctx, sh, cmd, false)
+}
+
+func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, error) {
+	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+	c.Dir, c.Env = sh.Dir, sh.Env
+	c.Stdout, c.Stderr = sh.Stdout, sh.Stderr
+	if sh.Stdin != nil {
+		c.Stdin = sh.Stdin
+	}
+	// A child left running in the background (or by an interrupted shell)
+	// keeps the output pipes open: do not wait for it past this delay.
+	c.WaitDelay = shellWaitDelay
+	var hungUp chan struct{} // closed once an interrupted group is gone
+	if ownGroup && setOwnGroup(c) {
+		c.Cancel = func() error {
+			hungUp = make(chan struct{})
+			go func() {
+				defer close(hungUp)
+				hangUpGroup(c.Process.Pid, hangupGrace)
+			}()
+			return nil
+		}
+	}
+	err := c.Run()
+	if hungUp != nil {
+		// Cancel ran before Run returned (Wait waits for the goroutine
+		// that calls it), so this read is ordered after its write.
+		<-hungUp
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil, errors.Is(err, exec.ErrWaitDelay) && c.ProcessState != nil:
+		return ExitCode(c.ProcessState), nil
+	case errors.As(err, &ee):
+		return ExitCode(ee.ProcessState), nil
+	case ctx.Err() != nil && c.ProcessState != nil:
+		// Interrupted, yet the shell exited 0 (it ignored the hang-up).
+		return ExitCode(c.ProcessState), nil
+	}
+	return 127, fmt.Errorf("running %q: %w", cmd, err)
+}
+
+// ExitCode turns a process state into a shell-style status: the exit code,
+// or minus the signal number when a signal ended the process.
+func ExitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// LookupEnv finds name in an environment list of "NAME=VALUE" entries; the
+// last entry wins, as in the os package.
+func LookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
