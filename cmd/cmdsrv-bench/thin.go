@@ -80,7 +80,7 @@ func interleavedCalls(callers []caller, rounds int, pause time.Duration) ([]floa
 // same server (one socket, one environment), next to the smallest static
 // Go program.
 func benchThin(cfg *config) ([]row, error) {
-	const group = "9 app with 30 ms package init, one call"
+	const group = "10 app with 30 ms package init, one call"
 	const chgRow = "chg (Mercurial's C client)"
 	rounds := 40
 	if cfg.quick {
