@@ -68,7 +68,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/chg"
-	"github.com/cmdsrv/cmdsrv/pipe"
+	"github.com/cmdsrv/cmdsrv/internal/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 

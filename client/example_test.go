@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/cmdsrv/cmdsrv/client"
-	"github.com/cmdsrv/cmdsrv/pipe"
+	"github.com/cmdsrv/cmdsrv/internal/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
