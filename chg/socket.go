@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cmdsrv/cmdsrv/unixfork"
+	"github.com/cmdsrv/cmdsrv/internal/unixfork"
 )
 
 // socket is a chg server's listening socket and the identity of its file:

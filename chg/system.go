@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
-	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // maxPagerLine bounds a request line read while the client starts its

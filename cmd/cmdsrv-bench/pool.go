@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
-	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // benchPool: the unix service's pool at its default configuration, as a
