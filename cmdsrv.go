@@ -67,7 +67,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/chg"
 	"github.com/cmdsrv/cmdsrv/internal/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -132,7 +131,7 @@ type Program struct {
 	// a client: more sensitive environment variables and config keys, and
 	// more files whose change restarts the server (nil: the defaults). The
 	// server and its workers both use it, so their hashes agree.
-	ChgOptions *chg.Options
+	ChgOptions *ChgOptions
 	// Stdin, Stdout and Stderr default to the os streams; tests replace
 	// them.
 	Stdin          io.Reader
@@ -322,4 +321,22 @@ func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err erro
 		return "", err
 	}
 	return dir, nil
+}
+
+// ChgOptions tune what selects and what outdates a chgunix server. The zero
+// value (or a nil *ChgOptions) gives the defaults.
+type ChgOptions struct {
+	// SensitiveEnv adds environment variables to those whose values select
+	// a server: a client whose values differ is redirected to another one.
+	// The defaults are CHGHG, PATH, LANG, LANGUAGE, LC_*, TZ and CMDSRV_*
+	// (besides the client-only CMDSRV_CLIENT, CMDSRV_DEBUG, CMDSRV_SOCKNAME
+	// and CMDSRV_APP). A trailing '*' matches a prefix.
+	SensitiveEnv []string
+	// SensitiveConfig lists configuration keys ("section.name") or whole
+	// sections ("section") whose values select a server. Default: none.
+	SensitiveConfig []string
+	// MtimePaths are files besides the executable whose mtime and size
+	// make a server outdated when they change (configuration files the
+	// application read at start-up, say).
+	MtimePaths []string
 }
