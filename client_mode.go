@@ -3,7 +3,7 @@ package cmdsrv
 import (
 	"os"
 
-	"github.com/cmdsrv/cmdsrv/chgclient"
+	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
