@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 // chgCallPause is the untimed pause before every call of the group, the
