@@ -4,7 +4,7 @@ import (
 	"os"
 
 	"github.com/cmdsrv/cmdsrv/internal/chgclient"
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // Client modes of a Program.
@@ -58,7 +58,7 @@ func (p *Program) runClient(d directArgs) (code int, ok bool) {
 
 // forwardedOptions are the user's global options a started server gets,
 // as chg passes them.
-func forwardedOptions(g protocol.GlobalOptions) []string {
+func forwardedOptions(g session.GlobalOptions) []string {
 	var out []string
 	for _, c := range g.Config {
 		out = append(out, "--config", c)

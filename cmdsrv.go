@@ -68,6 +68,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/internal/pipe"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -220,8 +221,8 @@ func (p *Program) direct(d directArgs) int {
 		Pager:     d.globals.Pager,
 		Traceback: d.globals.Traceback,
 	}
-	req.UI = protocol.NewLocalUI(req)
-	return protocol.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff
+	req.UI = session.NewLocalUI(req)
+	return session.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff
 }
 
 // socketService binds and serves a unix or chgunix server until ctx is
@@ -299,7 +300,7 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 		GlobalOptions: p.GlobalOptions,
 	}
 	err = srv.Serve(context.Background(), in, out)
-	return protocol.ExitStatus(err)
+	return session.ServeStatus(err)
 }
 
 var errNestedMode = errors.New("only --cmdserver pipe can be served inside a session")
@@ -317,7 +318,7 @@ func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err erro
 		}
 		dir = abs
 	}
-	if _, err := protocol.ChooseMessageEncodingFor(cfg); err != nil {
+	if _, err := session.ChooseMessageEncodingFor(cfg); err != nil {
 		return "", err
 	}
 	return dir, nil

@@ -20,7 +20,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // ErrClosed is returned for requests on a closed Client.
@@ -29,7 +30,7 @@ var ErrClosed = errors.New("client: closed")
 // Client is a connection to a command server.
 type Client struct {
 	// Hello is the server's greeting.
-	Hello protocol.Hello
+	Hello session.Hello
 
 	mu      sync.Mutex // serialises requests; guards the fields below
 	r       *bufio.Reader
@@ -62,14 +63,14 @@ type RunOptions struct {
 // New reads the hello from r and returns a Client that sends on w.
 func New(r io.Reader, w io.Writer) (*Client, error) {
 	c := &Client{r: bufio.NewReaderSize(r, readBufferSize), w: w}
-	ch, payload, _, err := protocol.ReadFrame(c.r, 0)
+	ch, payload, _, err := session.ReadFrame(c.r, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading hello: %w", err)
 	}
-	if ch != protocol.ChannelOutput {
+	if ch != session.ChannelOutput {
 		return nil, fmt.Errorf("reading hello: got %q frame %q, want 'o'", ch, payload)
 	}
-	h, err := protocol.ParseHello(payload)
+	h, err := session.ParseHello(payload)
 	if err != nil {
 		return nil, err
 	}
@@ -223,16 +224,16 @@ func (c *Client) Send(raw []byte) error {
 
 // ReadFrame reads one frame from the server.
 func (c *Client) ReadFrame() (ch byte, payload []byte, size uint32, err error) {
-	return protocol.ReadFrame(c.r, 0)
+	return session.ReadFrame(c.r, 0)
 }
 
 func (c *Client) send(name string, block []byte, withBlock bool) error {
-	return protocol.WriteRequest(c.w, name, block, withBlock)
+	return wire.WriteCommand(c.w, name, block, withBlock)
 }
 
 func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 	for {
-		ch, size, err := protocol.ReadFrameHeader(c.r)
+		ch, size, err := session.ReadFrameHeader(c.r)
 		if err != nil {
 			if err == io.EOF {
 				return nil, fmt.Errorf("server closed the connection: %w", io.ErrUnexpectedEOF)
@@ -240,29 +241,29 @@ func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 			return nil, err
 		}
 		switch ch {
-		case protocol.ChannelOutput:
+		case session.ChannelOutput:
 			err = c.copyPayload(opts.Stdout, ch, size)
-		case protocol.ChannelError:
+		case session.ChannelError:
 			err = c.copyPayload(opts.Stderr, ch, size)
-		case protocol.ChannelDebug:
+		case session.ChannelDebug:
 			err = c.copyPayload(opts.Debug, ch, size)
-		case protocol.ChannelInput, protocol.ChannelLine:
+		case session.ChannelInput, session.ChannelLine:
 			fn := opts.Input
-			if ch == protocol.ChannelLine {
+			if ch == session.ChannelLine {
 				fn = opts.Line
 			}
 			err = c.answer(fn, size)
 		default:
-			payload, rerr := protocol.ReadPayload(c.r, ch, size, 0)
+			payload, rerr := session.ReadPayload(c.r, ch, size, 0)
 			switch {
 			case rerr != nil:
 				return nil, rerr
-			case ch == protocol.ChannelResult:
+			case ch == session.ChannelResult:
 				return payload, nil
-			case ch == protocol.ChannelMessage:
+			case ch == session.ChannelMessage:
 				if opts.Message != nil {
 					var m map[string]string
-					if m, err = protocol.DecodeMessage(payload); err == nil {
+					if m, err = session.DecodeMessage(payload); err == nil {
 						opts.Message(m)
 					}
 				}
@@ -284,7 +285,7 @@ func (c *Client) copyPayload(w io.Writer, ch byte, size uint32) error {
 		if c.r.Buffered() == 0 {
 			if _, err := c.r.Peek(1); err != nil {
 				if err == io.EOF {
-					err = protocol.ErrTruncated
+					err = session.ErrTruncated
 				}
 				return fmt.Errorf("reading %q frame: %w", ch, err)
 			}
@@ -314,7 +315,7 @@ func (c *Client) answer(fn func(int) ([]byte, error), size uint32) error {
 	if len(data) > int(size) {
 		data = data[:size]
 	}
-	c.wbuf = protocol.AppendBlock(c.wbuf[:0], data)
+	c.wbuf = session.AppendBlock(c.wbuf[:0], data)
 	_, err := c.w.Write(c.wbuf)
 	if cap(c.wbuf) > 2<<20 {
 		c.wbuf = nil // do not pin the memory of one huge answer

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
-	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // server is a `cmdsrv serve --cmdserver pipe` child with its stderr kept.
@@ -299,8 +299,8 @@ func TestPipeRepositoryOption(t *testing.T) {
 func TestPipeNestedServe(t *testing.T) {
 	s := startServer(t)
 	script := bytes.NewReader(append(
-		protocol.AppendBlock([]byte("runcommand\n"), []byte("echo\x00inner")),
-		protocol.AppendBlock([]byte("runcommand\n"), []byte("exit\x0042"))...))
+		session.AppendBlock([]byte("runcommand\n"), []byte("echo\x00inner")),
+		session.AppendBlock([]byte("runcommand\n"), []byte("exit\x0042"))...))
 	var out, errb bytes.Buffer
 	code, err := s.RunCommand(context.Background(), []string{"serve", "--cmdserver", "pipe"}, &client.RunOptions{
 		Stdout: &out, Stderr: &errb,
@@ -359,10 +359,10 @@ func TestPipeClientGoneCancelsCommand(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := protocol.ReadFrame(stdout, 0); err != nil {
+	if _, _, _, err := session.ReadFrame(stdout, 0); err != nil {
 		t.Fatalf("hello: %v", err)
 	}
-	if _, err := stdin.Write(protocol.AppendBlock([]byte("runcommand\n"), []byte("sleep\x0060"))); err != nil {
+	if _, err := stdin.Write(session.AppendBlock([]byte("runcommand\n"), []byte("sleep\x0060"))); err != nil {
 		t.Fatal(err)
 	}
 	stdout.Close()

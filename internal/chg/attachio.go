@@ -12,22 +12,22 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/internal/unixfork"
-	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // attachio receives the client's stdin, stdout and stderr and puts them
 // on fds 0, 1 and 2, so that commands write straight to the client's
 // terminal (PROTOCOL.md, "The chg extensions").
-func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
+func (c *conn) attachio(ctx context.Context, s *session.Session) error {
 	// The descriptors arrive with a 1-byte message read off the socket
 	// itself, past the session's buffered reader: anything already
 	// buffered there would come before that byte and be lost to it.
 	if n := s.Reader().Buffered(); n > 0 {
 		return fmt.Errorf("client sent %d bytes before its descriptors", n)
 	}
-	if err := s.Frames().WriteRequest(protocol.ChannelInput, 1); err != nil {
+	if err := s.Frames().WriteHeader(session.ChannelInput, 1); err != nil {
 		return err
 	}
 	fds, err := recvStdio(c.uc)
@@ -54,7 +54,7 @@ func (c *conn) attachio(ctx context.Context, s *protocol.Session) error {
 func recvStdio(uc *net.UnixConn) ([]int, error) {
 	_, fds, err := unixfork.RecvFDsLimit(uc, 1, maxFDs)
 	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("receiving descriptors: %w", protocol.ErrTruncated)
+		return nil, fmt.Errorf("receiving descriptors: %w", session.ErrTruncated)
 	}
 	if err != nil {
 		return nil, err
@@ -85,10 +85,10 @@ func checkAttachFDs(n int) error {
 
 // readFull reads len(b) raw bytes of the current request; end of input is
 // ErrTruncated.
-func readFull(s *protocol.Session, b []byte) (int, error) {
+func readFull(s *session.Session, b []byte) (int, error) {
 	n, err := io.ReadFull(s.Reader(), b)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return n, fmt.Errorf("reading %d bytes: %w", len(b), protocol.ErrTruncated)
+		return n, fmt.Errorf("reading %d bytes: %w", len(b), session.ErrTruncated)
 	}
 	return n, err
 }

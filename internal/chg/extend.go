@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // maxFDs bounds the descriptors accepted by one attachio.
@@ -23,7 +23,7 @@ const maxFDs = 16
 
 // conn is the chg state of one connection.
 type conn struct {
-	sess *protocol.Session
+	sess *session.Session
 	uc   *net.UnixConn
 	// state is the server's start-up hashes.
 	state *State
@@ -40,7 +40,7 @@ type conn struct {
 // client against; validate is left out when st is nil
 // (chgserver.skiphash=true). validate reads the client's --config options
 // only when sess.GlobalOptions is set. Call Extend before sess.Serve.
-func Extend(sess *protocol.Session, uc *net.UnixConn, st *State, opts *Options) {
+func Extend(sess *session.Session, uc *net.UnixConn, st *State, opts *Options) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -49,7 +49,7 @@ func Extend(sess *protocol.Session, uc *net.UnixConn, st *State, opts *Options) 
 		c.log = hclog.NewNullLogger()
 	}
 	if sess.Commands == nil {
-		sess.Commands = make(map[string]protocol.CommandFunc)
+		sess.Commands = make(map[string]session.CommandFunc)
 	}
 	sess.Commands["attachio"] = c.attachio
 	sess.Commands["chdir"] = c.chdir
@@ -66,7 +66,7 @@ func Extend(sess *protocol.Session, uc *net.UnixConn, st *State, opts *Options) 
 	sess.Pager = c.pager
 }
 
-func (c *conn) chdir(ctx context.Context, s *protocol.Session) error {
+func (c *conn) chdir(ctx context.Context, s *session.Session) error {
 	b, err := s.ReadBlock()
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func (c *conn) chdir(ctx context.Context, s *protocol.Session) error {
 	return nil
 }
 
-func (c *conn) setenv(ctx context.Context, s *protocol.Session) error {
+func (c *conn) setenv(ctx context.Context, s *session.Session) error {
 	b, err := s.ReadBlock()
 	if err != nil {
 		return err
@@ -146,7 +146,7 @@ func replaceEnv(env []string) error {
 // errMaskLength is the error of a setumask2 block that is not 4 bytes.
 var errMaskLength = errors.New("invalid mask length in setumask2 request (want 4 bytes)")
 
-func (c *conn) setumask2(ctx context.Context, s *protocol.Session) error {
+func (c *conn) setumask2(ctx context.Context, s *session.Session) error {
 	b, err := s.ReadBlock()
 	if err != nil {
 		return err
@@ -159,7 +159,7 @@ func (c *conn) setumask2(ctx context.Context, s *protocol.Session) error {
 }
 
 // setumask is the deprecated form: 4 raw bytes without a length.
-func (c *conn) setumask(ctx context.Context, s *protocol.Session) error {
+func (c *conn) setumask(ctx context.Context, s *session.Session) error {
 	var b [4]byte
 	if _, err := readFull(s, b[:]); err != nil {
 		return err
@@ -177,7 +177,7 @@ func (c *conn) applyUmask(mask int) error {
 	return nil
 }
 
-func (c *conn) setprocname(ctx context.Context, s *protocol.Session) error {
+func (c *conn) setprocname(ctx context.Context, s *session.Session) error {
 	b, err := s.ReadBlock()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -130,7 +131,7 @@ func FuzzAttachioRequest(f *testing.F) {
 		got, err := recvStdio(server)
 		switch {
 		case len(payload) == 0:
-			if !errors.Is(err, protocol.ErrTruncated) {
+			if !errors.Is(err, session.ErrTruncated) {
 				t.Fatalf("end of input: %v", err)
 			}
 		case n == 3:
@@ -163,7 +164,7 @@ func FuzzValidateRequest(f *testing.F) {
 	}
 	inst := regexp.MustCompile(`\A(unlink \S.*|reconnect|redirect \S.*|exit 255)\z`)
 	f.Fuzz(func(t *testing.T, args, env []byte) {
-		c := &conn{sess: &protocol.Session{}, state: st, opts: &Options{}}
+		c := &conn{sess: &session.Session{}, state: st, opts: &Options{}}
 		insts, err := c.instructions(parseArgs(args), parseArgs(env))
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -63,9 +64,9 @@ func helperMain() int {
 	if skip, _ := cfg.Bool("chgserver.skiphash", false); skip {
 		st = nil
 	}
-	sess := &protocol.Session{Handler: protocol.HandlerFunc(testCommand), Config: cfg, Stderr: os.Stderr, GlobalOptions: true}
+	sess := &session.Session{Handler: protocol.HandlerFunc(testCommand), Config: cfg, Stderr: os.Stderr, GlobalOptions: true}
 	Extend(sess, uc, st, opts)
-	return protocol.ExitStatus(sess.Serve(context.Background(), uc, uc))
+	return session.ServeStatus(sess.Serve(context.Background(), uc, uc))
 }
 
 func testCommand(ctx context.Context, req *protocol.Request) int {
@@ -105,8 +106,8 @@ func testCommand(ctx context.Context, req *protocol.Request) int {
 	return 0
 }
 
-// session is the client side of one helper session: a minimal chg.
-type session struct {
+// helperSession is the client side of one helper session: a minimal chg.
+type helperSession struct {
 	t    *testing.T
 	conn *net.UnixConn
 	cmd  *exec.Cmd
@@ -114,7 +115,7 @@ type session struct {
 	caps []string
 }
 
-func startHelper(t *testing.T, config []string, env ...string) *session {
+func startHelper(t *testing.T, config []string, env ...string) *helperSession {
 	t.Helper()
 	fds, err := sysfd.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	require.NoError(t, err)
@@ -124,7 +125,7 @@ func startHelper(t *testing.T, config []string, env ...string) *session {
 	nc, err := net.FileConn(mine)
 	require.NoError(t, err)
 	mine.Close()
-	s := &session{t: t, conn: nc.(*net.UnixConn)}
+	s := &helperSession{t: t, conn: nc.(*net.UnixConn)}
 	s.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	s.cmd.Env = append(os.Environ(), helperEnv+"=1", "CMDSRV_CHG_TEST_CONFIG="+strings.Join(config, "\x00"))
 	s.cmd.Env = append(s.cmd.Env, env...)
@@ -146,31 +147,31 @@ func startHelper(t *testing.T, config []string, env ...string) *session {
 }
 
 // frame reads one frame; input requests have a nil payload.
-func (s *session) frame() (byte, []byte) {
+func (s *helperSession) frame() (byte, []byte) {
 	s.t.Helper()
 	require.NoError(s.t, s.conn.SetReadDeadline(time.Now().Add(20*time.Second)))
-	ch, payload, size, err := protocol.ReadFrame(s.conn, 0)
+	ch, payload, size, err := session.ReadFrame(s.conn, 0)
 	if err != nil {
 		s.t.Fatalf("reading a frame: %v (server stderr: %s)", err, s.errb.String())
 	}
-	if protocol.IsInputChannel(ch) {
+	if session.IsInputChannel(ch) {
 		return ch, []byte(strconv.Itoa(int(size)))
 	}
 	return ch, payload
 }
 
-func (s *session) send(name string, block []byte) {
+func (s *helperSession) send(name string, block []byte) {
 	s.t.Helper()
 	b := []byte(name + "\n")
 	if block != nil {
-		b = protocol.AppendBlock(b, block)
+		b = session.AppendBlock(b, block)
 	}
 	_, err := s.conn.Write(b)
 	require.NoError(s.t, err)
 }
 
 // attach runs attachio, passing files as the client's stdio.
-func (s *session) attach(files ...*os.File) {
+func (s *helperSession) attach(files ...*os.File) {
 	s.t.Helper()
 	s.send("attachio", nil)
 	ch, size := s.frame()
@@ -188,7 +189,7 @@ func (s *session) attach(files ...*os.File) {
 }
 
 // result collects the frames of a request until 'r'; onS handles 'S'.
-func (s *session) result(onS func(payload []byte)) (out, errOut string, r []byte) {
+func (s *helperSession) result(onS func(payload []byte)) (out, errOut string, r []byte) {
 	s.t.Helper()
 	var o, e strings.Builder
 	for {
@@ -204,14 +205,14 @@ func (s *session) result(onS func(payload []byte)) (out, errOut string, r []byte
 			require.NotNil(s.t, onS, "unexpected S frame %q", p)
 			onS(p)
 		case 'I', 'L':
-			s.conn.Write(protocol.AppendBlock(nil, nil))
+			s.conn.Write(session.AppendBlock(nil, nil))
 		default:
 			s.t.Fatalf("unexpected frame %c %q", ch, p)
 		}
 	}
 }
 
-func (s *session) run(args ...string) (status int, out, errOut string) {
+func (s *helperSession) run(args ...string) (status int, out, errOut string) {
 	s.t.Helper()
 	s.send("runcommand", []byte(strings.Join(args, "\x00")))
 	out, errOut, r := s.result(nil)
@@ -220,7 +221,7 @@ func (s *session) run(args ...string) (status int, out, errOut string) {
 }
 
 // wait ends the session and returns the helper's exit status.
-func (s *session) wait() int {
+func (s *helperSession) wait() int {
 	s.t.Helper()
 	_ = s.conn.CloseWrite()
 	err := s.cmd.Wait()

@@ -41,7 +41,7 @@ type Server struct {
 	// Options tune the hashes; nil: defaults.
 	Options *Options
 	// GlobalOptions: the program reads Mercurial's global options from
-	// each request (protocol.Session.GlobalOptions), validate included.
+	// each request (session.Session.GlobalOptions), validate included.
 	// Without it the configuration hash covers no --config, on the
 	// server's side as on the client's.
 	GlobalOptions bool

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -40,9 +41,9 @@ func systemPayload(typ, cmd string, req *protocol.Request) []byte {
 // the status it reports. Without attachio the command runs here.
 func (c *conn) system(ctx context.Context, req *protocol.Request, cmd string) (int, error) {
 	if !c.sess.Attached() {
-		return protocol.RunShell(ctx, req, cmd)
+		return session.RunShell(ctx, req, cmd)
 	}
-	if err := c.sess.Frames().WriteFrame(protocol.ChannelSystem, systemPayload("system", cmd, req)); err != nil {
+	if err := c.sess.Frames().WriteFrame(session.ChannelSystem, systemPayload("system", cmd, req)); err != nil {
 		return 127, err
 	}
 	// No cancellation here: the client runs the command in the foreground
@@ -74,7 +75,7 @@ func (c *conn) pager(ctx context.Context, req *protocol.Request, pagerCmd string
 		_ = saved.Restore()
 		saved.Close()
 	}
-	if err := c.sess.Frames().WriteFrame(protocol.ChannelSystem, systemPayload("pager", pagerCmd, req)); err != nil {
+	if err := c.sess.Frames().WriteFrame(session.ChannelSystem, systemPayload("pager", pagerCmd, req)); err != nil {
 		restore()
 		return nil, err
 	}

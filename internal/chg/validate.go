@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -16,7 +17,7 @@ import (
 // and reconnect when the executable changed since the server started,
 // redirect when the client's sensitive configuration or environment
 // selects another server, exit 255 when its --config cannot be parsed.
-func (c *conn) validate(ctx context.Context, s *protocol.Session) error {
+func (c *conn) validate(ctx context.Context, s *session.Session) error {
 	b, err := s.ReadBlock()
 	if err != nil {
 		return err
@@ -30,7 +31,7 @@ func (c *conn) validate(ctx context.Context, s *protocol.Session) error {
 	if len(answer) == 0 {
 		answer = []byte{0}
 	}
-	return s.Frames().WriteFrame(protocol.ChannelResult, answer)
+	return s.Frames().WriteFrame(session.ChannelResult, answer)
 }
 
 func (c *conn) instructions(args, env []string) ([]string, error) {
@@ -40,8 +41,8 @@ func (c *conn) instructions(args, env []string) ([]string, error) {
 	cfg := &protocol.Config{}
 	var err error
 	if c.sess.GlobalOptions {
-		var g protocol.GlobalOptions
-		if g, _, err = protocol.ParseGlobalOptions(args); err == nil {
+		var g session.GlobalOptions
+		if g, _, err = session.ParseGlobalOptions(args); err == nil {
 			err = cfg.Apply(g.Config)
 		}
 	}

@@ -5,7 +5,7 @@ package chg
 import (
 	"os"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // prewarm runs, once, the computations every chg call makes the server
@@ -18,7 +18,7 @@ import (
 func prewarm(st *State, opts *Options) {
 	// A session that reads hg's global options parses the sample's
 	// --config too; the hashes do not depend on it.
-	c := &conn{state: st, opts: opts, sess: &protocol.Session{GlobalOptions: true}}
+	c := &conn{state: st, opts: opts, sess: &session.Session{GlobalOptions: true}}
 	if c.opts == nil {
 		c.opts = &Options{}
 	}

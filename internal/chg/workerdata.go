@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // workerData is what a chg server hands each of its workers in their
@@ -28,8 +28,8 @@ func (d workerData) encode() []byte {
 // program that serves chg: given the start-up data a chg Server sent, it
 // returns Extend with that server's state and opts; given none (a worker
 // of a plain unix server), no extension.
-func WorkerExtension(opts *Options) func(data []byte) (func(*protocol.Session, *net.UnixConn), error) {
-	return func(data []byte) (func(*protocol.Session, *net.UnixConn), error) {
+func WorkerExtension(opts *Options) func(data []byte) (func(*session.Session, *net.UnixConn), error) {
+	return func(data []byte) (func(*session.Session, *net.UnixConn), error) {
 		if len(data) == 0 {
 			return nil, nil
 		}
@@ -40,6 +40,6 @@ func WorkerExtension(opts *Options) func(data []byte) (func(*protocol.Session, *
 		if d.State != nil {
 			prewarm(d.State, opts)
 		}
-		return func(sess *protocol.Session, uc *net.UnixConn) { Extend(sess, uc, d.State, opts) }, nil
+		return func(sess *session.Session, uc *net.UnixConn) { Extend(sess, uc, d.State, opts) }, nil
 	}
 }

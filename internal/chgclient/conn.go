@@ -113,7 +113,7 @@ func (cn *conn) attachio() error {
 
 // send writes a request and, when withBlock, its block.
 func (cn *conn) send(name string, block []byte, withBlock bool) error {
-	return wire.WriteRequest(cn.c, name, block, withBlock)
+	return wire.WriteCommand(cn.c, name, block, withBlock)
 }
 
 // call sends a request and reads frames until its result.

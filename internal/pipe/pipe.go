@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -35,7 +36,7 @@ type Server struct {
 	// Traceback adds stack traces to errors.
 	Traceback bool
 	// GlobalOptions makes each request read Mercurial's global options
-	// (protocol.Session.GlobalOptions); off, its arguments are untouched.
+	// (session.Session.GlobalOptions); off, its arguments are untouched.
 	GlobalOptions bool
 	// Signals, if set, delivers SIGINT, SIGTERM and SIGHUP. During a
 	// command each one interrupts that command; between requests SIGTERM
@@ -43,18 +44,18 @@ type Server struct {
 	// ("interrupted!") unless cmdserver.shutdown-on-interrupt is false.
 	Signals <-chan os.Signal
 	// Extend, if set, may add commands or hooks to the session.
-	Extend func(*protocol.Session)
+	Extend func(*session.Session)
 }
 
 // Serve runs one session over in and out. It returns nil when the client
-// ended the session cleanly; protocol.ExitStatus gives the exit status of
+// ended the session cleanly; session.ServeStatus gives the exit status of
 // any other outcome (ErrInterrupted: 255).
 func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	stderr := s.Stderr
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	sess := &protocol.Session{
+	sess := &session.Session{
 		Handler:   s.Handler,
 		Config:    s.Config,
 		Logger:    s.Logger,
@@ -66,7 +67,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	if f, ok := out.(*os.File); ok {
 		// A pipe whose reader went away reports POLLERR on our end.
-		sess.Disconnected = protocol.PollHangup(int(f.Fd()))
+		sess.Disconnected = session.PollHangup(int(f.Fd()))
 	}
 	if s.Extend != nil {
 		s.Extend(sess)

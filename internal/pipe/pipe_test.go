@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -159,8 +160,8 @@ func TestSignalBetweenRequests(t *testing.T) {
 				return
 			}
 			err := f.wait(t)
-			if !errors.Is(err, ErrInterrupted) || protocol.ExitStatus(err) != 255 {
-				t.Fatalf("Serve: %v (status %d), want ErrInterrupted, 255", err, protocol.ExitStatus(err))
+			if !errors.Is(err, ErrInterrupted) || session.ServeStatus(err) != 255 {
+				t.Fatalf("Serve: %v (status %d), want ErrInterrupted, 255", err, session.ServeStatus(err))
 			}
 			if f.stderr.String() != tt.word {
 				t.Fatalf("stderr %q, want %q", f.stderr.String(), tt.word)

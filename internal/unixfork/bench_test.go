@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -22,7 +23,7 @@ func helloOnce(b *testing.B, addr string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ch, _, _, err := protocol.ReadFrame(c, 0)
+	ch, _, _, err := session.ReadFrame(c, 0)
 	if err != nil || ch != 'o' {
 		b.Fatalf("hello: %q %v", ch, err)
 	}
@@ -50,7 +51,7 @@ func BenchmarkConnectToHello(b *testing.B) {
 				}
 				go func() {
 					defer c.Close()
-					s := &protocol.Session{Handler: h}
+					s := &session.Session{Handler: h}
 					_ = s.Serve(context.Background(), c, c)
 				}()
 			}

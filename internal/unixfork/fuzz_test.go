@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // FuzzReadStatusAnswer: whatever a server sends after a status request,
@@ -14,7 +14,7 @@ import (
 func FuzzReadStatusAnswer(f *testing.F) {
 	frame := func(ch byte, p []byte) []byte {
 		var b bytes.Buffer
-		_ = protocol.NewFrameWriter(&b).WriteFrame(ch, p)
+		_ = session.NewFrameWriter(&b).WriteFrame(ch, p)
 		return b.Bytes()
 	}
 	good, _ := json.Marshal(&Status{Idle: 2, Busy: 1, ClientsServed: 7, Uptime: 1.5})

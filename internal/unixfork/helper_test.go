@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -47,8 +48,8 @@ func TestMain(m *testing.M) {
 
 // testExtension answers the command "workerdata" with the master's
 // WorkerData, as the worker received it in its start-up message.
-func testExtension(data []byte) (func(*protocol.Session, *net.UnixConn), error) {
-	return func(sess *protocol.Session, _ *net.UnixConn) {
+func testExtension(data []byte) (func(*session.Session, *net.UnixConn), error) {
+	return func(sess *session.Session, _ *net.UnixConn) {
 		h := sess.Handler
 		sess.Handler = protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
 			if len(req.Args) == 1 && req.Args[0] == "workerdata" {
@@ -70,7 +71,7 @@ func dialHelper(addr string) int {
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	ch, payload, _, err := protocol.ReadFrame(c, 0)
+	ch, payload, _, err := session.ReadFrame(c, 0)
 	if err != nil {
 		fmt.Println("read:", err)
 		return 0

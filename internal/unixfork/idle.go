@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // trackedConn is a client connection that remembers when the client last
@@ -20,7 +20,7 @@ import (
 // client (nothing sent, no command running) from a working one.
 type trackedConn struct {
 	*net.UnixConn
-	sess *protocol.Session
+	sess *session.Session
 
 	mu       sync.Mutex // guards the fields below
 	last     time.Time  // last byte read or written
@@ -76,7 +76,7 @@ func (c *trackedConn) evict(limit time.Duration, log hclog.Logger) bool {
 	msg := fmt.Sprintf("abort: closing this connection: it sent nothing for %s while other clients waited for a worker (cmdserver.client-idle-timeout=%s)\n",
 		idle.Round(time.Millisecond), limit)
 	if fw := c.sess.Frames(); fw != nil {
-		_ = fw.WriteFrame(protocol.ChannelError, []byte(msg))
+		_ = fw.WriteFrame(session.ChannelError, []byte(msg))
 	}
 	log.Warn("closed an idle client connection: other clients waited for a worker", "idle", idle.Round(time.Millisecond), "limit", limit)
 	_ = c.CloseRead()
@@ -123,7 +123,7 @@ const statusWait = 10 * time.Second
 
 // status answers the StatusCommand request: the master's view of the
 // pool, as JSON on 'r'.
-func (rw *runningWorker) status(ctx context.Context, s *protocol.Session) error {
+func (rw *runningWorker) status(ctx context.Context, s *session.Session) error {
 	for len(rw.statusReplies) > 0 {
 		<-rw.statusReplies // a late answer to an earlier request
 	}
@@ -147,5 +147,5 @@ func (rw *runningWorker) status(ctx context.Context, s *protocol.Session) error 
 	if err != nil {
 		return fmt.Errorf("encoding status: %w", err)
 	}
-	return s.Frames().WriteFrame(protocol.ChannelResult, b)
+	return s.Frames().WriteFrame(session.ChannelResult, b)
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -194,7 +195,7 @@ func TestIdleClientsDoNotStarveOthers(t *testing.T) {
 		c, err := net.Dial("unix", ts.addr)
 		require.NoError(t, err)
 		defer c.Close()
-		ch, _, _, err := protocol.ReadFrame(c, 0)
+		ch, _, _, err := session.ReadFrame(c, 0)
 		require.NoError(t, err)
 		require.Equal(t, byte('o'), ch, "hello")
 		idle = append(idle, c)
@@ -207,7 +208,7 @@ func TestIdleClientsDoNotStarveOthers(t *testing.T) {
 	closed := 0
 	for _, c := range idle {
 		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		ch, payload, _, err := protocol.ReadFrame(c, 0)
+		ch, payload, _, err := session.ReadFrame(c, 0)
 		if err != nil {
 			continue // still open: not the one closed
 		}
@@ -259,7 +260,7 @@ func TestHangingConstructor(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	ch, payload, _, err := protocol.ReadFrame(conn, 0)
+	ch, payload, _, err := session.ReadFrame(conn, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Contains(t, string(payload), "cmdserver.worker-start-timeout=1s")
@@ -279,7 +280,7 @@ func TestCrashLoopGivesTheReason(t *testing.T) {
 		}
 		defer conn.Close()
 		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-		ch, p, _, err := protocol.ReadFrame(conn, 0)
+		ch, p, _, err := session.ReadFrame(conn, 0)
 		if err != nil || ch != 'e' {
 			return false
 		}
@@ -421,7 +422,7 @@ func TestDescriptorExhaustionRefusesWithReason(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	ch, payload, _, err := protocol.ReadFrame(conn, 0)
+	ch, payload, _, err := session.ReadFrame(conn, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Contains(t, string(payload), "too many open files")

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -36,7 +37,7 @@ func rehearse(ctx context.Context, h protocol.Handler, cfg *protocol.Config) err
 		return fmt.Errorf("rehearsing a session: %w", err)
 	}
 	defer cli.Close()
-	sess := &protocol.Session{Handler: h, Config: cfg, Logger: hclog.NewNullLogger()}
+	sess := &session.Session{Handler: h, Config: cfg, Logger: hclog.NewNullLogger()}
 	done := make(chan error, 1)
 	go func() {
 		err := sess.Serve(ctx, srv, &countingWriter{w: srv})
@@ -58,20 +59,20 @@ func rehearse(ctx context.Context, h protocol.Handler, cfg *protocol.Config) err
 }
 
 func rehearseRequests(c io.ReadWriter) error {
-	ch, msg, _, err := protocol.ReadFrame(c, 64<<10)
+	ch, msg, _, err := session.ReadFrame(c, 64<<10)
 	if err != nil {
 		return fmt.Errorf("reading hello: %w", err)
 	}
-	if ch != protocol.ChannelOutput {
+	if ch != session.ChannelOutput {
 		return fmt.Errorf("got %q on channel %q instead of the hello", msg, ch)
 	}
 	if _, err := io.WriteString(c, "getencoding\n"); err != nil {
 		return err
 	}
-	if ch, msg, _, err = protocol.ReadFrame(c, 64<<10); err != nil {
+	if ch, msg, _, err = session.ReadFrame(c, 64<<10); err != nil {
 		return fmt.Errorf("reading getencoding result: %w", err)
 	}
-	if ch != protocol.ChannelResult {
+	if ch != session.ChannelResult {
 		return fmt.Errorf("got %q on channel %q instead of the encoding", msg, ch)
 	}
 	return nil

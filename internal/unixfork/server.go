@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -43,7 +44,7 @@ type Server struct {
 	// its Worker.Extension (chg puts its server state there).
 	WorkerData []byte
 	// GlobalOptions makes the workers' sessions read Mercurial's global
-	// options from each request (protocol.Session.GlobalOptions).
+	// options from each request (session.Session.GlobalOptions).
 	GlobalOptions bool
 	// Args0 is os.Args[0] of re-executed workers (under testscript the
 	// basename picks the program). "": os.Args[0].
@@ -460,7 +461,7 @@ func answerBacklog(fd int, why error) {
 			return // EAGAIN: nobody else is waiting
 		}
 		f := os.NewFile(uintptr(nfd), "client")
-		_ = protocol.NewFrameWriter(f).WriteFrame(protocol.ChannelError, []byte("abort: "+why.Error()+"\n"))
+		_ = session.NewFrameWriter(f).WriteFrame(session.ChannelError, []byte("abort: "+why.Error()+"\n"))
 		f.Close()
 	}
 }

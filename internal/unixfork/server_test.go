@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/client"
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 func TestHelloPIDsPerClient(t *testing.T) {
@@ -219,7 +219,7 @@ func TestInitFailureReachesClient(t *testing.T) {
 	conn, err := net.Dial("unix", ts.addr)
 	require.NoError(t, err)
 	defer conn.Close()
-	ch, payload, _, err := protocol.ReadFrame(conn, 0)
+	ch, payload, _, err := session.ReadFrame(conn, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Equal(t, "abort: test handler refuses to start\n", string(payload))
@@ -426,7 +426,7 @@ func TestShutdownWithClientWaitingForWorker(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond, "a worker is started on demand for the client")
 	require.NoError(t, ts.Shutdown(context.Background()))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	ch, payload, _, err := protocol.ReadFrame(conn, 0)
+	ch, payload, _, err := session.ReadFrame(conn, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Contains(t, string(payload), "shutting down")

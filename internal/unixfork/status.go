@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // StatusCommand is the request command a worker advertises in its hello
@@ -103,14 +103,14 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 		}
 		return nil, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
 	}
-	ch, payload, _, err := protocol.ReadFrame(c, maxStatusFrame)
+	ch, payload, _, err := session.ReadFrame(c, maxStatusFrame)
 	if err != nil {
 		return fail("reading hello", err)
 	}
-	if ch == protocol.ChannelError {
+	if ch == session.ChannelError {
 		return fail("server answered", errors.New(string(payload)))
 	}
-	h, err := protocol.ParseHello(payload)
+	h, err := session.ParseHello(payload)
 	if err != nil {
 		return fail("reading hello", err)
 	}
@@ -135,21 +135,21 @@ const maxStatusFrame = 1 << 20
 // skipped.
 func readStatusAnswer(r io.Reader) (*Status, error) {
 	for {
-		ch, payload, _, err := protocol.ReadFrame(r, maxStatusFrame)
+		ch, payload, _, err := session.ReadFrame(r, maxStatusFrame)
 		if err != nil {
 			return nil, err
 		}
 		switch ch {
-		case protocol.ChannelResult:
+		case session.ChannelResult:
 			var st Status
 			if err := json.Unmarshal(payload, &st); err != nil {
 				return nil, fmt.Errorf("decoding status %.60q: %w", payload, err)
 			}
 			return &st, nil
-		case protocol.ChannelError:
+		case session.ChannelError:
 			return nil, errors.New(strings.TrimSpace(string(payload)))
 		}
-		if protocol.IsInputChannel(ch) {
+		if session.IsInputChannel(ch) {
 			return nil, fmt.Errorf("server asked for input on %q during a status request", ch)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -51,7 +52,7 @@ type Worker struct {
 	// Server.WorkerData (chg's server state); the function it returns, if
 	// not nil, customises each connection's session before Serve (chg
 	// registers attachio, chdir, setenv... and the System/Pager hooks).
-	Extension func(data []byte) (func(sess *protocol.Session, conn *net.UnixConn), error)
+	Extension func(data []byte) (func(sess *session.Session, conn *net.UnixConn), error)
 	// Logger receives the worker's events. nil: JSON lines on stderr,
 	// which the master re-logs through its own Logger.
 	Logger hclog.Logger
@@ -174,7 +175,7 @@ type runningWorker struct {
 	// dir is the working directory sessions start in.
 	dir string
 	// extend is what Worker.Extension made of the master's WorkerData.
-	extend func(*protocol.Session, *net.UnixConn)
+	extend func(*session.Session, *net.UnixConn)
 	// idleAfter is cmdserver.client-idle-timeout; client is the current
 	// client's connection (nil between clients), for the master's evict.
 	idleAfter time.Duration
@@ -214,7 +215,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		}
 	}
 	reuse := 1
-	if initErr == nil && protocol.IsReusable(rw.h) {
+	if initErr == nil && session.IsReusable(rw.h) {
 		reuse = rw.reuseCount()
 	}
 	maxRSS, err := rw.cfg.Bytes("cmdserver.worker-max-rss", DefaultWorkerMaxRSS)
@@ -462,7 +463,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	}
 	tc := &trackedConn{UnixConn: conn, last: time.Now()}
 	out := &countingWriter{w: tc, first: rw.announce}
-	sess := &protocol.Session{
+	sess := &session.Session{
 		Handler:   rw.h,
 		Config:    rw.cfg,
 		Dir:       rw.dir,
@@ -471,7 +472,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 		Traceback: rw.init.Traceback,
 		// The master's Program opted in (or not) to hg's global options.
 		GlobalOptions: rw.init.GlobalOptions,
-		Disconnected:  protocol.PollHangup(fd),
+		Disconnected:  session.PollHangup(fd),
 		OnKey: func(key string) {
 			if err := sendMsg(rw.ctl, controlMsg{Type: msgKey, Key: key}); err != nil {
 				rw.log.Debug("reporting key", "error", err)
@@ -488,7 +489,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 		})
 	}
 	if sess.Commands == nil {
-		sess.Commands = make(map[string]protocol.CommandFunc)
+		sess.Commands = make(map[string]session.CommandFunc)
 	}
 	sess.Commands[StatusCommand] = rw.status
 	if rw.extend != nil {
@@ -519,7 +520,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 				// Failed before its hello: the client would see nothing.
 				writeLastResort(conn, err)
 			}
-			return protocol.ExitStatus(err)
+			return session.ServeStatus(err)
 		case <-rw.ints:
 			if !sess.Interrupt() {
 				rw.log.Debug("SIGINT between commands ignored")
@@ -547,7 +548,7 @@ const drainGrace = 2 * time.Second
 // session has had its one command (or the grace is over): the session
 // then reads end of input between requests, a clean end, while a result
 // being written still goes out.
-func (rw *runningWorker) endWhenIdle(sess *protocol.Session, conn *net.UnixConn, drainedAt time.Time) {
+func (rw *runningWorker) endWhenIdle(sess *session.Session, conn *net.UnixConn, drainedAt time.Time) {
 	if sess.Busy() {
 		return
 	}
@@ -567,8 +568,8 @@ var closedChan = func() chan struct{} {
 // writeLastResort sends err on the 'e' channel of a client that got
 // nothing else, so that it sees why its connection closes.
 func writeLastResort(conn *net.UnixConn, err error) {
-	fw := protocol.NewFrameWriter(conn)
-	_ = fw.WriteFrame(protocol.ChannelError, []byte("abort: "+err.Error()+"\n"))
+	fw := session.NewFrameWriter(conn)
+	_ = fw.WriteFrame(session.ChannelError, []byte("abort: "+err.Error()+"\n"))
 }
 
 func connFD(c *net.UnixConn) (int, error) {
@@ -616,7 +617,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // debugChannel writes log entries as 'd' frames of its session, or to
 // stderr (the master's log) before the session has a connection.
 type debugChannel struct {
-	sess *protocol.Session
+	sess *session.Session
 }
 
 func (d *debugChannel) Write(p []byte) (int, error) {
@@ -624,7 +625,7 @@ func (d *debugChannel) Write(p []byte) (int, error) {
 	if fw == nil {
 		return os.Stderr.Write(p)
 	}
-	if err := fw.WriteFrame(protocol.ChannelDebug, p); err != nil {
+	if err := fw.WriteFrame(session.ChannelDebug, p); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package protocol
+package session
 
 // PollHangup returns a Session.Disconnected function. This platform has no
 // poll(2) to watch a descriptor for the peer going away without reading

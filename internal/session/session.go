@@ -1,4 +1,4 @@
-package protocol
+package session
 
 import (
 	"bufio"
@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/internal/reqhook"
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // disconnectWatchDelay is how long a command runs before the session
@@ -35,9 +38,9 @@ type CommandFunc func(ctx context.Context, s *Session) error
 // fields, then call Serve once.
 type Session struct {
 	// Handler runs the commands. Required.
-	Handler Handler
+	Handler protocol.Handler
 	// Config is the server-wide configuration; requests get a copy.
-	Config *Config
+	Config *protocol.Config
 	// Logger receives session events. nil: no logging.
 	Logger hclog.Logger
 	// Stderr is the server's own error stream: abort messages of the
@@ -67,10 +70,10 @@ type Session struct {
 	Disconnected func(done <-chan struct{}) bool
 	// System, if set, replaces running UI.System commands locally (chg
 	// sends them to the client).
-	System func(ctx context.Context, req *Request, cmd string) (int, error)
+	System func(ctx context.Context, req *protocol.Request, cmd string) (int, error)
 	// Pager, if set, starts a pager for a request; it returns a function
 	// that detaches the pager at the end of the command.
-	Pager func(ctx context.Context, req *Request, pagerCmd string) (stop func(), err error)
+	Pager func(ctx context.Context, req *protocol.Request, pagerCmd string) (stop func(), err error)
 	// OnKey receives the keys reported by Request.UseKey.
 	OnKey func(key string)
 
@@ -93,9 +96,9 @@ type Session struct {
 	stopped bool
 }
 
-// ExitStatus maps the error returned by Serve to the process exit status a
+// ServeStatus maps the error returned by Serve to the process exit status a
 // pipe server ends with: nil 0, a truncated request 1, anything else 255.
-func ExitStatus(err error) int {
+func ServeStatus(err error) int {
 	switch {
 	case err == nil:
 		return 0
@@ -112,7 +115,7 @@ func (e *UnknownCommandError) Error() string { return "unknown command " + e.Nam
 
 // Serve runs the session over r and w until it ends. It returns nil when
 // the client ended it cleanly (end of input between requests, or an empty
-// request line); see ExitStatus for the other outcomes.
+// request line); see ServeStatus for the other outcomes.
 func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	if !s.greeted {
 		if err := s.Greet(r, w); err != nil {
@@ -171,7 +174,7 @@ func (s *Session) Greet(r io.Reader, w io.Writer) error {
 		s.env = os.Environ()
 	}
 	if s.Config == nil {
-		s.Config = &Config{}
+		s.Config = &protocol.Config{}
 	}
 	return s.sendHello()
 }
@@ -393,12 +396,18 @@ func (s *Session) run(ctx context.Context, args []string) int {
 	return RunHandler(cctx, s.Handler, req, s.logger())
 }
 
+// IsReusable reports whether h declares itself reusable.
+func IsReusable(h protocol.Handler) bool {
+	r, ok := h.(protocol.Reusable)
+	return ok && r.Reusable()
+}
+
 // RunHandler runs h for req and recovers a panic: the panic is logged with
 // the command's name and the stack (its arguments only at debug level:
 // they may carry tokens and passwords), "abort: command panicked: VALUE"
 // goes to req.Stderr (with the stack when req.Traceback), and the status
 // is 255.
-func RunHandler(ctx context.Context, h Handler, req *Request, log hclog.Logger) (status int) {
+func RunHandler(ctx context.Context, h protocol.Handler, req *protocol.Request, log hclog.Logger) (status int) {
 	defer func() {
 		if v := recover(); v != nil {
 			stack := debug.Stack()
@@ -421,7 +430,7 @@ func RunHandler(ctx context.Context, h Handler, req *Request, log hclog.Logger) 
 	return h.ServeCommand(ctx, req)
 }
 
-func (s *Session) newRequest(args []string) (*Request, error) {
+func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 	var g GlobalOptions
 	rest := args
 	if s.GlobalOptions {
@@ -438,7 +447,7 @@ func (s *Session) newRequest(args []string) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := &Request{
+	req := &protocol.Request{
 		Args:      rest,
 		Dir:       dir,
 		Env:       append([]string(nil), s.env...),
@@ -446,7 +455,9 @@ func (s *Session) newRequest(args []string) (*Request, error) {
 		Log:       s.logger(),
 		Pager:     g.Pager,
 		Traceback: g.Traceback || s.Traceback,
-		useKey:    s.OnKey,
+	}
+	if s.OnKey != nil {
+		reqhook.SetUseKey(req, s.OnKey)
 	}
 	s.input = nil
 	if s.stdout != nil {

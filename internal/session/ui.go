@@ -1,24 +1,22 @@
-package protocol
+package session
 
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/cmdsrv/cmdsrv/internal/wire"
-)
 
-// ErrResponseExpected is returned by an interactive prompt at end of input.
-var ErrResponseExpected = errors.New("response expected")
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
 
 // sessionUI is the UI of a request served by a Session.
 type sessionUI struct {
 	s                  *Session
-	req                *Request
+	req                *protocol.Request
 	interactiveDefault bool
 	// foreground: System runs commands on the caller's own terminal
 	// (RunShellForeground), not in a process group of their own.
@@ -30,7 +28,7 @@ type sessionUI struct {
 // the process's own stdio: prompts read req.Stdin (interactive by default
 // when it is a terminal), System runs the command here, messages go to
 // stdout and stderr, and there is no pager.
-func NewLocalUI(req *Request) UI {
+func NewLocalUI(req *protocol.Request) protocol.UI {
 	f, ok := req.Stdin.(*os.File)
 	return &sessionUI{s: &Session{}, req: req, interactiveDefault: ok && isTerminal(f), foreground: true}
 }
@@ -61,7 +59,7 @@ func (u *sessionUI) ask(w io.Writer, msg, def string) (string, error) {
 	}
 	line, err := ReadLineFrom(u.req.Stdin)
 	if err == io.EOF {
-		return "", ErrResponseExpected
+		return "", protocol.ErrResponseExpected
 	}
 	if err != nil {
 		return "", err
@@ -126,7 +124,7 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 // after a second; RunShell returns once they are gone. Where the command
 // does not run in its own process group (elsewhere than on unix), only
 // the shell is killed.
-func RunShell(ctx context.Context, req *Request, cmd string) (int, error) {
+func RunShell(ctx context.Context, req *protocol.Request, cmd string) (int, error) {
 	return wire.RunShell(ctx, shellOf(req), cmd)
 }
 
@@ -135,18 +133,14 @@ func RunShell(ctx context.Context, req *Request, cmd string) (int, error) {
 // the terminal's foreground job, so the terminal's Ctrl-C, Ctrl-Z and
 // hang-up reach every process of the command directly, and it may read
 // the terminal. When ctx ends, the shell is killed.
-func RunShellForeground(ctx context.Context, req *Request, cmd string) (int, error) {
+func RunShellForeground(ctx context.Context, req *protocol.Request, cmd string) (int, error) {
 	return wire.RunShellForeground(ctx, shellOf(req), cmd)
 }
 
-func shellOf(req *Request) wire.Shell {
+func shellOf(req *protocol.Request) wire.Shell {
 	stdin, _ := req.Stdin.(*os.File) // the client's own stdin (attached); channels are not passed on
 	return wire.Shell{Dir: req.Dir, Env: req.Env, Stdin: stdin, Stdout: req.Stdout, Stderr: req.Stderr}
 }
-
-// ExitCode turns a process state into a shell-style status: the exit code,
-// or minus the signal number when a signal ended the process.
-func ExitCode(ps *os.ProcessState) int { return wire.ExitCode(ps) }
 
 func (u *sessionUI) StartPager(ctx context.Context) error {
 	if u.s.Pager == nil || u.stopPagerFn != nil {
@@ -174,7 +168,7 @@ func (u *sessionUI) stopPager() {
 // PagerCommand decides whether req wants a pager and which command runs it:
 // --pager on (or auto, the default, with stdout a terminal), and pager.pager
 // config, then $PAGER, then "less -FRX".
-func PagerCommand(req *Request) (string, bool) {
+func PagerCommand(req *protocol.Request) (string, bool) {
 	mode := req.Pager
 	if mode == "" {
 		mode = "auto"

@@ -1,9 +1,11 @@
-package protocol
+package session
 
 import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // FuzzParseHello: any payload parses or fails cleanly, and a hello that
@@ -69,7 +71,7 @@ func FuzzParseGlobalOptions(f *testing.F) {
 		if len(rest) > len(args) {
 			t.Fatalf("rest %q longer than args %q", rest, args)
 		}
-		var c Config
+		var c protocol.Config
 		_ = c.Apply(g.Config)
 		if !bytes.Contains(block, []byte(strings.Join(rest, "\x00"))) {
 			t.Fatalf("rest %q is not a tail of %q", rest, block)

@@ -1,4 +1,4 @@
-package protocol
+package session
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // recorder is a Handler for session tests that records every command it
@@ -28,7 +30,7 @@ func (r *recorder) ran() [][]string {
 	return append([][]string(nil), r.calls...)
 }
 
-func (r *recorder) ServeCommand(ctx context.Context, req *Request) int {
+func (r *recorder) ServeCommand(ctx context.Context, req *protocol.Request) int {
 	r.mu.Lock()
 	r.calls = append(r.calls, req.Args)
 	r.mu.Unlock()
@@ -104,7 +106,7 @@ type result struct {
 }
 
 // status is the exit status a pipe server would end with.
-func (r result) status() int { return ExitStatus(r.err) }
+func (r result) status() int { return ServeStatus(r.err) }
 
 // find returns the concatenated payloads of the frames on ch.
 func (r result) on(ch byte) string {
@@ -390,9 +392,9 @@ func TestSessionHello(t *testing.T) {
 	})
 }
 
-func configOf(t *testing.T, opts ...string) *Config {
+func configOf(t *testing.T, opts ...string) *protocol.Config {
 	t.Helper()
-	c := &Config{}
+	c := &protocol.Config{}
 	if err := c.Apply(opts); err != nil {
 		t.Fatal(err)
 	}

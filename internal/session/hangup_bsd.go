@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package protocol
+package session
 
 import "time"
 

@@ -1,6 +1,6 @@
 //go:build !(darwin || linux || openbsd)
 
-package protocol
+package session
 
 import "io"
 

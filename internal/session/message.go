@@ -1,10 +1,12 @@
-package protocol
+package session
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // Message types of the 'm' channel.
@@ -42,7 +44,7 @@ func ChooseMessageEncoding(list string) (string, error) {
 // ChooseMessageEncodingFor returns the 'm' encoding a server with cfg
 // announces: "" unless ui.message-output=channel, else the first supported
 // name of cmdserver.message-encodings (default "cbor").
-func ChooseMessageEncodingFor(cfg *Config) (string, error) {
+func ChooseMessageEncodingFor(cfg *protocol.Config) (string, error) {
 	if cfg.Get("ui.message-output", "stdio") != "channel" {
 		return "", nil
 	}

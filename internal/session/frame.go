@@ -1,4 +1,4 @@
-package protocol
+package session
 
 import (
 	"encoding/binary"
@@ -87,9 +87,9 @@ func (fw *FrameWriter) WriteFrame(ch byte, payload []byte) error {
 	return nil
 }
 
-// WriteRequest sends a header-only frame: an input request ('I', 'L') for at
+// WriteHeader sends a header-only frame: an input request ('I', 'L') for at
 // most n bytes, or chg's attachio marker.
-func (fw *FrameWriter) WriteRequest(ch byte, n uint32) error {
+func (fw *FrameWriter) WriteHeader(ch byte, n uint32) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	fw.buf = wire.AppendHeader(fw.buf[:0], ch, n)
@@ -137,12 +137,6 @@ func ReadPayload(r io.Reader, ch byte, size uint32, maxPayload int) ([]byte, err
 // actually arrive, so a false length claim costs nothing. End of input
 // anywhere inside the block is ErrTruncated.
 func ReadBlock(r io.Reader, limit int) ([]byte, error) { return wire.ReadBlock(r, limit) }
-
-// WriteRequest sends a client request in one write: the command name and
-// its newline, then, when withBlock, block as a length-prefixed block.
-func WriteRequest(w io.Writer, name string, block []byte, withBlock bool) error {
-	return wire.WriteRequest(w, name, block, withBlock)
-}
 
 // AppendBlock appends data to b as a client-to-server block.
 func AppendBlock(b, data []byte) []byte { return wire.AppendBlock(b, data) }

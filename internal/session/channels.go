@@ -1,4 +1,4 @@
-package protocol
+package session
 
 import (
 	"bufio"
@@ -127,7 +127,7 @@ func (r *ChannelReader) ask(ch byte, p []byte) (int, error) {
 	if r.broken != nil {
 		return 0, r.broken
 	}
-	if err := r.fw.WriteRequest(ch, uint32(len(p))); err != nil {
+	if err := r.fw.WriteHeader(ch, uint32(len(p))); err != nil {
 		r.broken = err
 		return 0, err
 	}

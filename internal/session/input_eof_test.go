@@ -1,4 +1,4 @@
-package protocol_test
+package session_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -17,20 +18,20 @@ import (
 func TestEOFWhileCommandReadsInput(t *testing.T) {
 	var in bytes.Buffer
 	in.WriteString("runcommand\n")
-	in.Write(protocol.AppendBlock(nil, []byte("cat")))
+	in.Write(session.AppendBlock(nil, []byte("cat")))
 	var readErr error
 	var out bytes.Buffer
-	s := &protocol.Session{Handler: protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
+	s := &session.Session{Handler: protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
 		_, readErr = io.ReadAll(req.Stdin)
 		return 0
 	})}
 	err := s.Serve(context.Background(), &in, &out)
 	require.Error(t, readErr)
-	require.ErrorIs(t, err, protocol.ErrTruncated)
-	require.Equal(t, 1, protocol.ExitStatus(err))
+	require.ErrorIs(t, err, session.ErrTruncated)
+	require.Equal(t, 1, session.ServeStatus(err))
 	var chans []byte
 	for {
-		ch, _, _, err := protocol.ReadFrame(&out, 0)
+		ch, _, _, err := session.ReadFrame(&out, 0)
 		if err != nil {
 			break
 		}

@@ -1,4 +1,4 @@
-package protocol
+package session
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 func FuzzReadFrame(f *testing.F) {
@@ -86,7 +88,7 @@ func FuzzReadBlock(f *testing.F) {
 
 // fuzzHandler is a trivial Handler that still touches the streams: it
 // echoes its arguments, reads stdin for "cat", prompts for "prompt".
-var fuzzHandler = HandlerFunc(func(ctx context.Context, req *Request) int {
+var fuzzHandler = protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
 	if len(req.Args) == 0 {
 		return 0
 	}
@@ -129,7 +131,7 @@ func FuzzSessionRequests(f *testing.F) {
 		go func() { done <- s.Serve(context.Background(), bytes.NewReader(in), io.Discard) }()
 		select {
 		case err := <-done:
-			status := ExitStatus(err)
+			status := ServeStatus(err)
 			if status != 0 && status != 1 && status != 255 {
 				t.Fatalf("status %d", status)
 			}

@@ -1,4 +1,4 @@
-package protocol
+package session
 
 import (
 	"bufio"
@@ -187,7 +187,7 @@ func TestFrameWriterOneWritePerFrame(t *testing.T) {
 	if err := fw.WriteFrame('o', []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	if err := fw.WriteRequest('I', 4096); err != nil {
+	if err := fw.WriteHeader('I', 4096); err != nil {
 		t.Fatal(err)
 	}
 	if err := fw.WriteResult(-1); err != nil {
