@@ -20,6 +20,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/cmdsrv/cmdsrv/internal/clientraw"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
@@ -213,17 +214,22 @@ func (c *Client) Call(ctx context.Context, name string, block []byte, withBlock 
 	return c.readUntilResult(opts)
 }
 
-// Send writes a raw request without reading anything back; tests use it
-// for malformed input. Pair it with ReadFrame.
-func (c *Client) Send(raw []byte) error {
+func init() {
+	clientraw.Send = func(c any, raw []byte) error { return c.(*Client).sendRaw(raw) }
+	clientraw.ReadFrame = func(c any) (byte, []byte, uint32, error) { return c.(*Client).readFrame() }
+}
+
+// sendRaw writes a raw request without reading anything back; tests use it
+// (through internal/clientraw) for malformed input.
+func (c *Client) sendRaw(raw []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, err := c.w.Write(raw)
 	return err
 }
 
-// ReadFrame reads one frame from the server.
-func (c *Client) ReadFrame() (ch byte, payload []byte, size uint32, err error) {
+// readFrame reads one frame from the server.
+func (c *Client) readFrame() (ch byte, payload []byte, size uint32, err error) {
 	return session.ReadFrame(c.r, 0)
 }
 

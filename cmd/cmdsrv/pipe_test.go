@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/clientraw"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 )
@@ -212,7 +213,7 @@ func TestPipeSignalsBetweenRequests(t *testing.T) {
 			s.signal(t, tt.sig)
 			// The server ends on its own, its input still open: its
 			// stdout reaches end of file.
-			if ch, p, _, err := s.ReadFrame(); err != io.EOF {
+			if ch, p, _, err := clientraw.ReadFrame(s); err != io.EOF {
 				t.Fatalf("after %v: frame %q %q, err %v; want end of output", tt.sig, ch, p, err)
 			}
 			if code := s.exitCode(t); code != tt.code {
@@ -254,7 +255,7 @@ func TestPipeMalformedInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t)
-			if err := s.Send([]byte(tt.raw)); err != nil {
+			if err := clientraw.Send(s, []byte(tt.raw)); err != nil {
 				t.Fatal(err)
 			}
 			if code := s.exitCode(t); code != tt.code {
@@ -322,7 +323,7 @@ func TestPipeNestedServe(t *testing.T) {
 	}
 	var frames []string
 	for {
-		ch, payload, _, err := inner.ReadFrame()
+		ch, payload, _, err := clientraw.ReadFrame(inner)
 		if err == io.EOF {
 			break
 		}

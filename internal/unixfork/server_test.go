@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/clientraw"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
@@ -200,12 +201,12 @@ func TestSessionErrorsStayWithTheirClient(t *testing.T) {
 	ts := startServer(t)
 	bystander := dial(t, ts.addr)
 	c := dial(t, ts.addr)
-	require.NoError(t, c.Send([]byte("nosuchrequest\n")))
-	ch, payload, _, err := c.ReadFrame()
+	require.NoError(t, clientraw.Send(c, []byte("nosuchrequest\n")))
+	ch, payload, _, err := clientraw.ReadFrame(c)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Equal(t, "abort: unknown command nosuchrequest\n", string(payload))
-	_, _, _, err = c.ReadFrame()
+	_, _, _, err = clientraw.ReadFrame(c)
 	require.ErrorIs(t, err, io.EOF)
 	waitFor(t, "abort in the log", func() bool { return strings.Contains(ts.log.String(), "unknown command nosuchrequest") })
 	code, out, errOut := run(t, bystander, "echo", "ok")
