@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,10 +29,28 @@ import (
 // ErrClosed is returned for requests on a closed Client.
 var ErrClosed = errors.New("client: closed")
 
+// Hello is what a server says of itself when a connection opens.
+type Hello struct {
+	// Capabilities are the requests it serves (runcommand, getencoding,
+	// and chg's when it is a chgunix server).
+	Capabilities []string
+	// Encoding is the server's encoding, normally UTF-8.
+	Encoding string
+	// MessageEncoding is the encoding of structured 'm' messages when the
+	// server sends them (ui.message-output=channel); empty otherwise.
+	MessageEncoding string
+	// PID and PGID are the process and process group that serve this
+	// connection: a unix server's worker, not its master.
+	PID, PGID int
+}
+
+// Has reports whether the server offers the capability name.
+func (h Hello) Has(name string) bool { return slices.Contains(h.Capabilities, name) }
+
 // Client is a connection to a command server.
 type Client struct {
 	// Hello is the server's greeting.
-	Hello session.Hello
+	Hello Hello
 
 	mu      sync.Mutex // serialises requests; guards the fields below
 	r       *bufio.Reader
@@ -64,18 +83,18 @@ type RunOptions struct {
 // New reads the hello from r and returns a Client that sends on w.
 func New(r io.Reader, w io.Writer) (*Client, error) {
 	c := &Client{r: bufio.NewReaderSize(r, readBufferSize), w: w}
-	ch, payload, _, err := session.ReadFrame(c.r, 0)
+	ch, payload, _, err := wire.ReadFrame(c.r, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading hello: %w", err)
 	}
-	if ch != session.ChannelOutput {
+	if ch != wire.ChannelOutput {
 		return nil, fmt.Errorf("reading hello: got %q frame %q, want 'o'", ch, payload)
 	}
-	h, err := session.ParseHello(payload)
+	h, err := wire.ParseHello(payload)
 	if err != nil {
 		return nil, err
 	}
-	c.Hello = h
+	c.Hello = Hello{Capabilities: h.Capabilities, Encoding: h.Encoding, MessageEncoding: h.MessageEncoding, PID: h.PID, PGID: h.PGID}
 	return c, nil
 }
 
@@ -230,7 +249,7 @@ func (c *Client) sendRaw(raw []byte) error {
 
 // readFrame reads one frame from the server.
 func (c *Client) readFrame() (ch byte, payload []byte, size uint32, err error) {
-	return session.ReadFrame(c.r, 0)
+	return wire.ReadFrame(c.r, 0)
 }
 
 func (c *Client) send(name string, block []byte, withBlock bool) error {
@@ -239,7 +258,7 @@ func (c *Client) send(name string, block []byte, withBlock bool) error {
 
 func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 	for {
-		ch, size, err := session.ReadFrameHeader(c.r)
+		ch, size, err := wire.ReadFrameHeader(c.r)
 		if err != nil {
 			if err == io.EOF {
 				return nil, fmt.Errorf("server closed the connection: %w", io.ErrUnexpectedEOF)
@@ -247,26 +266,26 @@ func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 			return nil, err
 		}
 		switch ch {
-		case session.ChannelOutput:
+		case wire.ChannelOutput:
 			err = c.copyPayload(opts.Stdout, ch, size)
-		case session.ChannelError:
+		case wire.ChannelError:
 			err = c.copyPayload(opts.Stderr, ch, size)
-		case session.ChannelDebug:
+		case wire.ChannelDebug:
 			err = c.copyPayload(opts.Debug, ch, size)
-		case session.ChannelInput, session.ChannelLine:
+		case wire.ChannelInput, wire.ChannelLine:
 			fn := opts.Input
-			if ch == session.ChannelLine {
+			if ch == wire.ChannelLine {
 				fn = opts.Line
 			}
 			err = c.answer(fn, size)
 		default:
-			payload, rerr := session.ReadPayload(c.r, ch, size, 0)
+			payload, rerr := wire.ReadPayload(c.r, ch, size, 0)
 			switch {
 			case rerr != nil:
 				return nil, rerr
-			case ch == session.ChannelResult:
+			case ch == wire.ChannelResult:
 				return payload, nil
-			case ch == session.ChannelMessage:
+			case ch == wire.ChannelMessage:
 				if opts.Message != nil {
 					var m map[string]string
 					if m, err = session.DecodeMessage(payload); err == nil {
@@ -291,7 +310,7 @@ func (c *Client) copyPayload(w io.Writer, ch byte, size uint32) error {
 		if c.r.Buffered() == 0 {
 			if _, err := c.r.Peek(1); err != nil {
 				if err == io.EOF {
-					err = session.ErrTruncated
+					err = wire.ErrTruncated
 				}
 				return fmt.Errorf("reading %q frame: %w", ch, err)
 			}
@@ -321,7 +340,7 @@ func (c *Client) answer(fn func(int) ([]byte, error), size uint32) error {
 	if len(data) > int(size) {
 		data = data[:size]
 	}
-	c.wbuf = session.AppendBlock(c.wbuf[:0], data)
+	c.wbuf = wire.AppendBlock(c.wbuf[:0], data)
 	_, err := c.w.Write(c.wbuf)
 	if cap(c.wbuf) > 2<<20 {
 		c.wbuf = nil // do not pin the memory of one huge answer
