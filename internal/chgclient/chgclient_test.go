@@ -121,6 +121,60 @@ func TestNoServerIsNotRun(t *testing.T) {
 	require.True(t, strings.Contains(err.Error(), "cannot start"), "err = %v", err)
 }
 
+// TestRunHonoursContextWhileWaitingForServer: a server that never listens
+// would hold Run for its whole Timeout (60 s); a cancelled ctx ends the wait
+// at once, with nothing run and the cause in the error.
+func TestRunHonoursContextWhileWaitingForServer(t *testing.T) {
+	files := newOutFiles(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var server *exec.Cmd
+	t.Cleanup(func() {
+		if server != nil && server.Process != nil {
+			_ = server.Process.Kill()
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := chgclient.Run(ctx, chgclient.Options{
+			SocketPath: filepath.Join(testutil.ShortDir(t), "server"),
+			ServerCommand: func(addr string) *exec.Cmd {
+				// A server that starts and never listens; the caller
+				// gives up as soon as it is started.
+				server = exec.Command("sleep", "600")
+				cancel()
+				return server
+			},
+			Args:    []string{"echo", "hi"},
+			Stdio:   files.stdio,
+			Timeout: time.Hour,
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.True(t, errors.Is(err, chgclient.ErrNotRun), "err = %v", err)
+		require.True(t, errors.Is(err, context.Canceled), "err = %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Run still waits for the server after its context was cancelled")
+	}
+
+	// A context already done starts nothing.
+	started := false
+	_, err := chgclient.Run(ctx, chgclient.Options{
+		SocketPath: filepath.Join(testutil.ShortDir(t), "server"),
+		ServerCommand: func(addr string) *exec.Cmd {
+			started = true
+			return exec.Command("true")
+		},
+		Args:  []string{"echo", "hi"},
+		Stdio: files.stdio,
+	})
+	require.True(t, errors.Is(err, chgclient.ErrNotRun), "err = %v", err)
+	require.True(t, errors.Is(err, context.Canceled), "err = %v", err)
+	require.False(t, started, "a server was started for a cancelled context")
+}
+
 // TestStaleSocketStartsServer: a socket file nobody listens on (a server
 // that died without removing it) counts as no server, so the client starts
 // one instead of giving up on "connection refused".

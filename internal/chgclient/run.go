@@ -25,14 +25,21 @@ const maxRedirects = 10
 // none answers, and returns the command's exit status. An error wrapping
 // ErrNotRun means nothing was run; any other error happened while the
 // command ran (the connection broke).
+//
+// ctx bounds the connection: when it ends before the command is handed
+// over (while Run waits for a server it started, or between the steps of
+// the connection), Run returns an error wrapping ErrNotRun and ctx.Err().
+// A server it started keeps starting, as after opts.Timeout: the next
+// client may use it. Once the command runs, ctx is passed to the client's
+// side of system requests.
 func Run(ctx context.Context, opts Options) (int, error) {
 	if err := opts.fill(); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
+		return 0, fmt.Errorf("%w: %w", ErrNotRun, err)
 	}
 	// No signal is caught while connecting (see forwardSignals).
-	cn, code, exit, err := connectValidated(&opts)
+	cn, code, exit, err := connectValidated(ctx, &opts)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
+		return 0, fmt.Errorf("%w: %w", ErrNotRun, err)
 	}
 	if exit {
 		return code, nil
@@ -61,7 +68,7 @@ func Run(ctx context.Context, opts Options) (int, error) {
 // connectValidated connects (starting a server if needed), sends the
 // caller's state, and follows validate instructions. exit reports an
 // "exit N" instruction.
-func connectValidated(o *Options) (cn *conn, code int, exit bool, err error) {
+func connectValidated(ctx context.Context, o *Options) (cn *conn, code int, exit bool, err error) {
 	umask := syscall.Umask(0)
 	syscall.Umask(umask)
 	redirect := ""
@@ -69,7 +76,10 @@ func connectValidated(o *Options) (cn *conn, code int, exit bool, err error) {
 		if try > maxRedirects {
 			return nil, 0, false, errors.New("too many redirections")
 		}
-		cn, err := connect(o, redirect)
+		if err := ctx.Err(); err != nil {
+			return nil, 0, false, fmt.Errorf("connecting: %w", err)
+		}
+		cn, err := connect(ctx, o, redirect)
 		if err != nil {
 			return nil, 0, false, err
 		}
@@ -120,7 +130,7 @@ func connectValidated(o *Options) (cn *conn, code int, exit bool, err error) {
 
 // connect dials the redirect target or the socket, and starts a server
 // when nothing answers.
-func connect(o *Options, redirect string) (*conn, error) {
+func connect(ctx context.Context, o *Options, redirect string) (*conn, error) {
 	target := o.SocketPath
 	if redirect != "" {
 		target = redirect
@@ -138,13 +148,13 @@ func connect(o *Options, redirect string) (*conn, error) {
 	if o.ServerCommand == nil {
 		return nil, err
 	}
-	return startServer(o)
+	return startServer(ctx, o)
 }
 
 // startServer starts a server at a temporary address, waits until it
 // accepts, and renames the address into place, as chg does: two clients
 // racing both succeed, and the server whose name was replaced exits.
-func startServer(o *Options) (*conn, error) {
+func startServer(ctx context.Context, o *Options) (*conn, error) {
 	initAddr := fmt.Sprintf("%s.%d", o.SocketPath, os.Getpid())
 	cmd := o.ServerCommand(initAddr)
 	if cmd.Env == nil {
@@ -183,6 +193,8 @@ func startServer(o *Options) (*conn, error) {
 		select {
 		case werr := <-exited:
 			return nil, fmt.Errorf("server exited before it accepted (%v): %s", werr, strings.TrimSpace(stderr.String()))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for server at %s: %w", initAddr, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
