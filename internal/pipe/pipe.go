@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -47,9 +48,23 @@ type Server struct {
 	Extend func(*session.Session)
 }
 
+// abandonAfter is how long Serve waits, after closing in on a signal, for
+// a session whose read the close did not interrupt.
+const abandonAfter = time.Second
+
 // Serve runs one session over in and out. It returns nil when the client
 // ended the session cleanly; session.ServeStatus gives the exit status of
 // any other outcome (ErrInterrupted: 255).
+//
+// Serve does not leave its session running: on a signal that ends the
+// server between requests it cancels the session, closes in (when in is an
+// io.Closer) and waits for the session to end. So a read blocked on in must
+// end when in is closed, as it does for os.Pipe, a net.Conn, an io.Pipe and
+// ProtectStdio's in when stdin is a pipe or a socket. When in cannot be
+// interrupted that way (a terminal, a blocking descriptor, an in that is
+// not an io.Closer), Serve still returns, after a second, and logs that it
+// leaves the session reading: the session's goroutine ends with in's next
+// read. The caller is then expected to exit, as cmdsrv's pipe mode does.
 func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	stderr := s.Stderr
 	if stderr == nil {
@@ -76,6 +91,8 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- sess.Serve(ctx, in, out) }()
 	if s.Signals == nil {
@@ -97,8 +114,16 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 				word = "interrupted!"
 			}
 			fmt.Fprintln(stderr, word)
+			cancel()
 			if c, ok := in.(io.Closer); ok {
 				_ = c.Close() // unblock the session's read where the file allows it
+			}
+			select {
+			case <-done:
+			case <-time.After(abandonAfter):
+				if s.Logger != nil {
+					s.Logger.Warn("session still reading its input after the signal; leaving it", "signal", sig)
+				}
 			}
 			return fmt.Errorf("%w by %v", ErrInterrupted, sig)
 		}
@@ -108,7 +133,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 // ProtectStdio moves the protocol off file descriptors 0 and 1 so that
 // code writing to fd 1 or reading fd 0 directly cannot corrupt frames: it
 // returns duplicates of the original stdin and stdout for the protocol,
-// then points fd 0 at /dev/null and fd 1 at stderr. On Windows the same
+// then points fd 0 at /dev/null and fd 1 at stderr. On Unix, when stdin is
+// a pipe or a socket, in is non-blocking (Go's poller reads it), so that
+// closing it interrupts a read in progress (see Server.Serve). On Windows the same
 // is done to the standard handles (and os.Stdin, os.Stdout): the protocol
 // gets non-inheritable duplicates, stdin becomes NUL and stdout a
 // duplicate of stderr.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
@@ -178,4 +180,10 @@ func TestBadShutdownConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "is not a boolean") {
 		t.Fatalf("Serve: %v", err)
 	}
+}
+
+// TestMain fails the package when a test leaves a goroutine behind (a
+// session still reading after Serve returned, say).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
