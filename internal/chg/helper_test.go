@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"go.uber.org/goleak"
 	"io"
 	"net"
 	"os"
@@ -32,7 +33,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(helperMain())
 	}
-	os.Exit(m.Run())
+	// Fails the package when a test leaves a goroutine behind.
+	goleak.VerifyTestMain(m)
 }
 
 // helperMain serves one session with a small command set on fd 3.

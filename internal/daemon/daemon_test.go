@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"net"
 	"os"
 	"os/exec"
@@ -26,7 +27,8 @@ const helperEnv = "CMDSRV_DAEMON_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		os.Exit(m.Run())
+		// Fails the package when a test leaves a goroutine behind.
+		goleak.VerifyTestMain(m)
 	case "spawn-ok":
 		os.Exit(helperSpawnOK(os.Args[1:]))
 	case "spawn-fail":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"net"
 	"os"
 	"os/signal"
@@ -43,7 +44,8 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(orphanHelperEnv); addr != "" {
 		os.Exit(orphanHelper(addr))
 	}
-	os.Exit(m.Run())
+	// Fails the package when a test leaves a goroutine behind.
+	goleak.VerifyTestMain(m)
 }
 
 // testExtension answers the command "workerdata" with the master's
