@@ -162,7 +162,7 @@ func setup(quick bool, reps int, bin string) (*config, func(), error) {
 		cmd := exec.Command(cfg.hg, "init", cfg.hgRepo)
 		cmd.Env = cfg.hgEnv
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, cleanup, fmt.Errorf("hg init: %v\n%s", err, out)
+			return nil, cleanup, fmt.Errorf("hg init: %w\n%s", err, out)
 		}
 	}
 	return cfg, cleanup, nil

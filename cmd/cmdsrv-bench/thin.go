@@ -38,7 +38,7 @@ func buildHello(cfg *config) (string, error) {
 	build := exec.Command("go", "build", "-o", out, src)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
 	if b, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building hello: %v\n%s", err, b)
+		return "", fmt.Errorf("building hello: %w\n%s", err, b)
 	}
 	return out, nil
 }

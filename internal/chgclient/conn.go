@@ -29,7 +29,7 @@ func dial(path string, stdio Stdio) (*conn, error) {
 	c, err := dialSock(path)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w: %v", errNoServer, err)
+			return nil, fmt.Errorf("%w: %w", errNoServer, err)
 		}
 		return nil, fmt.Errorf("connecting to %s: %w", path, err)
 	}
