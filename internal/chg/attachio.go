@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/fdpass"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
-	"github.com/cmdsrv/cmdsrv/internal/unixfork"
 )
 
 // attachio receives the client's stdin, stdout and stderr and puts them
@@ -52,7 +52,11 @@ func (c *conn) attachio(ctx context.Context, s *session.Session) error {
 // stdout and stderr with it. Any other number of descriptors is refused
 // (and those received are closed); end of input is ErrTruncated.
 func recvStdio(uc *net.UnixConn) ([]int, error) {
-	_, fds, err := unixfork.RecvFDsLimit(uc, 1, maxFDs)
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("receiving descriptors: %w", err)
+	}
+	_, fds, err := fdpass.Recv(rc, 1, maxFDs)
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("receiving descriptors: %w", session.ErrTruncated)
 	}

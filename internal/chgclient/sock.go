@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/fdpass"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
@@ -98,20 +99,7 @@ func (s *sock) sendFds(data []byte, fds ...int) error {
 	if s.fd < 0 {
 		return errClosed
 	}
-	oob := unix.UnixRights(fds...)
-	for {
-		n, err := unix.SendmsgN(s.fd, data, oob, nil, 0)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n < len(data) { // the descriptors went with the first byte
-			_, err = s.Write(data[n:])
-		}
-		return err
-	}
+	return fdpass.Send(fdpass.Blocking(s.fd), data, fds...)
 }
 
 func (s *sock) Close() error {

@@ -1,9 +1,12 @@
-package unixfork
+//go:build unix
+
+package fdpass
 
 import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,6 +14,13 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
+
+func raw(t *testing.T, c *net.UnixConn) syscall.RawConn {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	require.NoError(t, err)
+	return rc
+}
 
 func socketpair(t *testing.T, typ int) (*net.UnixConn, *net.UnixConn) {
 	t.Helper()
@@ -33,9 +43,9 @@ func TestSendRecvFDs(t *testing.T) {
 		r, w, err := os.Pipe()
 		require.NoError(t, err)
 		defer r.Close()
-		require.NoError(t, SendFDs(a, []byte("x"), int(w.Fd()), int(w.Fd())))
+		require.NoError(t, Send(raw(t, a), []byte("x"), int(w.Fd()), int(w.Fd())))
 		w.Close()
-		payload, fds, err := RecvFDsLimit(b, 1, 3)
+		payload, fds, err := Recv(raw(t, b), 1, 3)
 		require.NoError(t, err)
 		require.Equal(t, "x", string(payload))
 		require.Len(t, fds, 2)
@@ -44,7 +54,7 @@ func TestSendRecvFDs(t *testing.T) {
 		require.NotZero(t, flags&unix.FD_CLOEXEC, "received fd is not close-on-exec")
 		_, err = unix.Write(fds[0], []byte("through the passed fd"))
 		require.NoError(t, err)
-		closeFDs(fds)
+		Close(fds)
 		buf := make([]byte, 64)
 		n, _ := r.Read(buf)
 		require.Equal(t, "through the passed fd", string(buf[:n]))
@@ -53,25 +63,32 @@ func TestSendRecvFDs(t *testing.T) {
 
 func TestRecvFDsTooMany(t *testing.T) {
 	a, b := socketpair(t, unix.SOCK_SEQPACKET)
-	require.NoError(t, SendFDs(a, []byte("x"), 0, 1, 2))
-	_, _, err := RecvFDs(b, 1)
+	require.NoError(t, Send(raw(t, a), []byte("x"), 0, 1, 2))
+	_, _, err := Recv(raw(t, b), 64<<10, 1)
 	require.ErrorContains(t, err, "more than 1 descriptors")
 }
 
 func TestRecvFDsEOF(t *testing.T) {
 	a, b := socketpair(t, unix.SOCK_SEQPACKET)
 	a.Close()
-	_, _, err := RecvFDs(b, 1)
+	_, _, err := Recv(raw(t, b), 64<<10, 1)
 	require.ErrorIs(t, err, io.EOF)
 }
 
-func TestLRU(t *testing.T) {
-	l := newLRU(3)
-	for _, k := range []string{"a", "b", "c", "a", "d"} {
-		l.add(k)
-	}
-	require.Equal(t, []string{"d", "a", "c"}, l.list())
-	var off *lru = newLRU(0)
-	off.add("x")
-	require.Empty(t, off.list())
+// TestBlockingDescriptor: the client's plain blocking socket sends through
+// the same routine.
+func TestBlockingDescriptor(t *testing.T) {
+	fds, err := sysfd.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	defer Close(fds[:])
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	require.NoError(t, Send(Blocking(fds[0]), []byte("abc"), int(w.Fd())))
+	w.Close()
+	payload, got, err := Recv(Blocking(fds[1]), 3, 3)
+	require.NoError(t, err)
+	require.Equal(t, "abc", string(payload))
+	require.Len(t, got, 1)
+	Close(got)
 }
