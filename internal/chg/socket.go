@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cmdsrv/cmdsrv/internal/unixfork"
+	"github.com/cmdsrv/cmdsrv/internal/sockfile"
 )
 
 // socket is a chg server's listening socket and the identity of its file:
@@ -21,7 +21,7 @@ import (
 type socket struct {
 	l     *net.UnixListener
 	paths []string // where the socket may be found while it is ours
-	file  unixfork.SocketFile
+	file  sockfile.Identity
 }
 
 // tempName is a per-process temporary name beside path, for atomic renames.
@@ -46,7 +46,7 @@ func bindSocket(address, real string) (*socket, error) {
 	// The listener must never unlink the name on Close: by then it may be
 	// another server's. Shutdown removes it only while it is still ours.
 	l.SetUnlinkOnClose(false)
-	file, err := unixfork.IdentifySocketFile(tmp)
+	file, err := sockfile.Identify(tmp)
 	if err != nil {
 		l.Close()
 		_ = os.Remove(tmp)

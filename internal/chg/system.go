@@ -12,8 +12,9 @@ import (
 	"strings"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
-	"github.com/cmdsrv/cmdsrv/internal/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 // maxPagerLine bounds a request line read while the client starts its
@@ -67,7 +68,7 @@ func (c *conn) pager(ctx context.Context, req *protocol.Request, pagerCmd string
 	if !c.sess.Attached() {
 		return func() {}, nil // no terminal of the client to page on
 	}
-	saved, err := unixfork.SaveStdio()
+	saved, err := sysfd.SaveStdio()
 	if err != nil {
 		return nil, err
 	}

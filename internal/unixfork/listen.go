@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+
+	"github.com/cmdsrv/cmdsrv/internal/sockfile"
 )
 
 // ErrAddressInUse is wrapped by the error of ListenAndServe when another
@@ -16,7 +18,7 @@ var ErrAddressInUse = errors.New("address in use")
 // only if no other server has replaced it since.
 type boundSocket struct {
 	path string
-	file SocketFile
+	file sockfile.Identity
 }
 
 // listen binds a unix socket at path with mode 0600. The socket is bound
@@ -68,7 +70,7 @@ func listen(path string) (*net.UnixListener, *boundSocket, error) {
 	if err := os.Rename(tmpSock, path); err != nil {
 		return fail(err)
 	}
-	file, err := IdentifySocketFile(path)
+	file, err := sockfile.Identify(path)
 	if err != nil {
 		return fail(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"os/signal"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 // procState is the process-wide state a client's commands may change and
@@ -19,7 +21,7 @@ type procState struct {
 	dir   string
 	env   []string
 	umask int
-	stdio *SavedStdio
+	stdio *sysfd.SavedStdio
 	title string // "" when it cannot be read here
 	// ignored are the catchable signals ignored at start-up (nohup);
 	// the others had their default disposition.
@@ -55,7 +57,7 @@ func snapshotState() (*procState, error) {
 	st.env = os.Environ()
 	st.umask = unix.Umask(0o077)
 	unix.Umask(st.umask)
-	if st.stdio, err = SaveStdio(); err != nil {
+	if st.stdio, err = sysfd.SaveStdio(); err != nil {
 		return nil, err
 	}
 	st.title = readTitle()

@@ -1,11 +1,11 @@
-package unixfork
+//go:build unix
+
+package sysfd
 
 import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 // SavedStdio holds close-on-exec duplicates of descriptors 0, 1 and 2, so
@@ -36,7 +36,7 @@ func (s *SavedStdio) Restore() error {
 		if fd < 0 {
 			continue
 		}
-		if err := sysfd.Dup2(fd, i); err != nil {
+		if err := Dup2(fd, i); err != nil {
 			return fmt.Errorf("restoring descriptor %d: %w", i, err)
 		}
 	}

@@ -1,4 +1,6 @@
-package unixfork
+//go:build unix
+
+package sockfile
 
 import (
 	"net"
@@ -25,7 +27,7 @@ func TestSocketFileIdentity(t *testing.T) {
 		return l
 	}
 	bind(path)
-	mine, err := IdentifySocketFile(path)
+	mine, err := Identify(path)
 	require.NoError(t, err)
 	require.True(t, mine.At(path))
 
@@ -38,7 +40,7 @@ func TestSocketFileIdentity(t *testing.T) {
 	_, err = os.Lstat(path)
 	require.NoError(t, err, "another server's socket was removed")
 
-	theirs, err := IdentifySocketFile(path)
+	theirs, err := Identify(path)
 	require.NoError(t, err)
 	require.NoError(t, theirs.RemoveAt(path))
 	_, err = os.Lstat(path)
