@@ -44,8 +44,6 @@ type Server struct {
 	// and SIGHUP end the server ("killed!"), and SIGINT does too
 	// ("interrupted!") unless cmdserver.shutdown-on-interrupt is false.
 	Signals <-chan os.Signal
-	// Extend, if set, may add commands or hooks to the session.
-	Extend func(*session.Session)
 }
 
 // abandonAfter is how long Serve waits, after closing in on a signal, for
@@ -83,9 +81,6 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	if f, ok := out.(*os.File); ok {
 		// A pipe whose reader went away reports POLLERR on our end.
 		sess.Disconnected = session.PollHangup(int(f.Fd()))
-	}
-	if s.Extend != nil {
-		s.Extend(sess)
 	}
 	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
 	if err != nil {
