@@ -19,11 +19,11 @@ const (
 	// Program.Client.
 	ClientEnv = "CMDSRV_CLIENT"
 	// SockNameEnv overrides the socket the client mode uses.
-	SockNameEnv = chgclient.SockNameEnv
+	SockNameEnv = "CMDSRV_SOCKNAME"
 	// DebugEnv=1 makes the client mode say, in one line on stderr, why
 	// it ran a command directly; DebugEnv=2 also traces its steps
 	// (connecting, starting a server, validate instructions).
-	DebugEnv = chgclient.DebugEnv
+	DebugEnv = "CMDSRV_DEBUG"
 )
 
 func (p *Program) clientMode() string {
