@@ -33,8 +33,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(helperMain())
 	}
-	// Fails the package when a test leaves a goroutine behind.
-	goleak.VerifyTestMain(m)
+	// Fails the package when a test leaves a goroutine behind. The
+	// worker forker (parentdeath_linux.go) lives as long as the process by
+	// design: its thread's end would kill the workers.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/cmdsrv/cmdsrv/internal/unixfork.forker"))
 }
 
 // helperMain serves one session with a small command set on fd 3.

@@ -44,8 +44,10 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(orphanHelperEnv); addr != "" {
 		os.Exit(orphanHelper(addr))
 	}
-	// Fails the package when a test leaves a goroutine behind.
-	goleak.VerifyTestMain(m)
+	// Fails the package when a test leaves a goroutine behind. The
+	// worker forker (parentdeath_linux.go) lives as long as the process by
+	// design: its thread's end would kill the workers.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/cmdsrv/cmdsrv/internal/unixfork.forker"))
 }
 
 // testExtension answers the command "workerdata" with the master's
