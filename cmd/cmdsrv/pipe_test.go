@@ -213,7 +213,7 @@ func TestPipeSignalsBetweenRequests(t *testing.T) {
 			s.signal(t, tt.sig)
 			// The server ends on its own, its input still open: its
 			// stdout reaches end of file.
-			if ch, p, _, err := clientraw.ReadFrame(s); err != io.EOF {
+			if ch, p, _, err := clientraw.ReadFrame(s.Client); err != io.EOF {
 				t.Fatalf("after %v: frame %q %q, err %v; want end of output", tt.sig, ch, p, err)
 			}
 			if code := s.exitCode(t); code != tt.code {
@@ -255,7 +255,7 @@ func TestPipeMalformedInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t)
-			if err := clientraw.Send(s, []byte(tt.raw)); err != nil {
+			if err := clientraw.Send(s.Client, []byte(tt.raw)); err != nil {
 				t.Fatal(err)
 			}
 			if code := s.exitCode(t); code != tt.code {
