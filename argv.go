@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -29,7 +30,7 @@ type directArgs struct {
 	args []string
 	// globals are Mercurial's global options that led the command line;
 	// always empty unless Program.GlobalOptions.
-	globals protocol.GlobalOptions
+	globals session.GlobalOptions
 }
 
 // serverArgs are a server's options, wherever they stood on the command
@@ -99,10 +100,10 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 // leadingGlobals consumes hg's global options at the start of args,
 // --no-profile among them (chg and some clients send it; it means nothing
 // here).
-func leadingGlobals(args []string) (protocol.GlobalOptions, []string, error) {
-	var all protocol.GlobalOptions
+func leadingGlobals(args []string) (session.GlobalOptions, []string, error) {
+	var all session.GlobalOptions
 	for {
-		g, rest, err := protocol.ParseGlobalOptions(args)
+		g, rest, err := session.ParseGlobalOptions(args)
 		if err != nil {
 			return all, nil, err
 		}

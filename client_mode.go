@@ -3,8 +3,8 @@ package cmdsrv
 import (
 	"os"
 
-	"github.com/cmdsrv/cmdsrv/chgclient"
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/chgclient"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // Client modes of a Program.
@@ -19,11 +19,11 @@ const (
 	// Program.Client.
 	ClientEnv = "CMDSRV_CLIENT"
 	// SockNameEnv overrides the socket the client mode uses.
-	SockNameEnv = chgclient.SockNameEnv
+	SockNameEnv = "CMDSRV_SOCKNAME"
 	// DebugEnv=1 makes the client mode say, in one line on stderr, why
 	// it ran a command directly; DebugEnv=2 also traces its steps
 	// (connecting, starting a server, validate instructions).
-	DebugEnv = chgclient.DebugEnv
+	DebugEnv = "CMDSRV_DEBUG"
 )
 
 func (p *Program) clientMode() string {
@@ -58,7 +58,7 @@ func (p *Program) runClient(d directArgs) (code int, ok bool) {
 
 // forwardedOptions are the user's global options a started server gets,
 // as chg passes them.
-func forwardedOptions(g protocol.GlobalOptions) []string {
+func forwardedOptions(g session.GlobalOptions) []string {
 	var out []string
 	for _, c := range g.Config {
 		out = append(out, "--config", c)

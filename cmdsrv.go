@@ -67,8 +67,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/chg"
-	"github.com/cmdsrv/cmdsrv/pipe"
+	"github.com/cmdsrv/cmdsrv/internal/pipe"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -132,7 +132,7 @@ type Program struct {
 	// a client: more sensitive environment variables and config keys, and
 	// more files whose change restarts the server (nil: the defaults). The
 	// server and its workers both use it, so their hashes agree.
-	ChgOptions *chg.Options
+	ChgOptions *ChgOptions
 	// Stdin, Stdout and Stderr default to the os streams; tests replace
 	// them.
 	Stdin          io.Reader
@@ -221,8 +221,8 @@ func (p *Program) direct(d directArgs) int {
 		Pager:     d.globals.Pager,
 		Traceback: d.globals.Traceback,
 	}
-	req.UI = protocol.NewLocalUI(req)
-	return protocol.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff
+	req.UI = session.NewLocalUI(req)
+	return session.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff
 }
 
 // socketService binds and serves a unix or chgunix server until ctx is
@@ -300,7 +300,7 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 		GlobalOptions: p.GlobalOptions,
 	}
 	err = srv.Serve(context.Background(), in, out)
-	return protocol.ExitStatus(err)
+	return session.ServeStatus(err)
 }
 
 var errNestedMode = errors.New("only --cmdserver pipe can be served inside a session")
@@ -318,8 +318,26 @@ func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err erro
 		}
 		dir = abs
 	}
-	if _, err := protocol.ChooseMessageEncodingFor(cfg); err != nil {
+	if _, err := session.ChooseMessageEncodingFor(cfg); err != nil {
 		return "", err
 	}
 	return dir, nil
+}
+
+// ChgOptions tune what selects and what outdates a chgunix server. The zero
+// value (or a nil *ChgOptions) gives the defaults.
+type ChgOptions struct {
+	// SensitiveEnv adds environment variables to those whose values select
+	// a server: a client whose values differ is redirected to another one.
+	// The defaults are CHGHG, PATH, LANG, LANGUAGE, LC_*, TZ and CMDSRV_*
+	// (besides the client-only CMDSRV_CLIENT, CMDSRV_DEBUG, CMDSRV_SOCKNAME
+	// and CMDSRV_APP). A trailing '*' matches a prefix.
+	SensitiveEnv []string
+	// SensitiveConfig lists configuration keys ("section.name") or whole
+	// sections ("section") whose values select a server. Default: none.
+	SensitiveConfig []string
+	// MtimePaths are files besides the executable whose mtime and size
+	// make a server outdated when they change (configuration files the
+	// application read at start-up, say).
+	MtimePaths []string
 }

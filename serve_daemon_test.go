@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"net"
 	"os"
 	"os/exec"
@@ -37,7 +38,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(serviceHelperEnv) == "1" {
 		os.Exit(helperServe(os.Args))
 	}
-	os.Exit(m.Run())
+	// Fails the package when a test leaves a goroutine behind.
+	goleak.VerifyTestMain(m)
 }
 
 // helperServe runs the program's serve path, parsed from args as Main

@@ -13,10 +13,22 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/chg"
+	"github.com/cmdsrv/cmdsrv/internal/chg"
+	"github.com/cmdsrv/cmdsrv/internal/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
-	"github.com/cmdsrv/cmdsrv/unixfork"
 )
+
+// chgOptions converts the application's ChgOptions for the chg service.
+func (p *Program) chgOptions() *chg.Options {
+	if p.ChgOptions == nil {
+		return nil
+	}
+	return &chg.Options{
+		SensitiveEnv:    p.ChgOptions.SensitiveEnv,
+		SensitiveConfig: p.ChgOptions.SensitiveConfig,
+		MtimePaths:      p.ChgOptions.MtimePaths,
+	}
+}
 
 // isWorker reports whether a unix service's master started this process
 // as one of its workers.
@@ -35,7 +47,7 @@ func (p *Program) runWorker() int {
 			}
 			return p.wrap(h, log), nil
 		},
-		Extension: chg.WorkerExtension(p.ChgOptions),
+		Extension: chg.WorkerExtension(p.chgOptions()),
 	}
 	return w.Serve(context.Background())
 }
@@ -51,7 +63,7 @@ func (p *Program) socketService(ctx context.Context, st serviceStart) error {
 			Logger:        st.log,
 			Args0:         os.Args[0],
 			Ready:         st.ready,
-			Options:       p.ChgOptions,
+			Options:       p.chgOptions(),
 			GlobalOptions: p.GlobalOptions,
 		}
 		return serveUntilSignal(ctx, srv, st.log)

@@ -5,7 +5,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/pipe"
+	"github.com/cmdsrv/cmdsrv/internal/pipe"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -38,11 +39,11 @@ func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) in
 		return 255
 	}
 	srv := &pipe.Server{Handler: a, Config: req.Config, Logger: a.log, Stderr: req.Stderr, Dir: req.Dir, Traceback: req.Traceback, GlobalOptions: a.hg}
-	return protocol.ExitStatus(srv.Serve(ctx, req.Stdin, req.Stdout))
+	return session.ServeStatus(srv.Serve(ctx, req.Stdin, req.Stdout))
 }
 
 // Reusable reports whether the wrapped Handler is reusable.
-func (a *appHandler) Reusable() bool { return protocol.IsReusable(a.h) }
+func (a *appHandler) Reusable() bool { return session.IsReusable(a.h) }
 
 // Prewarm forwards to the wrapped Handler when it is a Prewarmer.
 func (a *appHandler) Prewarm(ctx context.Context, key string) error {

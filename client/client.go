@@ -16,20 +16,41 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/clientraw"
+	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // ErrClosed is returned for requests on a closed Client.
 var ErrClosed = errors.New("client: closed")
 
+// Hello is what a server says of itself when a connection opens.
+type Hello struct {
+	// Capabilities are the requests it serves (runcommand, getencoding,
+	// and chg's when it is a chgunix server).
+	Capabilities []string
+	// Encoding is the server's encoding, normally UTF-8.
+	Encoding string
+	// MessageEncoding is the encoding of structured 'm' messages when the
+	// server sends them (ui.message-output=channel); empty otherwise.
+	MessageEncoding string
+	// PID and PGID are the process and process group that serve this
+	// connection: a unix server's worker, not its master.
+	PID, PGID int
+}
+
+// Has reports whether the server offers the capability name.
+func (h Hello) Has(name string) bool { return slices.Contains(h.Capabilities, name) }
+
 // Client is a connection to a command server.
 type Client struct {
 	// Hello is the server's greeting.
-	Hello protocol.Hello
+	Hello Hello
 
 	mu      sync.Mutex // serialises requests; guards the fields below
 	r       *bufio.Reader
@@ -62,18 +83,18 @@ type RunOptions struct {
 // New reads the hello from r and returns a Client that sends on w.
 func New(r io.Reader, w io.Writer) (*Client, error) {
 	c := &Client{r: bufio.NewReaderSize(r, readBufferSize), w: w}
-	ch, payload, _, err := protocol.ReadFrame(c.r, 0)
+	ch, payload, _, err := wire.ReadFrame(c.r, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading hello: %w", err)
 	}
-	if ch != protocol.ChannelOutput {
+	if ch != wire.ChannelOutput {
 		return nil, fmt.Errorf("reading hello: got %q frame %q, want 'o'", ch, payload)
 	}
-	h, err := protocol.ParseHello(payload)
+	h, err := wire.ParseHello(payload)
 	if err != nil {
 		return nil, err
 	}
-	c.Hello = h
+	c.Hello = Hello{Capabilities: h.Capabilities, Encoding: h.Encoding, MessageEncoding: h.MessageEncoding, PID: h.PID, PGID: h.PGID}
 	return c, nil
 }
 
@@ -212,27 +233,32 @@ func (c *Client) Call(ctx context.Context, name string, block []byte, withBlock 
 	return c.readUntilResult(opts)
 }
 
-// Send writes a raw request without reading anything back; tests use it
-// for malformed input. Pair it with ReadFrame.
-func (c *Client) Send(raw []byte) error {
+func init() {
+	clientraw.Send = func(c any, raw []byte) error { return c.(*Client).sendRaw(raw) }
+	clientraw.ReadFrame = func(c any) (byte, []byte, uint32, error) { return c.(*Client).readFrame() }
+}
+
+// sendRaw writes a raw request without reading anything back; tests use it
+// (through internal/clientraw) for malformed input.
+func (c *Client) sendRaw(raw []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, err := c.w.Write(raw)
 	return err
 }
 
-// ReadFrame reads one frame from the server.
-func (c *Client) ReadFrame() (ch byte, payload []byte, size uint32, err error) {
-	return protocol.ReadFrame(c.r, 0)
+// readFrame reads one frame from the server.
+func (c *Client) readFrame() (ch byte, payload []byte, size uint32, err error) {
+	return wire.ReadFrame(c.r, 0)
 }
 
 func (c *Client) send(name string, block []byte, withBlock bool) error {
-	return protocol.WriteRequest(c.w, name, block, withBlock)
+	return wire.WriteCommand(c.w, name, block, withBlock)
 }
 
 func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 	for {
-		ch, size, err := protocol.ReadFrameHeader(c.r)
+		ch, size, err := wire.ReadFrameHeader(c.r)
 		if err != nil {
 			if err == io.EOF {
 				return nil, fmt.Errorf("server closed the connection: %w", io.ErrUnexpectedEOF)
@@ -240,29 +266,29 @@ func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 			return nil, err
 		}
 		switch ch {
-		case protocol.ChannelOutput:
+		case wire.ChannelOutput:
 			err = c.copyPayload(opts.Stdout, ch, size)
-		case protocol.ChannelError:
+		case wire.ChannelError:
 			err = c.copyPayload(opts.Stderr, ch, size)
-		case protocol.ChannelDebug:
+		case wire.ChannelDebug:
 			err = c.copyPayload(opts.Debug, ch, size)
-		case protocol.ChannelInput, protocol.ChannelLine:
+		case wire.ChannelInput, wire.ChannelLine:
 			fn := opts.Input
-			if ch == protocol.ChannelLine {
+			if ch == wire.ChannelLine {
 				fn = opts.Line
 			}
 			err = c.answer(fn, size)
 		default:
-			payload, rerr := protocol.ReadPayload(c.r, ch, size, 0)
+			payload, rerr := wire.ReadPayload(c.r, ch, size, 0)
 			switch {
 			case rerr != nil:
 				return nil, rerr
-			case ch == protocol.ChannelResult:
+			case ch == wire.ChannelResult:
 				return payload, nil
-			case ch == protocol.ChannelMessage:
+			case ch == wire.ChannelMessage:
 				if opts.Message != nil {
 					var m map[string]string
-					if m, err = protocol.DecodeMessage(payload); err == nil {
+					if m, err = session.DecodeMessage(payload); err == nil {
 						opts.Message(m)
 					}
 				}
@@ -284,7 +310,7 @@ func (c *Client) copyPayload(w io.Writer, ch byte, size uint32) error {
 		if c.r.Buffered() == 0 {
 			if _, err := c.r.Peek(1); err != nil {
 				if err == io.EOF {
-					err = protocol.ErrTruncated
+					err = wire.ErrTruncated
 				}
 				return fmt.Errorf("reading %q frame: %w", ch, err)
 			}
@@ -314,7 +340,7 @@ func (c *Client) answer(fn func(int) ([]byte, error), size uint32) error {
 	if len(data) > int(size) {
 		data = data[:size]
 	}
-	c.wbuf = protocol.AppendBlock(c.wbuf[:0], data)
+	c.wbuf = wire.AppendBlock(c.wbuf[:0], data)
 	_, err := c.w.Write(c.wbuf)
 	if cap(c.wbuf) > 2<<20 {
 		c.wbuf = nil // do not pin the memory of one huge answer

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cmdsrv/cmdsrv/client"
-	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
 // frameBytes is one server-to-client frame.
@@ -54,7 +54,7 @@ func TestOutputFramesLargerThanTheReadBuffer(t *testing.T) {
 	for i := range big {
 		big[i] = byte(i % 251)
 	}
-	msg, err := protocol.EncodeMessage("warning", "careful\n")
+	msg, err := session.EncodeMessage("warning", "careful\n")
 	require.NoError(t, err)
 	c, _ := scripted(t,
 		frameBytes('o', []byte("first\n")),
@@ -97,9 +97,9 @@ func TestInputAnswers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 0, code)
 	require.Equal(t, []int{10, 3}, sizes)
-	block := func(s string) []byte { return protocol.AppendBlock(nil, []byte(s)) }
+	block := func(s string) []byte { return session.AppendBlock(nil, []byte(s)) }
 	require.Equal(t, [][]byte{
-		protocol.AppendBlock([]byte("runcommand\n"), []byte("x")),
+		session.AppendBlock([]byte("runcommand\n"), []byte("x")),
 		block(strings.Repeat("i", 10)),
 		block(""), // no Line callback: end of input
 		block("iii"),
@@ -112,7 +112,7 @@ func TestInputAnswers(t *testing.T) {
 func TestBrokenServerStreams(t *testing.T) {
 	c, _ := scripted(t, frameBytes('o', make([]byte, 100))[:60])
 	_, err := c.RunCommand(context.Background(), nil, &client.RunOptions{Stdout: io.Discard})
-	require.ErrorIs(t, err, protocol.ErrTruncated)
+	require.ErrorIs(t, err, session.ErrTruncated)
 
 	c, _ = scripted(t, frameBytes('X', []byte("?")))
 	_, err = c.RunCommand(context.Background(), nil, nil)

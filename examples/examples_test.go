@@ -149,3 +149,22 @@ func TestExamplesThroughChg(t *testing.T) {
 		})
 	}
 }
+
+// TestTour runs the README's first command: the tour answers its commands
+// cold, then warm from one pipe server whose pid stays the same.
+func TestTour(t *testing.T) {
+	bin := testutil.BuildCommand(t, "./examples/tour", "tour")
+	out, err := exec.Command(bin).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var warmPIDs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "runcommand count") {
+			_, rest, _ := strings.Cut(line, "(pid ")
+			pid, _, _ := strings.Cut(rest, ",")
+			warmPIDs = append(warmPIDs, pid)
+		}
+	}
+	require.Len(t, warmPIDs, 3, "%s", out)
+	require.Equal(t, warmPIDs[0], warmPIDs[2], "one server answers every warm call:\n%s", out)
+	require.Contains(t, string(out), "3 words", "%s", out)
+}

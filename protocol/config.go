@@ -23,8 +23,8 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("malformed --config option: '%s' (use --config section.name=value)", e.Option)
 }
 
-// ParseConfigOption splits "section.name=value" into key and value.
-func ParseConfigOption(opt string) (key, value string, err error) {
+// parseConfigOption splits "section.name=value" into key and value.
+func parseConfigOption(opt string) (key, value string, err error) {
 	k, v, ok := strings.Cut(opt, "=")
 	section, name, dotted := strings.Cut(k, ".")
 	if !ok || !dotted || strings.TrimSpace(section) == "" || strings.TrimSpace(name) == "" {
@@ -36,7 +36,7 @@ func ParseConfigOption(opt string) (key, value string, err error) {
 // Apply parses each "section.name=value" option and sets it.
 func (c *Config) Apply(opts []string) error {
 	for _, o := range opts {
-		k, v, err := ParseConfigOption(o)
+		k, v, err := parseConfigOption(o)
 		if err != nil {
 			return err
 		}

@@ -1,41 +1,47 @@
 package protocol_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
+	"os"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// A Session serves one connection: here the requests come from a buffer
-// holding one runcommand, and the frames it writes are decoded back.
-func ExampleSession() {
-	var in bytes.Buffer
-	in.WriteString("runcommand\n")
-	in.Write(protocol.AppendBlock(nil, []byte("greet\x00you")))
-
-	var out bytes.Buffer
-	s := &protocol.Session{
-		Handler: protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
-			fmt.Fprintf(req.Stdout, "%s, %s\n", req.Args[0], req.Args[1])
-			return 3
-		}),
-		PID: 42, PGID: 42,
-	}
-	err := s.Serve(context.Background(), &in, &out)
-	fmt.Println("serve:", err)
-	for {
-		ch, payload, _, err := protocol.ReadFrame(&out, 0)
-		if err == io.EOF {
-			break
+// A Handler takes everything from its Request: arguments, directory,
+// environment, configuration and streams. Here it is called directly, as a
+// test of an application would; cmdsrv.Program calls it for each command a
+// client sends.
+func ExampleHandlerFunc() {
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
+		if len(req.Args) < 2 {
+			fmt.Fprintln(req.Stderr, "usage: greet NAME")
+			return 1
 		}
-		fmt.Printf("%c %q\n", ch, payload)
+		times, err := req.Config.Int("greet.times", 1)
+		if err != nil {
+			fmt.Fprintln(req.Stderr, "abort:", err)
+			return 255
+		}
+		for i := 0; i < times; i++ {
+			fmt.Fprintf(req.Stdout, "hello, %s (from %s, in %s)\n", req.Args[1], req.Getenv("USER"), req.Path("sub"))
+		}
+		return 0
+	})
+
+	cfg := &protocol.Config{}
+	cfg.Set("greet.times", "2")
+	req := &protocol.Request{
+		Args:   []string{"greet", "you"},
+		Dir:    "/home/me",
+		Env:    []string{"USER=me"},
+		Config: cfg,
+		Stdout: os.Stdout,
+		Stderr: os.Stdout,
 	}
+	fmt.Println("status:", h.ServeCommand(context.Background(), req))
 	// Output:
-	// serve: <nil>
-	// o "capabilities: getencoding runcommand\nencoding: UTF-8\npid: 42\npgid: 42"
-	// o "greet, you\n"
-	// r "\x00\x00\x00\x03"
+	// hello, you (from me, in /home/me/sub)
+	// hello, you (from me, in /home/me/sub)
+	// status: 0
 }

@@ -2,11 +2,13 @@ package protocol
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/internal/reqhook"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
@@ -70,7 +72,7 @@ type Request struct {
 
 // Getenv returns the value of name in the request's environment.
 func (r *Request) Getenv(name string) string {
-	v, _ := LookupEnv(r.Env, name)
+	v, _ := wire.LookupEnv(r.Env, name)
 	return v
 }
 
@@ -80,6 +82,10 @@ func (r *Request) Path(p string) string {
 		return p
 	}
 	return filepath.Join(r.Dir, p)
+}
+
+func init() {
+	reqhook.SetUseKey = func(req any, f func(string)) { req.(*Request).useKey = f }
 }
 
 // UseKey tells the server that this command used the warm state named key
@@ -105,11 +111,8 @@ type Reusable interface {
 	Reusable() bool
 }
 
-// IsReusable reports whether h declares itself reusable.
-func IsReusable(h Handler) bool {
-	r, ok := h.(Reusable)
-	return ok && r.Reusable()
-}
+// ErrResponseExpected is returned by an interactive prompt at end of input.
+var ErrResponseExpected = errors.New("response expected")
 
 // UI is how a command talks to its user beyond plain stdio.
 type UI interface {
@@ -135,7 +138,3 @@ type UI interface {
 	Warn(text string)
 	Error(text string)
 }
-
-// LookupEnv finds name in an environment list of "NAME=VALUE" entries; the
-// last entry wins, as in the os package.
-func LookupEnv(env []string, name string) (string, bool) { return wire.LookupEnv(env, name) }

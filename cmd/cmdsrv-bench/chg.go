@@ -22,7 +22,7 @@ func (c caller) call() error {
 	cmd.Env = c.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s %v: %v\n%s", c.path, c.args, err, out)
+		return fmt.Errorf("%s %v: %w\n%s", c.path, c.args, err, out)
 	}
 	return nil
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // chgCallPause is the untimed pause before every call of the group, the
@@ -156,17 +154,15 @@ func startChgFloor(addr string) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	hello := protocol.Hello{
-		Capabilities: []string{"attachio", "chdir", "getencoding", "runcommand", "setenv", "setumask2", "validate"},
-		Encoding:     "UTF-8", PID: os.Getpid(), PGID: syscall.Getpgrp(),
-	}
+	hello := helloPayload([]string{"attachio", "chdir", "getencoding", "runcommand", "setenv", "setumask2", "validate"},
+		os.Getpid(), syscall.Getpgrp())
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go serveChgFloor(c.(*net.UnixConn), hello.Marshal())
+			go serveChgFloor(c.(*net.UnixConn), hello)
 		}
 	}()
 	return func() { l.Close() }, nil
@@ -174,8 +170,7 @@ func startChgFloor(addr string) (stop func(), err error) {
 
 func serveChgFloor(c *net.UnixConn, hello []byte) {
 	defer c.Close()
-	fw := protocol.NewFrameWriter(c)
-	if fw.WriteFrame(protocol.ChannelOutput, hello) != nil {
+	if writeFrame(c, 'o', hello) != nil {
 		return
 	}
 	br := bufio.NewReader(c)
@@ -191,13 +186,13 @@ func serveChgFloor(c *net.UnixConn, hello []byte) {
 			return
 		}
 		if line != "attachio\n" {
-			if _, err := protocol.ReadBlock(br, 0); err != nil {
+			if err := skipBlock(br); err != nil {
 				return
 			}
 		}
 		switch line {
 		case "attachio\n":
-			if fw.WriteRequest(protocol.ChannelInput, 1) != nil {
+			if askInput(c, 'I', 1) != nil {
 				return
 			}
 			oob := make([]byte, syscall.CmsgSpace(3*4))
@@ -210,14 +205,14 @@ func serveChgFloor(c *net.UnixConn, hello []byte) {
 				got, _ := syscall.ParseUnixRights(&m)
 				fds = append(fds, got...)
 			}
-			_ = fw.WriteResult(int32(len(fds)))
+			_ = writeResult(c, int32(len(fds)))
 		case "validate\n":
-			_ = fw.WriteFrame(protocol.ChannelResult, []byte{0})
+			_ = writeFrame(c, 'r', []byte{0})
 		case "runcommand\n":
 			if len(fds) > 1 {
 				_, _ = syscall.Write(fds[1], []byte("hi\n"))
 			}
-			_ = fw.WriteResult(0)
+			_ = writeResult(c, 0)
 		}
 	}
 }

@@ -3,9 +3,13 @@
 // one table: medians over several repetitions, with ratios next to the
 // absolute figures.
 //
-//	go run ./cmd/cmdsrv-bench            # full run (a few minutes)
-//	go run ./cmd/cmdsrv-bench -quick     # smaller sizes, fewer repetitions (CI)
-//	go run ./cmd/cmdsrv-bench -plot docs/bench.png
+//	go run -C cmd/cmdsrv-bench .           # full run (a few minutes)
+//	go run -C cmd/cmdsrv-bench . -quick   # smaller sizes, fewer repetitions (CI)
+//	go run -C cmd/cmdsrv-bench . -plot ../../docs/bench.png
+//
+// It is a module of its own (go.mod here, with a replace of the repository's
+// root), so that its plotting dependencies stay out of the library's module
+// graph; run it from the repository's root as above, or `go run .` here.
 //
 // Rows that need Mercurial (hg, chg) say "n/a" when it is not installed.
 package main
@@ -28,6 +32,7 @@ type config struct {
 	self     string // path of this binary (helper processes)
 	hg, chg  string // "" when not installed
 	workDir  string
+	root     string // directory of the cmdsrv module (binaries are built there)
 	hgRepo   string
 	hgEnv    []string
 	outBytes int64
@@ -132,15 +137,18 @@ func setup(quick bool, reps int, bin string) (*config, func(), error) {
 	if cfg.self, err = os.Executable(); err != nil {
 		return nil, cleanup, err
 	}
+	// The binaries are built from the cmdsrv module this command's go.mod
+	// points to (the repository's root, by its replace directive).
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cmdsrv/cmdsrv").Output()
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("finding the cmdsrv module (run from cmd/cmdsrv-bench): %w", err)
+	}
+	cfg.root = strings.TrimSpace(string(root))
 	if bin == "" {
-		bin = filepath.Join(dir, "cmdsrv")
 		// A static binary starts about 1 ms faster than one that loads
 		// libc; that matters for every row that starts a process.
-		build := exec.Command("go", "build", "-o", bin, "./cmd/cmdsrv")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := build.CombinedOutput()
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("building cmdsrv (run from the module root, or pass -cmdsrv): %v\n%s", err, out)
+		if bin, err = buildStatic(cfg, "./cmd/cmdsrv", "cmdsrv"); err != nil {
+			return nil, cleanup, err
 		}
 	}
 	cfg.cmdsrv = bin
@@ -154,7 +162,7 @@ func setup(quick bool, reps int, bin string) (*config, func(), error) {
 		cmd := exec.Command(cfg.hg, "init", cfg.hgRepo)
 		cmd.Env = cfg.hgEnv
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, cleanup, fmt.Errorf("hg init: %v\n%s", err, out)
+			return nil, cleanup, fmt.Errorf("hg init: %w\n%s", err, out)
 		}
 	}
 	return cfg, cleanup, nil

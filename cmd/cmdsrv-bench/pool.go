@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,8 +13,6 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
-	"github.com/cmdsrv/cmdsrv/protocol"
-	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // benchPool: the unix service's pool at its default configuration, as a
@@ -133,7 +132,7 @@ func benchPool(cfg *config) ([]row, error) {
 	// Each worker holds descriptors in the master: measure once the pool
 	// is back to its floor (cmdserver.spare-idle-timeout, 10 s, after the
 	// last client), both times.
-	settle := unixfork.DefaultSpareIdleTimeout + 2*time.Second
+	settle := spareIdleTimeout + 2*time.Second
 	time.Sleep(settle)
 	pid := s.cmd.Process.Pid
 	rss0, fds0 := procRSS(pid), procFDs(pid)
@@ -144,9 +143,7 @@ func benchPool(cfg *config) ([]row, error) {
 	}
 	time.Sleep(settle)
 	rss1, fds1 := procRSS(pid), procFDs(pid)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	st, err := unixfork.QueryStatus(ctx, s.addr)
-	cancel()
+	st, err := poolStatus(cfg, s.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +154,8 @@ func benchPool(cfg *config) ([]row, error) {
 			note: fmt.Sprintf("%+.1f%% (target within +10%%)", 100*(float64(rss1)/float64(rss0)-1))},
 		row{group: group, name: name + ": master open fds before / after", value: float64(fds1), unit: "count",
 			note: fmt.Sprintf("%d / %d", fds0, fds1)},
-		row{group: group, name: name + ": workers recycled (status)", value: float64(st.WorkersRecycled), unit: "count",
-			note: fmt.Sprintf("%d served, %d started, %d crashed", st.ClientsServed, st.WorkersStarted, st.WorkersCrashed)})
+		row{group: group, name: name + ": workers recycled (status)", value: float64(st["workers recycled"]), unit: "count",
+			note: fmt.Sprintf("%d served, %d started, %d crashed", st["clients served"], st["workers started"], st["workers crashed"])})
 
 	// 64 forgotten connections, then one more client.
 	idle, err := startUnix(cfg, "pool9-idle.sock", nil)
@@ -179,12 +176,12 @@ func benchPool(cfg *config) ([]row, error) {
 		}
 		held = append(held, c)
 		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		if _, _, _, err := protocol.ReadFrame(c, 0); err != nil {
+		if _, _, err := readFrame(c); err != nil {
 			return nil, fmt.Errorf("idle connection %d: reading hello: %w", i, err)
 		}
 	}
 	t0 := time.Now()
-	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	c, err := client.Dial(ctx, idle.addr)
 	cancel()
 	if err != nil {
@@ -265,4 +262,42 @@ func procFDs(pid int) int {
 		return -1
 	}
 	return len(ents)
+}
+
+// spareIdleTimeout is the default cmdserver.spare-idle-timeout: how long the
+// pool keeps workers above its floor after the last client.
+const spareIdleTimeout = 10 * time.Second
+
+// poolStatus runs `serve --status` of the cmdsrv binary against the server at
+// addr and returns its counters by name ("workers recycled", and "clients
+// served" from the line "clients: N served, ...").
+func poolStatus(cfg *config, addr string) (map[string]int, error) {
+	out, err := exec.Command(cfg.cmdsrv, "serve", "--cmdserver", "unix", "--address", addr, "--status").Output()
+	if err != nil {
+		return nil, fmt.Errorf("serve --status: %w", err)
+	}
+	st := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		key, rest, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		// "workers started: 3", or "clients: 5 served, 0 active, ...".
+		for _, part := range strings.Split(rest, ", ") {
+			f := strings.Fields(part)
+			if len(f) == 0 {
+				continue
+			}
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				continue
+			}
+			if len(f) == 1 {
+				st[key] = n
+			} else {
+				st[key+" "+f[1]] = n
+			}
+		}
+	}
+	return st, nil
 }

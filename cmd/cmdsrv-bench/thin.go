@@ -9,14 +9,15 @@ import (
 	"time"
 )
 
-// buildStatic builds the main package pkg of this module without cgo into
+// buildStatic builds the main package pkg of the cmdsrv module without cgo into
 // the work directory.
 func buildStatic(cfg *config, pkg, name string) (string, error) {
 	out := filepath.Join(cfg.workDir, name)
 	build := exec.Command("go", "build", "-o", out, pkg)
+	build.Dir = cfg.root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+		return "", fmt.Errorf("building %s: %w\n%s", pkg, err, b)
 	}
 	return out, nil
 }
@@ -37,7 +38,7 @@ func buildHello(cfg *config) (string, error) {
 	build := exec.Command("go", "build", "-o", out, src)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
 	if b, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building hello: %v\n%s", err, b)
+		return "", fmt.Errorf("building hello: %w\n%s", err, b)
 	}
 	return out, nil
 }

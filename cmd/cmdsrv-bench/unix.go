@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
-	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // server is a unix-socket server started for a measurement.
@@ -107,7 +106,7 @@ func benchConnect(cfg *config) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	hello := protocol.Hello{Capabilities: []string{"getencoding", "runcommand"}, Encoding: "UTF-8", PID: os.Getpid(), PGID: os.Getpid()}
+	hello := helloPayload([]string{"getencoding", "runcommand"}, os.Getpid(), os.Getpid())
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -115,7 +114,7 @@ func benchConnect(cfg *config) ([]row, error) {
 				return
 			}
 			go func() {
-				_ = protocol.NewFrameWriter(c).WriteFrame('o', hello.Marshal())
+				_ = writeFrame(c, 'o', hello)
 				_, _ = bufio.NewReader(c).ReadByte() // until the client closes
 				c.Close()
 			}()

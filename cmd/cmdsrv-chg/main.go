@@ -46,7 +46,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cmdsrv/cmdsrv/chgclient"
+	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 )
 
 // selfName is the command's own name; invoked under any other name it

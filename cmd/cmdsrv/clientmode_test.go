@@ -860,20 +860,20 @@ func TestClientModeWorkersDetached(t *testing.T) {
 		code, _, errs := e.served("true")
 		require.Equal(t, 0, code, errs)
 		master := waitServers(t, e.dir, 1)[0]
-		require.NotEqual(t, session(os.Getpid()), session(master), "the server leads a session of its own")
+		require.NotEqual(t, sessionID(os.Getpid()), sessionID(master), "the server leads a session of its own")
 		var workers []int
 		require.Eventually(t, func() bool {
 			workers = testutil.Processes(func(pid int, _ []string) bool { return ppid(pid) == master })
 			return len(workers) > 0
 		}, 10*time.Second, 10*time.Millisecond, "no worker of %d", master)
 		for _, w := range workers {
-			require.Equal(t, session(master), session(w), "worker %d", w)
+			require.Equal(t, sessionID(master), sessionID(w), "worker %d", w)
 		}
 	})
 }
 
-// session is the session id of pid, or -1.
-func session(pid int) int {
+// sessionID is the session id of pid, or -1.
+func sessionID(pid int) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return -1

@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/clientraw"
+	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
-	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // server is a `cmdsrv serve --cmdserver pipe` child with its stderr kept.
@@ -212,7 +213,7 @@ func TestPipeSignalsBetweenRequests(t *testing.T) {
 			s.signal(t, tt.sig)
 			// The server ends on its own, its input still open: its
 			// stdout reaches end of file.
-			if ch, p, _, err := s.ReadFrame(); err != io.EOF {
+			if ch, p, _, err := clientraw.ReadFrame(s.Client); err != io.EOF {
 				t.Fatalf("after %v: frame %q %q, err %v; want end of output", tt.sig, ch, p, err)
 			}
 			if code := s.exitCode(t); code != tt.code {
@@ -254,7 +255,7 @@ func TestPipeMalformedInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t)
-			if err := s.Send([]byte(tt.raw)); err != nil {
+			if err := clientraw.Send(s.Client, []byte(tt.raw)); err != nil {
 				t.Fatal(err)
 			}
 			if code := s.exitCode(t); code != tt.code {
@@ -299,8 +300,8 @@ func TestPipeRepositoryOption(t *testing.T) {
 func TestPipeNestedServe(t *testing.T) {
 	s := startServer(t)
 	script := bytes.NewReader(append(
-		protocol.AppendBlock([]byte("runcommand\n"), []byte("echo\x00inner")),
-		protocol.AppendBlock([]byte("runcommand\n"), []byte("exit\x0042"))...))
+		session.AppendBlock([]byte("runcommand\n"), []byte("echo\x00inner")),
+		session.AppendBlock([]byte("runcommand\n"), []byte("exit\x0042"))...))
 	var out, errb bytes.Buffer
 	code, err := s.RunCommand(context.Background(), []string{"serve", "--cmdserver", "pipe"}, &client.RunOptions{
 		Stdout: &out, Stderr: &errb,
@@ -322,7 +323,7 @@ func TestPipeNestedServe(t *testing.T) {
 	}
 	var frames []string
 	for {
-		ch, payload, _, err := inner.ReadFrame()
+		ch, payload, _, err := clientraw.ReadFrame(inner)
 		if err == io.EOF {
 			break
 		}
@@ -359,10 +360,10 @@ func TestPipeClientGoneCancelsCommand(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := protocol.ReadFrame(stdout, 0); err != nil {
+	if _, _, _, err := session.ReadFrame(stdout, 0); err != nil {
 		t.Fatalf("hello: %v", err)
 	}
-	if _, err := stdin.Write(protocol.AppendBlock([]byte("runcommand\n"), []byte("sleep\x0060"))); err != nil {
+	if _, err := stdin.Write(session.AppendBlock([]byte("runcommand\n"), []byte("sleep\x0060"))); err != nil {
 		t.Fatal(err)
 	}
 	stdout.Close()

@@ -153,9 +153,9 @@ func Truncated(err error, n uint32) error {
 	return err
 }
 
-// WriteRequest sends a client request in one write: the command name and
+// WriteCommand sends a client request in one write: the command name and
 // its newline, then, when withBlock, block as a length-prefixed block.
-func WriteRequest(w io.Writer, name string, block []byte, withBlock bool) error {
+func WriteCommand(w io.Writer, name string, block []byte, withBlock bool) error {
 	msg := append([]byte(name), '\n')
 	if withBlock {
 		msg = AppendBlock(msg, block)

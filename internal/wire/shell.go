@@ -84,19 +84,19 @@ func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, er
 	var ee *exec.ExitError
 	switch {
 	case err == nil, errors.Is(err, exec.ErrWaitDelay) && c.ProcessState != nil:
-		return ExitCode(c.ProcessState), nil
+		return ShellStatus(c.ProcessState), nil
 	case errors.As(err, &ee):
-		return ExitCode(ee.ProcessState), nil
+		return ShellStatus(ee.ProcessState), nil
 	case ctx.Err() != nil && c.ProcessState != nil:
 		// Interrupted, yet the shell exited 0 (it ignored the hang-up).
-		return ExitCode(c.ProcessState), nil
+		return ShellStatus(c.ProcessState), nil
 	}
 	return 127, fmt.Errorf("running %q: %w", cmd, err)
 }
 
-// ExitCode turns a process state into a shell-style status: the exit code,
+// ShellStatus turns a process state into a shell-style status: the exit code,
 // or minus the signal number when a signal ended the process.
-func ExitCode(ps *os.ProcessState) int {
+func ShellStatus(ps *os.ProcessState) int {
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return -int(ws.Signal())
 	}

@@ -1,0 +1,243 @@
+//go:build unix
+
+package chg
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/internal/session"
+)
+
+// maxFDs bounds the descriptors accepted by one attachio.
+const maxFDs = 16
+
+// conn is the chg state of one connection.
+type conn struct {
+	sess *session.Session
+	uc   *net.UnixConn
+	// state is the server's start-up hashes.
+	state *State
+	opts  *Options
+	log   hclog.Logger
+}
+
+// Extend adds chg's extensions to a session served over uc in a process
+// that serves this client alone (see the package doc): the attachio,
+// chdir, setenv, setumask, setumask2, setprocname (where it can be set)
+// and validate commands, and the System and Pager hooks that hand shell
+// commands and the pager to the client over the 'S' channel once attachio
+// has run. st is the server's start-up hashes that validate compares a
+// client against; validate is left out when st is nil
+// (chgserver.skiphash=true). validate reads the client's --config options
+// only when sess.GlobalOptions is set. Call Extend before sess.Serve.
+func Extend(sess *session.Session, uc *net.UnixConn, st *State, opts *Options) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	c := &conn{sess: sess, uc: uc, opts: opts, log: sess.Logger, state: st}
+	if c.log == nil {
+		c.log = hclog.NewNullLogger()
+	}
+	if sess.Commands == nil {
+		sess.Commands = make(map[string]session.CommandFunc)
+	}
+	sess.Commands["attachio"] = c.attachio
+	sess.Commands["chdir"] = c.chdir
+	sess.Commands["setenv"] = c.setenv
+	sess.Commands["setumask"] = c.setumask
+	sess.Commands["setumask2"] = c.setumask2
+	if canSetProcName {
+		sess.Commands["setprocname"] = c.setprocname
+	}
+	if st != nil {
+		sess.Commands["validate"] = c.validate
+	}
+	sess.System = c.system
+	sess.Pager = c.pager
+}
+
+func (c *conn) chdir(ctx context.Context, s *session.Session) error {
+	b, err := s.ReadBlock()
+	if err != nil {
+		return err
+	}
+	dir, err := parseChdir(b)
+	if err != nil || dir == "" {
+		return err
+	}
+	if err := os.Chdir(dir); err != nil {
+		return fmt.Errorf("changing directory: %w", err)
+	}
+	if wd, err := os.Getwd(); err == nil {
+		dir = wd // a relative path becomes absolute, as Request.Dir must be
+	}
+	s.SetWorkDir(dir)
+	c.log.Trace("chdir", "dir", dir)
+	return nil
+}
+
+func (c *conn) setenv(ctx context.Context, s *session.Session) error {
+	b, err := s.ReadBlock()
+	if err != nil {
+		return err
+	}
+	env, err := parseSetenv(b)
+	if err != nil {
+		return err
+	}
+	if err := replaceEnv(env); err != nil {
+		return err
+	}
+	s.SetEnviron(env)
+	c.log.Trace("setenv", "count", len(env))
+	return nil
+}
+
+// replaceEnv makes the process environment exactly env (the last entry of
+// a name wins). Only the names that differ are touched: chg sends its
+// whole environment on every call, and it is mostly the one the server
+// started with, so this costs a map of each side rather than a Clearenv
+// and a Setenv per variable.
+func replaceEnv(env []string) error {
+	want := make(map[string]string, len(env))
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		want[k] = v
+	}
+	have := make(map[string]string, len(want))
+	for _, e := range os.Environ() {
+		k, v, _ := strings.Cut(e, "=")
+		if _, dup := have[k]; dup || k == "" {
+			// A name twice, or an entry without one (possible in an
+			// inherited environment): start from nothing instead.
+			os.Clearenv()
+			have = nil
+			break
+		}
+		have[k] = v
+	}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			if err := os.Unsetenv(k); err != nil {
+				return fmt.Errorf("unsetting %s: %w", k, err)
+			}
+		}
+	}
+	for k, v := range want {
+		if old, ok := have[k]; !ok || old != v {
+			if err := os.Setenv(k, v); err != nil {
+				return fmt.Errorf("setting %s: %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// errMaskLength is the error of a setumask2 block that is not 4 bytes.
+var errMaskLength = errors.New("invalid mask length in setumask2 request (want 4 bytes)")
+
+func (c *conn) setumask2(ctx context.Context, s *session.Session) error {
+	b, err := s.ReadBlock()
+	if err != nil {
+		return err
+	}
+	mask, err := parseUmask2(b)
+	if err != nil {
+		return err
+	}
+	return c.applyUmask(mask)
+}
+
+// setumask is the deprecated form: 4 raw bytes without a length.
+func (c *conn) setumask(ctx context.Context, s *session.Session) error {
+	var b [4]byte
+	if _, err := readFull(s, b[:]); err != nil {
+		return err
+	}
+	mask, err := parseUmask(b)
+	if err != nil {
+		return err
+	}
+	return c.applyUmask(mask)
+}
+
+func (c *conn) applyUmask(mask int) error {
+	syscall.Umask(mask)
+	c.log.Trace("setumask", "mask", fmt.Sprintf("%04o", mask))
+	return nil
+}
+
+func (c *conn) setprocname(ctx context.Context, s *session.Session) error {
+	b, err := s.ReadBlock()
+	if err != nil {
+		return err
+	}
+	if err := setProcName(string(b)); err != nil {
+		// A title is cosmetic: log and go on rather than end the session.
+		c.log.Trace("setprocname failed", "error", err)
+	}
+	return nil
+}
+
+// The decoders of the requests' blocks, apart from the commands that act
+// on them so that they can be fuzzed in-process: every malformed block is
+// an error, and nothing is changed before the whole block is checked.
+
+// parseChdir decodes a chdir block: the directory, "" for none (an empty
+// block changes nothing).
+func parseChdir(b []byte) (string, error) {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return "", errors.New("invalid directory in chdir request: it contains a NUL byte")
+	}
+	return string(b), nil
+}
+
+// parseSetenv decodes a setenv block: NUL-separated NAME=VALUE entries,
+// none of them without a name.
+func parseSetenv(b []byte) ([]string, error) {
+	var env []string
+	if len(b) > 0 {
+		env = strings.Split(string(b), "\x00")
+	}
+	for _, e := range env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return nil, fmt.Errorf("unexpected value in setenv request: %q is not NAME=VALUE", e)
+		}
+	}
+	return env, nil
+}
+
+// parseUmask2 decodes a setumask2 block: exactly 4 bytes, big-endian.
+func parseUmask2(b []byte) (int, error) {
+	if len(b) != 4 {
+		return 0, fmt.Errorf("%w, got %d", errMaskLength, len(b))
+	}
+	return parseUmask([4]byte(b))
+}
+
+// parseUmask decodes the 4 bytes of a umask, which must be at most 0777.
+func parseUmask(b [4]byte) (int, error) {
+	mask := binary.BigEndian.Uint32(b[:])
+	if mask > 0o777 {
+		return 0, fmt.Errorf("invalid umask %#o", mask)
+	}
+	return int(mask), nil
+}
+
+// parseArgs decodes validate's NUL-joined argument block.
+func parseArgs(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(string(b), "\x00")
+}

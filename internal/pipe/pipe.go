@@ -1,0 +1,139 @@
+// Package pipe serves one command-server session over a pair of streams,
+// normally the process's stdin and stdout: the way python-hglib and editor
+// integrations run `hg serve --cmdserver pipe`.
+package pipe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// ErrInterrupted is returned by Serve when a signal ended the server
+// between requests; its exit status is 255.
+var ErrInterrupted = errors.New("interrupted")
+
+// Server is a pipe command server. The zero value needs only a Handler.
+type Server struct {
+	// Handler runs the commands.
+	Handler protocol.Handler
+	// Config is the server-wide configuration. It also supplies
+	// cmdserver.shutdown-on-interrupt (default true).
+	Config *protocol.Config
+	// Logger receives session events (nil: none).
+	Logger hclog.Logger
+	// Stderr is where abort messages and "interrupted!" go (nil: os.Stderr).
+	Stderr io.Writer
+	// Dir is the starting working directory ("" = the process's).
+	Dir string
+	// Traceback adds stack traces to errors.
+	Traceback bool
+	// GlobalOptions makes each request read Mercurial's global options
+	// (session.Session.GlobalOptions); off, its arguments are untouched.
+	GlobalOptions bool
+	// Signals, if set, delivers SIGINT, SIGTERM and SIGHUP. During a
+	// command each one interrupts that command; between requests SIGTERM
+	// and SIGHUP end the server ("killed!"), and SIGINT does too
+	// ("interrupted!") unless cmdserver.shutdown-on-interrupt is false.
+	Signals <-chan os.Signal
+}
+
+// abandonAfter is how long Serve waits, after closing in on a signal, for
+// a session whose read the close did not interrupt.
+const abandonAfter = time.Second
+
+// Serve runs one session over in and out. It returns nil when the client
+// ended the session cleanly; session.ServeStatus gives the exit status of
+// any other outcome (ErrInterrupted: 255).
+//
+// Serve does not leave its session running: on a signal that ends the
+// server between requests it cancels the session, closes in (when in is an
+// io.Closer) and waits for the session to end. So a read blocked on in must
+// end when in is closed, as it does for os.Pipe, a net.Conn, an io.Pipe and
+// ProtectStdio's in when stdin is a pipe or a socket. When in cannot be
+// interrupted that way (a terminal, a blocking descriptor, an in that is
+// not an io.Closer), Serve still returns, after a second, and logs that it
+// leaves the session reading: the session's goroutine ends with in's next
+// read. The caller is then expected to exit, as cmdsrv's pipe mode does.
+func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
+	stderr := s.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	sess := &session.Session{
+		Handler:   s.Handler,
+		Config:    s.Config,
+		Logger:    s.Logger,
+		Stderr:    stderr,
+		Dir:       s.Dir,
+		Traceback: s.Traceback,
+
+		GlobalOptions: s.GlobalOptions,
+	}
+	if f, ok := out.(*os.File); ok {
+		// A pipe whose reader went away reports POLLERR on our end.
+		sess.Disconnected = session.PollHangup(int(f.Fd()))
+	}
+	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sess.Serve(ctx, in, out) }()
+	if s.Signals == nil {
+		return <-done
+	}
+	for {
+		select {
+		case err := <-done:
+			return err
+		case sig := <-s.Signals:
+			if sess.Interrupt() {
+				continue
+			}
+			if sig == os.Interrupt && !shutdownOnInterrupt {
+				continue
+			}
+			word := "killed!"
+			if sig == os.Interrupt {
+				word = "interrupted!"
+			}
+			fmt.Fprintln(stderr, word)
+			cancel()
+			if c, ok := in.(io.Closer); ok {
+				_ = c.Close() // unblock the session's read where the file allows it
+			}
+			select {
+			case <-done:
+			case <-time.After(abandonAfter):
+				if s.Logger != nil {
+					s.Logger.Warn("session still reading its input after the signal; leaving it", "signal", sig)
+				}
+			}
+			return fmt.Errorf("%w by %v", ErrInterrupted, sig)
+		}
+	}
+}
+
+// ProtectStdio moves the protocol off file descriptors 0 and 1 so that
+// code writing to fd 1 or reading fd 0 directly cannot corrupt frames: it
+// returns duplicates of the original stdin and stdout for the protocol,
+// then points fd 0 at /dev/null and fd 1 at stderr. On Unix, when stdin is
+// a pipe or a socket, in is non-blocking (Go's poller reads it), so that
+// closing it interrupts a read in progress (see Server.Serve). On Windows the same
+// is done to the standard handles (and os.Stdin, os.Stdout): the protocol
+// gets non-inheritable duplicates, stdin becomes NUL and stdout a
+// duplicate of stderr.
+func ProtectStdio() (in, out *os.File, err error) {
+	return protectStdio()
+}

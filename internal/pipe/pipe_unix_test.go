@@ -1,0 +1,88 @@
+//go:build unix
+
+package pipe
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// serveOnPipe runs a Server whose input is the read end of a pipe made as a
+// parent's pipe on stdin is (blocking), wrapped as wrap says, and returns
+// the write end, a client reading the output, the signal channel and
+// Serve's result.
+func serveOnPipe(t *testing.T, wrap func(*os.File) io.Reader) (w *os.File, c *client.Client, sigs chan os.Signal, done chan error) {
+	t.Helper()
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	in := protocolIn(p[0]) // what ProtectStdio does with a pipe on stdin
+	w = os.NewFile(uintptr(p[1]), "client-to-server")
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); w.Close(); outR.Close() })
+	sigs, done = make(chan os.Signal, 1), make(chan error, 1)
+	srv := &Server{
+		Handler: protocol.HandlerFunc(func(context.Context, *protocol.Request) int { return 0 }),
+		Config:  &protocol.Config{}, Stderr: io.Discard, Dir: t.TempDir(), Signals: sigs,
+	}
+	go func() {
+		err := srv.Serve(context.Background(), wrap(in), outW)
+		outW.Close()
+		done <- err
+	}()
+	// The hello has come: the session is up and reading its input.
+	if c, err = client.New(outR, w); err != nil {
+		t.Fatal(err)
+	}
+	return w, c, sigs, done
+}
+
+func waitServe(t *testing.T, done chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return after the signal")
+		return nil
+	}
+}
+
+// TestSignalLeavesNoSessionReading: a signal between requests ends Serve,
+// and no goroutine of it stays blocked reading stdin (the session's read
+// of a blocking pipe used to outlive Serve).
+func TestSignalLeavesNoSessionReading(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	_, _, sigs, done := serveOnPipe(t, func(f *os.File) io.Reader { return f })
+	sigs <- syscall.SIGTERM
+	if err := waitServe(t, done); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Serve: %v, want ErrInterrupted", err)
+	}
+}
+
+// TestSignalWithInputThatCannotBeClosed: an input Serve cannot close (not an
+// io.Closer) still lets a signal end the server; the session's goroutine
+// ends with the input's next read, here the end of the pipe.
+func TestSignalWithInputThatCannotBeClosed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w, _, sigs, done := serveOnPipe(t, func(f *os.File) io.Reader { return struct{ io.Reader }{f} })
+	sigs <- syscall.SIGTERM
+	if err := waitServe(t, done); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Serve: %v, want ErrInterrupted", err)
+	}
+	w.Close() // the session's read sees the end of its input
+}

@@ -1,0 +1,151 @@
+package unixfork
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv/internal/session"
+)
+
+// trackedConn is a client connection that remembers when the client last
+// sent a byte or was last written to, so that the worker can tell an idle
+// client (nothing sent, no command running) from a working one.
+type trackedConn struct {
+	*net.UnixConn
+	sess *session.Session
+
+	mu       sync.Mutex // guards the fields below
+	last     time.Time  // last byte read or written
+	reported time.Time  // last when the master was told "idle"
+	evicted  bool
+}
+
+// Read stamps the activity. Once evicted, whatever arrives is dropped and
+// the session reads a clean end of input: no request starts after the
+// client was told its connection is closed.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.UnixConn.Read(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.evicted {
+		return 0, io.EOF
+	}
+	if n > 0 {
+		c.last = time.Now()
+	}
+	return n, err
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.UnixConn.Write(p)
+	c.mu.Lock()
+	c.last = time.Now()
+	c.mu.Unlock()
+	return n, err
+}
+
+// idleForLocked is how long the client has been idle; 0 while a command
+// runs. c.mu must be held.
+func (c *trackedConn) idleForLocked() time.Duration {
+	if c.sess == nil || c.sess.Busy() {
+		return 0
+	}
+	return time.Since(c.last)
+}
+
+// evict closes the connection if the client is still idle after limit:
+// it gets the reason on 'e', then end of input ends its session cleanly.
+// A running command is never cut.
+func (c *trackedConn) evict(limit time.Duration, log hclog.Logger) bool {
+	c.mu.Lock()
+	idle := c.idleForLocked()
+	if c.evicted || limit <= 0 || idle < limit {
+		c.mu.Unlock()
+		return false
+	}
+	c.evicted = true
+	c.mu.Unlock()
+	msg := fmt.Sprintf("abort: closing this connection: it sent nothing for %s while other clients waited for a worker (cmdserver.client-idle-timeout=%s)\n",
+		idle.Round(time.Millisecond), limit)
+	if fw := c.sess.Frames(); fw != nil {
+		_ = fw.WriteFrame(session.ChannelError, []byte(msg))
+	}
+	log.Warn("closed an idle client connection: other clients waited for a worker", "idle", idle.Round(time.Millisecond), "limit", limit)
+	_ = c.CloseRead()
+	return true
+}
+
+// watchIdle tells the master when the client has been idle for
+// rw.idleAfter, once per idle stretch, until stop is closed. The master
+// decides whom to evict: it alone knows whether clients wait.
+func (rw *runningWorker) watchIdle(c *trackedConn, stop <-chan struct{}) {
+	if rw.idleAfter <= 0 {
+		return
+	}
+	t := time.NewTimer(rw.idleAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		idle := c.idleForLocked()
+		report := idle >= rw.idleAfter && c.reported != c.last && !c.evicted
+		if report {
+			c.reported = c.last
+		}
+		c.mu.Unlock()
+		if report {
+			if err := sendMsg(rw.ctl, controlMsg{Type: msgIdle, IdleMS: idle.Milliseconds()}); err != nil {
+				rw.log.Debug("reporting idle client", "error", err)
+			}
+		}
+		next := rw.idleAfter
+		if idle > 0 && idle < rw.idleAfter {
+			next = rw.idleAfter - idle
+		}
+		t.Reset(next)
+	}
+}
+
+// statusWait bounds how long a status request waits for the master.
+const statusWait = 10 * time.Second
+
+// status answers the StatusCommand request: the master's view of the
+// pool, as JSON on 'r'.
+func (rw *runningWorker) status(ctx context.Context, s *session.Session) error {
+	for len(rw.statusReplies) > 0 {
+		<-rw.statusReplies // a late answer to an earlier request
+	}
+	if err := sendMsg(rw.ctl, controlMsg{Type: msgStatus}); err != nil {
+		return fmt.Errorf("asking the master: %w", err)
+	}
+	t := time.NewTimer(statusWait)
+	defer t.Stop()
+	var m controlMsg
+	select {
+	case m = <-rw.statusReplies:
+	case <-t.C:
+		return errors.New("the master did not answer")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if m.Pool == nil {
+		return errors.New("the master sent an empty status")
+	}
+	b, err := json.Marshal(m.Pool)
+	if err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	return s.Frames().WriteFrame(session.ChannelResult, b)
+}

@@ -1,0 +1,488 @@
+package unixfork
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// serveHelperEnv makes the test binary a server at the given address, with
+// RLIMIT_NOFILE lowered to UNIXFORK_TEST_NOFILE (soft and hard, so that
+// neither the Go runtime nor the workers raise it again) and config
+// options from UNIXFORK_TEST_CONFIG (space-separated). It prints "ready"
+// once listening and serves until SIGTERM.
+const serveHelperEnv = "UNIXFORK_TEST_SERVE"
+
+func serveHelper(addr string) int {
+	if s := os.Getenv("UNIXFORK_TEST_NOFILE"); s != "" {
+		n, _ := strconv.ParseUint(s, 10, 64)
+		if err := setNoFileLimit(n); err != nil {
+			fmt.Fprintln(os.Stderr, "setrlimit:", err)
+			return 2
+		}
+	}
+	cfg := &protocol.Config{}
+	if err := cfg.Apply(strings.Fields(os.Getenv("UNIXFORK_TEST_CONFIG"))); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var hog []*os.File
+	srv := &Server{
+		Address: addr,
+		Config:  cfg,
+		Logger:  hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Debug}),
+		Ready: func() {
+			if os.Getenv("UNIXFORK_TEST_HOG") != "" {
+				// Take every descriptor but one (enough to accept a
+				// client, not to start a worker) until SIGUSR1.
+				for {
+					f, err := os.Open(os.DevNull)
+					if err != nil {
+						break
+					}
+					hog = append(hog, f)
+				}
+				hog[len(hog)-1].Close()
+				hog = hog[:len(hog)-1]
+				release := make(chan os.Signal, 1)
+				signal.Notify(release, syscall.SIGUSR1)
+				go func() {
+					<-release
+					for _, f := range hog {
+						f.Close()
+					}
+					fmt.Fprintln(os.Stderr, "released descriptors")
+				}()
+			}
+			fmt.Println("ready")
+		},
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	if err := srv.ListenAndServe(ctx); err != ErrServerClosed {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	return 0
+}
+
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+func status(t *testing.T, ts *testServer) *Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := QueryStatus(ctx, ts.addr)
+	require.NoError(t, err)
+	return st
+}
+
+// TestDefaultConfigBackToBack: with nothing configured, a script that
+// connects again as soon as its last call ended is served by reused warm
+// workers, and the status counts it.
+func TestDefaultConfigBackToBack(t *testing.T) {
+	ts := startServer(t)
+	pids := map[int]int{}
+	const n = 40
+	for i := 0; i < n; i++ {
+		c := dial(t, ts.addr)
+		code, out, _ := run(t, c, "echo", strconv.Itoa(i))
+		require.Equal(t, 0, code)
+		require.Equal(t, strconv.Itoa(i)+"\n", out)
+		pids[c.Hello.PID]++
+		c.Close()
+	}
+	require.Less(t, len(pids), n/2, "workers are not reused by default: %v", pids)
+	st := status(t, ts)
+	require.GreaterOrEqual(t, st.ClientsServed, int64(n+1))
+	require.Equal(t, int64(0), st.WorkersCrashed)
+	require.GreaterOrEqual(t, st.Busy, 1, "the status request's own worker is busy")
+	t.Logf("status: %+v", st)
+	var b strings.Builder
+	require.NoError(t, st.Format(&b))
+	require.Contains(t, b.String(), fmt.Sprintf("clients: %d served", st.ClientsServed))
+}
+
+// TestBurst32: 32 clients at once at the default config are all served,
+// each by a worker of its own at a time, and the pool grew.
+func TestBurst32(t *testing.T) {
+	ts := startServer(t)
+	ts.waitIdle(t, 2)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c, err := client.Dial(ctx, ts.addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			var out strings.Builder
+			want := fmt.Sprintf("burst %d", i)
+			code, err := c.RunCommand(ctx, []string{"echo", want}, &client.RunOptions{Stdout: &out})
+			if err != nil || code != 0 || out.String() != want+"\n" {
+				errs <- fmt.Errorf("client %d: code %d err %v out %q", i, code, err, out.String())
+			}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := status(t, ts)
+	require.GreaterOrEqual(t, st.ClientsServed, int64(n))
+	require.Equal(t, int64(0), st.WorkersCrashed)
+}
+
+// TestIdleClientsDoNotStarveOthers: connections that send nothing hold
+// every worker slot; a new client still gets served, because an idle one
+// is closed with a message on 'e', while a running command is not cut.
+func TestIdleClientsDoNotStarveOthers(t *testing.T) {
+	ts := startServer(t, "cmdserver.max-clients=4", "cmdserver.client-idle-timeout=200ms")
+	// One client runs a command that outlasts everything below.
+	busy := dial(t, ts.addr)
+	busyDone := make(chan string, 1)
+	started := make(chan struct{}, 1)
+	go func() {
+		code, err := busy.RunCommand(context.Background(), []string{"sleep", "3s"}, &client.RunOptions{Stdout: signalWriter(started)})
+		busyDone <- fmt.Sprintf("%d %v", code, err)
+	}()
+	<-started // running: from now on it must not be taken for idle
+	var idle []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("unix", ts.addr)
+		require.NoError(t, err)
+		defer c.Close()
+		ch, _, _, err := session.ReadFrame(c, 0)
+		require.NoError(t, err)
+		require.Equal(t, byte('o'), ch, "hello")
+		idle = append(idle, c)
+	}
+	waitFor(t, "four clients counted", func() bool { return ts.ActiveClients() == 4 })
+	newcomer := dial(t, ts.addr) // waits until an idle one is closed
+	_, out, _ := run(t, newcomer, "echo", "served")
+	require.Equal(t, "served\n", out)
+
+	closed := 0
+	for _, c := range idle {
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		ch, payload, _, err := session.ReadFrame(c, 0)
+		if err != nil {
+			continue // still open: not the one closed
+		}
+		require.Equal(t, byte('e'), ch)
+		require.Contains(t, string(payload), "sent nothing")
+		require.Contains(t, string(payload), "cmdserver.client-idle-timeout")
+		closed++
+	}
+	require.GreaterOrEqual(t, closed, 1)
+	require.Contains(t, ts.log.String(), "closed an idle client connection")
+	require.Equal(t, "0 <nil>", <-busyDone, "the running command was cut")
+	st := status(t, ts)
+	require.GreaterOrEqual(t, st.IdleClientsClosed, int64(1))
+	require.GreaterOrEqual(t, st.MaxClientsReached, int64(1))
+}
+
+// TestStoppedIdleWorkerReplaced: an idle worker stopped with SIGSTOP no
+// longer counts as ready; it is killed and replaced, and a new client is
+// served by another worker.
+func TestStoppedIdleWorkerReplaced(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-answer-timeout=500ms")
+	ts.waitIdle(t, 1)
+	ts.mu.Lock()
+	pid := ts.idle[0].pid
+	ts.mu.Unlock()
+	require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
+	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
+	// kill returns before every thread has stopped.
+	waitFor(t, "the worker stopped", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		f := strings.Fields(string(b))
+		return err == nil && len(f) > 2 && f[2] == "T"
+	})
+	c := dial(t, ts.addr)
+	require.NotEqual(t, pid, c.Hello.PID)
+	_, out, _ := run(t, c, "echo", "ok")
+	require.Equal(t, "ok\n", out)
+	waitFor(t, "the stopped worker killed", func() bool { return processGone(pid) })
+	require.Contains(t, ts.log.String(), "idle worker stopped answering")
+	require.GreaterOrEqual(t, status(t, ts).WorkersUnresponsive, int64(1))
+}
+
+// TestHangingConstructor: a worker whose Handler constructor hangs is
+// killed at the start timeout, logged, and the client waiting for it is
+// told why.
+func TestHangingConstructor(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=0", "test.init-delay=1h", "cmdserver.worker-start-timeout=1s")
+	conn, err := net.Dial("unix", ts.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ch, payload, _, err := session.ReadFrame(conn, 0)
+	require.NoError(t, err)
+	require.Equal(t, byte('e'), ch)
+	require.Contains(t, string(payload), "cmdserver.worker-start-timeout=1s")
+	require.Contains(t, ts.log.String(), "worker start timed out")
+}
+
+// TestCrashLoopGivesTheReason: workers that die while starting get a
+// back-off, and waiting clients get the reason the worker gave, not a
+// generic one.
+func TestCrashLoopGivesTheReason(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1", "test.crash-init=cannot open the database: disk on fire")
+	var payload []byte
+	waitFor(t, "a client told why", func() bool {
+		conn, err := net.Dial("unix", ts.addr)
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		ch, p, _, err := session.ReadFrame(conn, 0)
+		if err != nil || ch != 'e' {
+			return false
+		}
+		payload = p
+		return true
+	})
+	require.Contains(t, string(payload), "keep exiting before they are ready")
+	require.Contains(t, string(payload), "exit status 3")
+	require.Contains(t, string(payload), "disk on fire")
+}
+
+// TestRecycleByCount: a worker serves worker-reuse clients, then is
+// replaced; the status counts it.
+func TestRecycleByCount(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-reuse=3", "cmdserver.worker-reuse-jitter=0")
+	pids := map[int]int{}
+	for i := 0; i < 9; i++ {
+		c := dial(t, ts.addr)
+		run(t, c, "echo")
+		pids[c.Hello.PID]++
+		c.Close()
+		pid := c.Hello.PID
+		waitFor(t, "worker back or gone", func() bool { return ts.isIdle(pid) || processGone(pid) })
+	}
+	for pid, n := range pids {
+		require.LessOrEqual(t, n, 3, "worker %d served more than worker-reuse clients", pid)
+	}
+	require.GreaterOrEqual(t, len(pids), 3)
+	waitFor(t, "recycling counted", func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		return ts.stats.recycled >= 2
+	})
+	require.GreaterOrEqual(t, status(t, ts).WorkersRecycled, int64(2))
+}
+
+// TestRecycleByRSS: a worker whose client left it over the RSS limit is
+// replaced; one that stayed under it is reused.
+func TestRecycleByRSS(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-max-rss=100M")
+	c := dial(t, ts.addr)
+	run(t, c, "echo")
+	small := c.Hello.PID
+	c.Close()
+	waitFor(t, "small worker back in the pool", func() bool { return ts.isIdle(small) })
+
+	c = dial(t, ts.addr)
+	run(t, c, "grow", "160")
+	big := c.Hello.PID
+	c.Close()
+	waitFor(t, "big worker gone", func() bool { return processGone(big) })
+	require.Contains(t, ts.log.String(), "RSS over cmdserver.worker-max-rss")
+	require.GreaterOrEqual(t, status(t, ts).WorkersRecycled, int64(1))
+}
+
+// TestDescriptorExhaustion: a master under RLIMIT_NOFILE=40 with 100
+// clients at once runs out of descriptors for new workers; it waits for
+// some to free up instead of turning clients away, and serves everyone.
+func TestDescriptorExhaustion(t *testing.T) {
+	addr, logBuf, _ := startHelperServer(t, "UNIXFORK_TEST_NOFILE=40")
+
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			c, err := client.Dial(ctx, addr)
+			if err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+				return
+			}
+			defer c.Close()
+			var out, errb strings.Builder
+			want := fmt.Sprintf("client %d", i)
+			if _, err := c.RunCommand(ctx, []string{"sleep", "200ms"}, nil); err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+				return
+			}
+			code, err := c.RunCommand(ctx, []string{"echo", want}, &client.RunOptions{Stdout: &out, Stderr: &errb})
+			if err != nil || code != 0 || out.String() != want+"\n" {
+				errs <- fmt.Errorf("client %d: code %d err %v out %q stderr %q", i, code, err, out.String(), errb.String())
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.Contains(t, logBuf.String(), "out of file descriptors", "the limit was never reached: the test proves nothing")
+	require.NotContains(t, logBuf.String(), "keep exiting before they are ready")
+}
+
+// startHelperServer runs the test binary as a server (serveHelper) with
+// extra environment, and stops it at the end of the test.
+func startHelperServer(t *testing.T, env ...string) (addr string, log *testutil.SyncBuffer, cmd *exec.Cmd) {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "uf")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	addr = filepath.Join(dir, "s")
+	cmd = exec.Command(os.Args[0])
+	cmd.Env = append(append(os.Environ(), serveHelperEnv+"="+addr), env...)
+	log = &testutil.SyncBuffer{}
+	cmd.Stderr = log
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", log.String())
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "server log:\n%s", log.String())
+	require.Equal(t, "ready\n", line)
+	return addr, log, cmd
+}
+
+// TestDescriptorExhaustionRefusesWithReason: with no descriptor to start a
+// worker and no worker left to free one, a waiting client is told the
+// real reason; once descriptors are free again, clients are served.
+func TestDescriptorExhaustionRefusesWithReason(t *testing.T) {
+	addr, log, cmd := startHelperServer(t, "UNIXFORK_TEST_NOFILE=64", "UNIXFORK_TEST_HOG=1", "UNIXFORK_TEST_CONFIG=cmdserver.workers=0")
+	conn, err := net.Dial("unix", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ch, payload, _, err := session.ReadFrame(conn, 0)
+	require.NoError(t, err)
+	require.Equal(t, byte('e'), ch)
+	require.Contains(t, string(payload), "too many open files")
+	require.NotContains(t, string(payload), "keep exiting")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGUSR1))
+	waitFor(t, "descriptors released", func() bool { return strings.Contains(log.String(), "released descriptors") })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, addr)
+	require.NoError(t, err)
+	defer c.Close()
+	var out strings.Builder
+	code, err := c.RunCommand(ctx, []string{"echo", "back"}, &client.RunOptions{Stdout: &out})
+	require.NoError(t, err)
+	require.Equal(t, 0, code)
+	require.Equal(t, "back\n", out.String())
+}
+
+// TestStatusCountsWaitingClients: clients queued at max-clients are counted
+// (asked of the kernel on Linux).
+func TestStatusCountsWaitingClients(t *testing.T) {
+	ts := startServer(t, "cmdserver.max-clients=1", "cmdserver.workers=0", "cmdserver.client-idle-timeout=0")
+	held := dial(t, ts.addr)
+	waitFor(t, "the client counted", func() bool { return ts.ActiveClients() == 1 })
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("unix", ts.addr)
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	want := 3
+	if n, err := backlogLen(ts.backlog); err != nil {
+		t.Logf("backlog length unknown (%d): %v", n, err)
+		want = 1 // not countable here: "at least one"
+	}
+	ts.mu.Lock()
+	st := ts.statusLocked()
+	ts.mu.Unlock()
+	require.Equal(t, want, st.ClientsWaiting)
+	require.Equal(t, 1, st.Busy)
+	held.Close()
+}
+
+// TestBadPoolSettings: a bad value of a pool key stops the server at start
+// with a message naming the key.
+func TestBadPoolSettings(t *testing.T) {
+	for _, opt := range []string{
+		"cmdserver.client-idle-timeout=banana",
+		"cmdserver.worker-start-timeout=1x",
+		"cmdserver.min-spare-workers=two",
+		"cmdserver.workers=lots",
+		"cmdserver.worker-max-rss=huge",
+		"cmdserver.worker-reuse-jitter=some",
+	} {
+		cfg := &protocol.Config{}
+		require.NoError(t, cfg.Apply([]string{opt}))
+		srv := &Server{Address: filepath.Join(t.TempDir(), "s"), Config: cfg}
+		err := srv.ListenAndServe(context.Background())
+		require.Error(t, err, opt)
+		key, _, _ := strings.Cut(opt, "=")
+		require.Contains(t, err.Error(), key)
+	}
+}

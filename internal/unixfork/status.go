@@ -1,0 +1,156 @@
+package unixfork
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cmdsrv/cmdsrv/internal/session"
+)
+
+// StatusCommand is the request command a worker advertises in its hello
+// and answers with the pool's status, as JSON on the 'r' channel. The
+// worker asks its master over the control socket: only the master knows
+// the pool.
+const StatusCommand = "poolstatus"
+
+// Status is a snapshot of a running server's pool.
+type Status struct {
+	// Workers by state. The worker answering the status request is busy.
+	Idle     int `json:"idle"`
+	Busy     int `json:"busy"`
+	Starting int `json:"starting"`
+	// SpareTarget is how many spare (idle or starting) workers the pool
+	// keeps now, between cmdserver.min-spare-workers and
+	// cmdserver.max-spare-workers.
+	SpareTarget int `json:"spare_target"`
+	// ClientsServed counts the clients workers accepted; ClientsActive
+	// those connected now.
+	ClientsServed int64 `json:"clients_served"`
+	ClientsActive int   `json:"clients_active"`
+	// ClientsWaiting counts the clients waiting in the listen backlog for
+	// a worker (Linux: asked of the kernel over sock_diag; elsewhere 1 when
+	// at least one waits).
+	ClientsWaiting int `json:"clients_waiting"`
+	// WorkersStarted, WorkersRecycled (exited after their share of
+	// clients or over the RSS limit), WorkersCrashed (died before ready,
+	// or while serving), WorkersUnresponsive (stopped answering the master
+	// and were killed), StartTimeouts (killed while building the Handler).
+	WorkersStarted      int64 `json:"workers_started"`
+	WorkersRecycled     int64 `json:"workers_recycled"`
+	WorkersCrashed      int64 `json:"workers_crashed"`
+	WorkersUnresponsive int64 `json:"workers_unresponsive"`
+	StartTimeouts       int64 `json:"start_timeouts"`
+	// MaxClientsReached counts the times a client found every worker slot
+	// of cmdserver.max-clients taken; IdleClientsClosed the connections
+	// closed for sitting idle while others waited.
+	MaxClientsReached int64 `json:"max_clients_reached"`
+	IdleClientsClosed int64 `json:"idle_clients_closed"`
+	MaxClients        int   `json:"max_clients"`
+	// LastFailure is why the last worker failed to start, if one did.
+	LastFailure string `json:"last_failure,omitempty"`
+	// Uptime is how long the master has been serving, in seconds.
+	Uptime float64 `json:"uptime_seconds"`
+}
+
+// Format writes s for a human, one "name: value" line each.
+func (s *Status) Format(w io.Writer) error {
+	up := time.Duration(s.Uptime * float64(time.Second)).Round(time.Second)
+	_, err := fmt.Fprintf(w, `workers: %d idle, %d busy, %d starting (spare target %d)
+clients: %d served, %d active, %d waiting (max-clients %d, reached %d times)
+workers started: %d
+workers recycled: %d
+workers crashed: %d
+workers unresponsive (killed): %d
+worker start timeouts: %d
+idle clients closed: %d
+uptime: %s
+`, s.Idle, s.Busy, s.Starting, s.SpareTarget,
+		s.ClientsServed, s.ClientsActive, s.ClientsWaiting, s.MaxClients, s.MaxClientsReached,
+		s.WorkersStarted, s.WorkersRecycled, s.WorkersCrashed, s.WorkersUnresponsive, s.StartTimeouts,
+		s.IdleClientsClosed, up)
+	if err == nil && s.LastFailure != "" {
+		_, err = fmt.Fprintf(w, "last worker failure: %s\n", s.LastFailure)
+	}
+	return err
+}
+
+// QueryStatus connects to the server at addr as a client and asks a worker
+// for the pool's status. The request occupies a worker for a moment, like
+// any client: when every worker is taken it waits in the backlog until ctx
+// ends.
+func QueryStatus(ctx context.Context, addr string) (*Status, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
+	fail := func(what string, err error) (*Status, error) {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
+	}
+	ch, payload, _, err := session.ReadFrame(c, maxStatusFrame)
+	if err != nil {
+		return fail("reading hello", err)
+	}
+	if ch == session.ChannelError {
+		return fail("server answered", errors.New(string(payload)))
+	}
+	h, err := session.ParseHello(payload)
+	if err != nil {
+		return fail("reading hello", err)
+	}
+	if !slices.Contains(h.Capabilities, StatusCommand) {
+		return fail("hello", errors.New("the server does not offer a status (not a unixfork pool?)"))
+	}
+	if _, err := io.WriteString(c, StatusCommand+"\n"); err != nil {
+		return fail("sending request", err)
+	}
+	st, err := readStatusAnswer(c)
+	if err != nil {
+		return fail("reading answer", err)
+	}
+	return st, nil
+}
+
+// maxStatusFrame bounds one frame of a status answer.
+const maxStatusFrame = 1 << 20
+
+// readStatusAnswer reads the frames that answer a StatusCommand request:
+// the status as JSON on 'r', or an error on 'e'. Other channels are
+// skipped.
+func readStatusAnswer(r io.Reader) (*Status, error) {
+	for {
+		ch, payload, _, err := session.ReadFrame(r, maxStatusFrame)
+		if err != nil {
+			return nil, err
+		}
+		switch ch {
+		case session.ChannelResult:
+			var st Status
+			if err := json.Unmarshal(payload, &st); err != nil {
+				return nil, fmt.Errorf("decoding status %.60q: %w", payload, err)
+			}
+			return &st, nil
+		case session.ChannelError:
+			return nil, errors.New(strings.TrimSpace(string(payload)))
+		}
+		if session.IsInputChannel(ch) {
+			return nil, fmt.Errorf("server asked for input on %q during a status request", ch)
+		}
+	}
+}

@@ -1,0 +1,632 @@
+package unixfork
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// workerEnv is the cookie that tells a re-executed process it is a worker
+// (value "1"); what kind of worker it is comes in its init message.
+// Worker.Serve removes it from the environment so that commands the worker
+// runs do not inherit it.
+const workerEnv = "CMDSRV_UNIXFORK_WORKER"
+
+// controlFD is the worker's end of its socketpair to the master
+// (exec.Cmd.ExtraFiles[0]); listenFD is its copy of the listening socket
+// (ExtraFiles[1]).
+const (
+	controlFD = 3
+	listenFD  = 4
+)
+
+// IsWorker reports whether this process was started by a Server as a
+// worker.
+func IsWorker() bool {
+	_, ok := os.LookupEnv(workerEnv)
+	return ok
+}
+
+// Worker is the worker side: it builds the Handler once, then serves the
+// clients the master hands it, one at a time.
+type Worker struct {
+	// NewHandler builds the Handler (the warm state) once, before the
+	// worker reports itself ready. Required.
+	NewHandler func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error)
+	// Extension, if set, is called once at start-up with the master's
+	// Server.WorkerData (chg's server state); the function it returns, if
+	// not nil, customises each connection's session before Serve (chg
+	// registers attachio, chdir, setenv... and the System/Pager hooks).
+	Extension func(data []byte) (func(sess *session.Session, conn *net.UnixConn), error)
+	// Logger receives the worker's events. nil: JSON lines on stderr,
+	// which the master re-logs through its own Logger.
+	Logger hclog.Logger
+}
+
+// notWorker is printed when Serve runs in a process no Server started,
+// such as the binary run by hand with the cookie set.
+const notWorker = "This process is a cmdsrv worker: it is started by `serve --cmdserver unix` or `chgunix`, not by hand.\n"
+
+// Serve runs the worker until the master closes its end of the socketpair,
+// ctx is cancelled, or the worker has served its share of clients. It
+// returns the process exit status: 0, or the status of a session that
+// ended in error (1 truncated input, 255 anything else).
+//
+// Serve owns the process: it calls setpgid(0,0), installs a SIGINT handler
+// (an interrupt of the running command) and changes process-wide state
+// between clients. Call it from main, nothing else running.
+func (w *Worker) Serve(ctx context.Context) int {
+	if !IsWorker() {
+		fmt.Fprint(os.Stderr, notWorker)
+		return 1
+	}
+	os.Unsetenv(workerEnv)
+	var st unix.Stat_t
+	if err := unix.Fstat(controlFD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		fmt.Fprint(os.Stderr, notWorker)
+		return 1
+	}
+	unix.CloseOnExec(controlFD) // commands we run must not hold the master's socketpair
+	f := os.NewFile(controlFD, "unixfork-control")
+	fc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "unixfork worker: opening control socket: %v\n", err)
+		return 1
+	}
+	ctl, ok := fc.(*net.UnixConn)
+	if !ok {
+		fc.Close()
+		fmt.Fprint(os.Stderr, notWorker)
+		return 1
+	}
+	defer ctl.Close()
+	ln, err := inheritedListener()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "unixfork worker: %v\n", err)
+		return 1
+	}
+	defer ln.Close()
+	// Our own process group, so that a client's kill(-pgid) (chg forwards
+	// SIGINT and SIGHUP that way) reaches this worker and only it. The
+	// master also starts us with Setpgid; this covers other starters.
+	_ = unix.Setpgid(0, 0)
+
+	init, err := recvMsg(ctl, make([]byte, maxControlMsg))
+	if err != nil || init.Type != msgInit {
+		fmt.Fprintf(os.Stderr, "unixfork worker: reading init message: %v (got %q)\n", err, init.Type)
+		return 1
+	}
+	log := w.Logger
+	if log == nil {
+		log = hclog.New(&hclog.LoggerOptions{
+			Name:       "worker",
+			Level:      hclog.LevelFromString(init.LogLevel),
+			Output:     logOutput(),
+			JSONFormat: true,
+		})
+	}
+	rw := &runningWorker{w: w, ctl: ctl, ln: ln, log: log, init: init, drains: make(chan struct{}, 1), statusReplies: make(chan controlMsg, 1)}
+	return rw.run(ctx)
+}
+
+// logOutput is where the worker's own log goes: a copy of fd 2 (the pipe
+// to the master) taken at start, because chg's attachio later points fd 2
+// at the client's stderr, where log lines do not belong.
+func logOutput() io.Writer {
+	fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return os.Stderr
+	}
+	return os.NewFile(uintptr(fd), "worker-log")
+}
+
+// inheritedListener opens the listening socket the master passed as fd 4.
+func inheritedListener() (*net.UnixListener, error) {
+	f := os.NewFile(listenFD, "unixfork-listener")
+	l, err := net.FileListener(f) // a close-on-exec duplicate
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("opening the listening socket: %w", err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("listening socket is a %T, not a unix socket", l)
+	}
+	ul.SetUnlinkOnClose(false) // the name belongs to the master
+	return ul, nil
+}
+
+// runningWorker is the state of Worker.Serve.
+type runningWorker struct {
+	w    *Worker
+	ctl  *net.UnixConn
+	ln   *net.UnixListener
+	log  hclog.Logger
+	init controlMsg
+	cfg  *protocol.Config
+	h    protocol.Handler
+	ints chan os.Signal
+	// drains receives the master's request to end the session after the
+	// running command (shutdown); ctlGone is closed when the master has
+	// closed its end of the socketpair.
+	drains  chan struct{}
+	ctlGone chan struct{}
+	// draining is set once a drain has been asked for.
+	draining atomic.Bool
+	// announced guards the one "accepted" message per client.
+	announced sync.Once
+	// dir is the working directory sessions start in.
+	dir string
+	// extend is what Worker.Extension made of the master's WorkerData.
+	extend func(*session.Session, *net.UnixConn)
+	// idleAfter is cmdserver.client-idle-timeout; client is the current
+	// client's connection (nil between clients), for the master's evict.
+	idleAfter time.Duration
+	client    atomic.Pointer[trackedConn]
+	// statusReplies receives the master's answers to status requests.
+	statusReplies chan controlMsg
+}
+
+func (rw *runningWorker) run(ctx context.Context) int {
+	rw.cfg = &protocol.Config{}
+	initErr := rw.cfg.Apply(rw.init.Config)
+	if rw.init.Dir != "" && initErr == nil {
+		initErr = os.Chdir(rw.init.Dir)
+	}
+	state, err := snapshotState()
+	if err != nil && initErr == nil {
+		initErr = err
+	}
+	if state != nil {
+		defer state.close()
+		// Every client starts where the worker started (restore returns
+		// there between clients): no getcwd on the connect path.
+		rw.dir = state.dir
+	}
+	if initErr == nil && rw.w.Extension != nil {
+		rw.extend, initErr = rw.w.Extension(rw.init.Data)
+	}
+	if initErr == nil {
+		rw.h, initErr = rw.w.NewHandler(rw.cfg, rw.log)
+	}
+	if initErr == nil {
+		rw.prewarm(ctx)
+		if rw.init.Rehearse {
+			if err := rehearse(ctx, rw.h, rw.cfg); err != nil {
+				rw.log.Debug("rehearsal failed; the first client pays for a cold start", "error", err)
+			}
+		}
+	}
+	reuse := 1
+	if initErr == nil && session.IsReusable(rw.h) {
+		reuse = rw.reuseCount()
+	}
+	maxRSS, err := rw.cfg.Bytes("cmdserver.worker-max-rss", DefaultWorkerMaxRSS)
+	if err != nil {
+		rw.log.Warn("ignoring cmdserver.worker-max-rss", "error", err)
+		maxRSS = DefaultWorkerMaxRSS
+	}
+	if rw.idleAfter, err = configDuration(rw.cfg, "cmdserver.client-idle-timeout", DefaultClientIdleTimeout); err != nil {
+		rw.log.Warn("ignoring cmdserver.client-idle-timeout", "error", err)
+		rw.idleAfter = DefaultClientIdleTimeout
+	}
+	rw.ints = make(chan os.Signal, 1)
+	// Catching SIGPIPE makes a write to a client's closed pipe (a pager
+	// or `| head` that quit early, on fds 0-2 after attachio) fail with
+	// EPIPE instead of killing the worker: the command ends with an
+	// error and the session its usual way. Nothing reads the channel.
+	brokenPipes := make(chan os.Signal, 1)
+	notifyInt := func() {
+		signal.Notify(rw.ints, os.Interrupt)
+		signal.Notify(brokenPipes, syscall.SIGPIPE)
+	}
+	notifyInt()
+	defer signal.Stop(rw.ints)
+	defer signal.Stop(brokenPipes)
+	rw.ctlGone = make(chan struct{})
+	go rw.readControl()
+	// Stop accepting when the master closes our socketpair (shutdown, or
+	// the master died) or ctx ends.
+	stopAccepting := context.AfterFunc(ctx, func() { rw.ln.Close() })
+	defer stopAccepting()
+	go func() {
+		<-rw.ctlGone
+		rw.ln.Close()
+	}()
+
+	for served := 0; ; served++ {
+		ready := controlMsg{Type: msgReady, PID: os.Getpid(), PGID: unix.Getpgrp()}
+		if initErr != nil {
+			ready.InitError = initErr.Error()
+		}
+		if err := sendMsg(rw.ctl, ready); err != nil {
+			rw.log.Debug("master gone", "error", err)
+			return 0
+		}
+		conn, err := rw.accept()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				rw.log.Error("waiting for a client", "error", err)
+				return 1
+			}
+			return 0 // master closed our socketpair: shutdown or master gone
+		}
+		rw.announced = sync.Once{}
+		var status int
+		if initErr != nil {
+			writeLastResort(conn, initErr)
+			status = 255
+		} else {
+			status = rw.serveClient(ctx, conn)
+		}
+		conn.Close()
+		rw.announce() // if nothing was written: "done" must follow "accepted"
+		done := controlMsg{Type: msgDone, Status: status}
+		if status == 0 && ctx.Err() == nil && !rw.draining.Load() && reuse > 1 {
+			// Recycle: a worker that served its share, or grew past the
+			// RSS limit, makes room for a fresh one.
+			if served+1 >= reuse {
+				done.Recycle = "count"
+			} else if rss, ok := currentRSS(); ok && maxRSS > 0 && rss > maxRSS {
+				rw.log.Info("recycling worker: RSS over cmdserver.worker-max-rss", "rss", rss, "limit", maxRSS)
+				done.Recycle = "rss"
+			}
+		}
+		if err := sendMsg(rw.ctl, done); err != nil {
+			rw.log.Debug("master gone", "error", err)
+			return status
+		}
+		if status != 0 || done.Recycle != "" || served+1 >= reuse || ctx.Err() != nil || rw.draining.Load() {
+			return status
+		}
+		if err := state.restore(notifyInt); err != nil {
+			rw.log.Error("cannot restore process state; not reusing this worker", "error", err)
+			return 0
+		}
+	}
+}
+
+// Defaults of the worker-side settings.
+const (
+	// DefaultWorkerReuse is cmdserver.worker-reuse: clients one worker of
+	// a Reusable Handler serves before it is replaced.
+	DefaultWorkerReuse = 250
+	// DefaultWorkerReuseJitter is cmdserver.worker-reuse-jitter: each
+	// worker serves up to this many clients more, at random, so that
+	// workers started together do not all recycle together.
+	DefaultWorkerReuseJitter = 50
+	// DefaultWorkerMaxRSS is cmdserver.worker-max-rss: a reused worker
+	// whose resident memory passes it after a client is replaced.
+	DefaultWorkerMaxRSS = 1 << 30
+	// DefaultClientIdleTimeout is cmdserver.client-idle-timeout: a client
+	// that sent nothing for this long, with no command running, is closed
+	// when other clients wait for a worker.
+	DefaultClientIdleTimeout = 500 * time.Millisecond
+)
+
+// reuseCount is how many clients this worker serves: the configured
+// count plus a random share of the jitter.
+func (rw *runningWorker) reuseCount() int {
+	n, err := rw.cfg.Int("cmdserver.worker-reuse", DefaultWorkerReuse)
+	if err != nil {
+		rw.log.Warn("ignoring cmdserver.worker-reuse", "error", err)
+		n = DefaultWorkerReuse
+	}
+	if n <= 1 {
+		return 1
+	}
+	jitter, err := rw.cfg.Int("cmdserver.worker-reuse-jitter", DefaultWorkerReuseJitter)
+	if err != nil {
+		rw.log.Warn("ignoring cmdserver.worker-reuse-jitter", "error", err)
+		jitter = DefaultWorkerReuseJitter
+	}
+	if jitter > 0 {
+		n += rand.IntN(jitter + 1)
+	}
+	return n
+}
+
+// prewarm prepares the keys the master remembered, before going idle.
+func (rw *runningWorker) prewarm(ctx context.Context) {
+	pw, ok := rw.h.(protocol.Prewarmer)
+	if !ok {
+		return
+	}
+	for _, key := range rw.init.Prewarm {
+		if err := pw.Prewarm(ctx, key); err != nil {
+			rw.log.Warn("prewarm failed", "key", key, "error", err)
+		}
+	}
+}
+
+// accept waits for the next client on the listening socket; io.EOF when
+// the master has closed our socketpair or ctx ended (the listener is then
+// closed). Clients of another user are refused here, one by one.
+func (rw *runningWorker) accept() (*net.UnixConn, error) {
+	var backoff time.Duration
+	for {
+		c, err := rw.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil, io.EOF
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				rw.log.Warn("accept failed; retrying", "error", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return nil, fmt.Errorf("accepting a client: %w", err)
+		}
+		uid, err := peerUID(c)
+		if err != nil {
+			rw.log.Warn("refused connection: unknown peer", "error", err)
+			c.Close()
+			continue
+		}
+		if uid != os.Geteuid() {
+			rw.log.Warn("refused connection from another user", "uid", uid, "server_uid", os.Geteuid())
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+// announce tells the master, once per client, that this worker took one.
+// It runs when the hello is out: waking the master earlier would compete
+// for the CPU with the hello.
+func (rw *runningWorker) announce() {
+	rw.announced.Do(func() {
+		if err := sendMsg(rw.ctl, controlMsg{Type: msgAccepted}); err != nil {
+			// The master is gone: serve this client, then exit.
+			rw.log.Debug("master gone", "error", err)
+			rw.draining.Store(true)
+		}
+	})
+}
+
+// readControl reads the master's messages for the worker's lifetime:
+// drain requests go to rw.drains (and stop accepting); end of input closes
+// rw.ctlGone.
+func (rw *runningWorker) readControl() {
+	defer close(rw.ctlGone)
+	buf := make([]byte, maxControlMsg)
+	for {
+		m, err := recvMsg(rw.ctl, buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				rw.log.Debug("reading control socket", "error", err)
+			}
+			return
+		}
+		switch m.Type {
+		case msgDrain:
+		case msgPing:
+			if err := sendMsg(rw.ctl, controlMsg{Type: msgPong}); err != nil {
+				rw.log.Debug("answering ping", "error", err)
+			}
+			continue
+		case msgEvict:
+			if c := rw.client.Load(); c == nil || !c.evict(rw.idleAfter, rw.log) {
+				// Not idle (any more): the master picks another.
+				if err := sendMsg(rw.ctl, controlMsg{Type: msgIdle, IdleMS: -1}); err != nil {
+					rw.log.Debug("declining evict", "error", err)
+				}
+			}
+			continue
+		case msgStatus:
+			select {
+			case rw.statusReplies <- m:
+			default: // nobody asked any more
+			}
+			continue
+		default:
+			rw.log.Warn("unexpected control message", "type", m.Type)
+			continue
+		}
+		rw.draining.Store(true)
+		rw.ln.Close()
+		select {
+		case rw.drains <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// serveClient runs one session on conn and returns its exit status.
+func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) int {
+	fd, err := connFD(conn)
+	if err != nil {
+		writeLastResort(conn, err)
+		return 255
+	}
+	for len(rw.ints) > 0 {
+		<-rw.ints // an interrupt while idle is for no one
+	}
+	tc := &trackedConn{UnixConn: conn, last: time.Now()}
+	out := &countingWriter{w: tc, first: rw.announce}
+	sess := &session.Session{
+		Handler:   rw.h,
+		Config:    rw.cfg,
+		Dir:       rw.dir,
+		Logger:    rw.log,
+		Stderr:    os.Stderr,
+		Traceback: rw.init.Traceback,
+		// The master's Program opted in (or not) to hg's global options.
+		GlobalOptions: rw.init.GlobalOptions,
+		Disconnected:  session.PollHangup(fd),
+		OnKey: func(key string) {
+			if err := sendMsg(rw.ctl, controlMsg{Type: msgKey, Key: key}); err != nil {
+				rw.log.Debug("reporting key", "error", err)
+			}
+		},
+	}
+	if rw.cfg.Get("cmdserver.log", "") == "-" {
+		// cmdserver.log=-: while a client is connected, its session's
+		// events go to that client's 'd' channel.
+		sess.Logger = hclog.New(&hclog.LoggerOptions{
+			Name:   "session",
+			Level:  rw.log.GetLevel(),
+			Output: &debugChannel{sess: sess},
+		})
+	}
+	if sess.Commands == nil {
+		sess.Commands = make(map[string]session.CommandFunc)
+	}
+	sess.Commands[StatusCommand] = rw.status
+	if rw.extend != nil {
+		rw.extend(sess, conn)
+	}
+	tc.sess = sess
+	rw.client.Store(tc)
+	defer rw.client.Store(nil)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go rw.watchIdle(tc, stopWatch)
+	drain := rw.drains
+	if rw.draining.Load() {
+		drain = closedChan
+	}
+	done := make(chan error, 1)
+	if err := sess.Greet(tc, out); err != nil {
+		done <- err // Serve would only return it
+	} else {
+		go func() { done <- sess.Serve(ctx, tc, out) }()
+	}
+	var poll <-chan time.Time
+	var drainedAt time.Time
+	for {
+		select {
+		case err := <-done:
+			if err != nil && out.n == 0 {
+				// Failed before its hello: the client would see nothing.
+				writeLastResort(conn, err)
+			}
+			return session.ServeStatus(err)
+		case <-rw.ints:
+			if !sess.Interrupt() {
+				rw.log.Debug("SIGINT between commands ignored")
+			}
+		case <-drain:
+			drain = nil
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			poll = t.C
+			drainedAt = time.Now()
+			rw.endWhenIdle(sess, conn, drainedAt)
+		case <-poll:
+			rw.endWhenIdle(sess, conn, drainedAt)
+		}
+	}
+}
+
+// drainGrace is how long a session that has not run a command yet when
+// the server starts shutting down may take to send one: a client that
+// connected just then (chg sends its set-up requests first) gets its
+// command run rather than cut off.
+const drainGrace = 2 * time.Second
+
+// endWhenIdle ends a draining session once no command runs and the
+// session has had its one command (or the grace is over): the session
+// then reads end of input between requests, a clean end, while a result
+// being written still goes out.
+func (rw *runningWorker) endWhenIdle(sess *session.Session, conn *net.UnixConn, drainedAt time.Time) {
+	if sess.Busy() {
+		return
+	}
+	if sess.CommandsDone() == 0 && time.Since(drainedAt) < drainGrace {
+		return
+	}
+	_ = conn.CloseRead()
+}
+
+// closedChan is a channel that is always ready.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// writeLastResort sends err on the 'e' channel of a client that got
+// nothing else, so that it sees why its connection closes.
+func writeLastResort(conn *net.UnixConn, err error) {
+	fw := session.NewFrameWriter(conn)
+	_ = fw.WriteFrame(session.ChannelError, []byte("abort: "+err.Error()+"\n"))
+}
+
+func connFD(c *net.UnixConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("client connection: %w", err)
+	}
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1, fmt.Errorf("client connection: %w", err)
+	}
+	return fd, nil
+}
+
+// countingWriter counts the bytes written to the client and calls first
+// after the first write.
+type countingWriter struct {
+	w     io.Writer
+	n     int64
+	first func()
+}
+
+// SyscallConn hands the connection's descriptor to the session's frame
+// writer, which sends large output frames with one writev instead of
+// copying them first. Those bypass the count, which only has to tell
+// whether anything was written: the hello, small, always comes first and
+// through Write.
+func (c *countingWriter) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.w.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if c.first != nil {
+		c.first()
+		c.first = nil
+	}
+	return n, err
+}
+
+// debugChannel writes log entries as 'd' frames of its session, or to
+// stderr (the master's log) before the session has a connection.
+type debugChannel struct {
+	sess *session.Session
+}
+
+func (d *debugChannel) Write(p []byte) (int, error) {
+	fw := d.sess.Frames()
+	if fw == nil {
+		return os.Stderr.Write(p)
+	}
+	if err := fw.WriteFrame(session.ChannelDebug, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,9 +1,0 @@
-//go:build !(darwin || linux || openbsd)
-
-package protocol
-
-import "io"
-
-// vectorWriterFor: without writev, frames are copied into one buffer and
-// written with one Write.
-func vectorWriterFor(io.Writer) func(hdr, payload []byte) error { return nil }
