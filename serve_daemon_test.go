@@ -370,9 +370,15 @@ func TestSocketActivationHelper(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	var pid int
+	// The file appears at bind, before systemd-socket-activate listens:
+	// wait until a connect succeeds.
 	require.Eventually(t, func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
 	}, 10*time.Second, 10*time.Millisecond, "stderr: %s", &stderr)
 	pid = hello(t, sock)
 	require.Equal(t, pid, hello(t, sock), "one server serves every connection")
