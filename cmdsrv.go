@@ -67,7 +67,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/internal/pipe"
+	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )

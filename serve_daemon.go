@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/internal/daemon"
+	"github.com/cmdsrv/cmdsrv/daemon"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/internal/chg"
-	"github.com/cmdsrv/cmdsrv/internal/unixfork"
+	"github.com/cmdsrv/cmdsrv/chg"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 

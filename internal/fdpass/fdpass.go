@@ -3,7 +3,7 @@
 // Package fdpass passes descriptors over unix sockets as SCM_RIGHTS
 // ancillary data. It is the module's one pair of routines for it: chg's
 // attachio uses Send in the client (internal/chgclient) and Recv in the
-// server (internal/chg), and unixfork's tests hand descriptors to workers
+// server (chg), and unixfork's tests hand descriptors to workers
 // with them.
 package fdpass
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/internal/unixfork"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 

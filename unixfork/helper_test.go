@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 	// Fails the package when a test leaves a goroutine behind. The
 	// worker forker (parentdeath_linux.go) lives as long as the process by
 	// design: its thread's end would kill the workers.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/cmdsrv/cmdsrv/internal/unixfork.forker"))
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/cmdsrv/cmdsrv/unixfork.forker"))
 }
 
 // testExtension answers the command "workerdata" with the master's
