@@ -14,15 +14,14 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// exampleAppEnv marks the test binary re-executed as the example's
-// application (Example starts it as a pipe server).
-const exampleAppEnv = "CMDSRV_CLIENT_EXAMPLE_APP"
-
 // TestMain runs the example's application when re-executed, and otherwise
 // the tests, failing the package when one leaves a goroutine behind (a
 // pipe server's process waiter, say).
 func TestMain(m *testing.M) {
-	if os.Getenv(exampleAppEnv) == "1" {
+	// Example starts this test binary as `serve --cmdserver pipe`: the
+	// arguments say the role, not the environment, which every process
+	// the tests start would inherit (the fuzzing engine's workers too).
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		p := cmdsrv.Program{Name: "upper", NewHandler: func(*protocol.Config, hclog.Logger) (protocol.Handler, error) {
 			return protocol.HandlerFunc(func(_ context.Context, req *protocol.Request) int {
 				fmt.Fprintln(req.Stdout, strings.ToUpper(strings.Join(req.Args, " ")))
@@ -31,6 +30,5 @@ func TestMain(m *testing.M) {
 		}}
 		os.Exit(p.Main(os.Args))
 	}
-	os.Setenv(exampleAppEnv, "1") // for the processes Example starts
 	goleak.VerifyTestMain(m)
 }
