@@ -27,12 +27,12 @@ const maxRedirects = 10
 // command ran (the connection broke).
 func Run(ctx context.Context, opts Options) (int, error) {
 	if err := opts.fill(); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
+		return 0, fmt.Errorf("%w: %w", ErrNotRun, err)
 	}
 	// No signal is caught while connecting (see forwardSignals).
 	cn, code, exit, err := connectValidated(&opts)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrNotRun, err)
+		return 0, fmt.Errorf("%w: %w", ErrNotRun, err)
 	}
 	if exit {
 		return code, nil
