@@ -256,6 +256,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if closing { // Shutdown came while we were binding
 		ln.Close()
 		backlog.Close()
+		if bound != nil {
+			// Shutdown ran before s.bound was set: it removed nothing.
+			if err := bound.remove(); err != nil {
+				s.logger().Warn("socket file left behind", "path", bound.path, "error", err)
+			}
+		}
 		_ = s.Shutdown(context.Background())
 		return ErrServerClosed
 	}

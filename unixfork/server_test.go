@@ -490,3 +490,21 @@ func TestShutdownLetsANewSessionRunOneCommand(t *testing.T) {
 	_, err := c.RunCommand(context.Background(), []string{"echo", "more"}, nil)
 	require.Error(t, err, "the session ends after its one command")
 }
+
+// TestShutdownWhileBinding: a Shutdown that comes between the bind and the
+// start of serving (here from Ready) still removes the socket file.
+func TestShutdownWhileBinding(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "uf")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	addr := filepath.Join(dir, "s")
+	s := &Server{Address: addr}
+	s.Ready = func() {
+		_, err := os.Lstat(addr)
+		require.NoError(t, err, "bound before Ready")
+		require.NoError(t, s.Shutdown(context.Background()))
+	}
+	require.ErrorIs(t, s.ListenAndServe(context.Background()), ErrServerClosed)
+	_, err = os.Lstat(addr)
+	require.ErrorIs(t, err, os.ErrNotExist, "socket file left behind")
+}
