@@ -307,8 +307,13 @@ func (s *Server) readControl(p *proc) {
 		case msgDone:
 			s.mu.Lock()
 			s.endClientLocked(p)
-			if m.Recycle != "" {
+			switch m.Recycle {
+			case "":
+			case recycleExit:
 				p.recycling = true // not coming back
+				log.Debug("worker exits after its client", "pid", p.pid)
+			default:
+				p.recycling = true
 				s.stats.recycled++
 				log.Debug("worker recycled", "pid", p.pid, "reason", m.Recycle)
 			}

@@ -278,21 +278,27 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		conn.Close()
 		rw.announce() // if nothing was written: "done" must follow "accepted"
 		done := controlMsg{Type: msgDone, Status: status}
-		if status == 0 && ctx.Err() == nil && !rw.draining.Load() && reuse > 1 {
-			// Recycle: a worker that served its share, or grew past the
-			// RSS limit, makes room for a fresh one.
-			if served+1 >= reuse {
-				done.Recycle = "count"
-			} else if rss, ok := currentRSS(); ok && maxRSS > 0 && rss > maxRSS {
+		// Recycle: a worker that served its share, or grew past the RSS
+		// limit, makes room for a fresh one. Any other worker that exits
+		// now says so too ("exit"): the master must not count it as on
+		// its way back to the pool until its socket closes.
+		stopping := ctx.Err() != nil || rw.draining.Load()
+		switch {
+		case status == 0 && !stopping && reuse > 1 && served+1 >= reuse:
+			done.Recycle = recycleCount
+		case status != 0 || stopping || served+1 >= reuse:
+			done.Recycle = recycleExit
+		default:
+			if rss, ok := currentRSS(); ok && maxRSS > 0 && rss > maxRSS {
 				rw.log.Info("recycling worker: RSS over cmdserver.worker-max-rss", "rss", rss, "limit", maxRSS)
-				done.Recycle = "rss"
+				done.Recycle = recycleRSS
 			}
 		}
 		if err := sendMsg(rw.ctl, done); err != nil {
 			rw.log.Debug("master gone", "error", err)
 			return status
 		}
-		if status != 0 || done.Recycle != "" || served+1 >= reuse || ctx.Err() != nil || rw.draining.Load() {
+		if done.Recycle != "" || rw.draining.Load() {
 			return status
 		}
 		if err := state.restore(notifyInt); err != nil {
