@@ -49,6 +49,14 @@ func TestMain(m *testing.M) {
 // WorkerData, as the worker received it in its start-up message.
 func testExtension(data []byte) (func(*protocol.Session, *net.UnixConn), error) {
 	return func(sess *protocol.Session, _ *net.UnixConn) {
+		// test.accepted-dir: a file named for this worker's pid marks that
+		// it took a client; test.hello-delay then holds its hello back.
+		if dir := sess.Config.Get("test.accepted-dir", ""); dir != "" {
+			_ = os.WriteFile(filepath.Join(dir, strconv.Itoa(os.Getpid())), nil, 0o600)
+		}
+		if d, err := time.ParseDuration(sess.Config.Get("test.hello-delay", "0s")); err == nil {
+			time.Sleep(d)
+		}
 		h := sess.Handler
 		sess.Handler = protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
 			if len(req.Args) == 1 && req.Args[0] == "workerdata" {

@@ -58,6 +58,9 @@ type proc struct {
 	// client.
 	idleSince, evictSent time.Time
 	lastLine             atomic.Pointer[string] // last line of its output
+	// spare, closed, cancels the kill of a stopped worker that turns out
+	// to have taken a client (stopIdleLocked, accepted).
+	spare chan struct{}
 }
 
 // signalGroup signals the worker's process group (it leads its own, so
@@ -372,6 +375,11 @@ func (s *Server) ready(p *proc) {
 		s.failures = 0
 	}
 	p.pingSent = time.Time{}
+	if p.state == stateStopping {
+		// Told to exit (it came back from a client before it read the
+		// end of input): it exits on its own.
+		return
+	}
 	if s.closing {
 		s.stopIdleLocked(p)
 	} else {

@@ -485,6 +485,12 @@ func (s *Server) accepted(p *proc) {
 			break
 		}
 	}
+	if p.state == stateStopping && p.spare != nil {
+		// Stopped while it took this client: it serves the client, then
+		// exits (the end of input it reads tells it so).
+		close(p.spare)
+		p.spare = nil
+	}
 	p.state = stateBusy
 	p.hasClient = true
 	p.idleSince, p.evictSent = time.Time{}, time.Time{}
@@ -614,9 +620,22 @@ func (s *Server) drainLocked(p *proc) {
 
 // stopIdleLocked ends an idle worker: end of input on its socketpair makes
 // it exit; its process group is killed if it has not within 2 s.
+//
+// The worker may have just accepted a client and not yet said so: only
+// the master's sending side is shut down, so that its "accepted" still
+// arrives; accepted then spares it, and it serves that client (drained at
+// shutdown: it was asked to drain first) and exits.
 func (s *Server) stopIdleLocked(p *proc) {
 	p.state = stateStopping
-	p.ctl.Close()
+	if s.closing {
+		s.drainLocked(p)
+	}
+	if err := p.ctl.CloseWrite(); err != nil {
+		s.logger().Debug("stopping worker", "pid", p.pid, "error", err)
+		p.ctl.Close()
+	}
+	spare := make(chan struct{})
+	p.spare = spare
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -624,6 +643,7 @@ func (s *Server) stopIdleLocked(p *proc) {
 		defer t.Stop()
 		select {
 		case <-p.exited:
+		case <-spare:
 		case <-t.C:
 			p.signalGroup(sigKill)
 		}

@@ -508,3 +508,46 @@ func TestShutdownWhileBinding(t *testing.T) {
 	_, err = os.Lstat(addr)
 	require.ErrorIs(t, err, os.ErrNotExist, "socket file left behind")
 }
+
+// TestShutdownDrainsClientAcceptedByIdleWorker: an idle worker that has
+// just taken a client, and not yet told the master, when the shutdown
+// stops it, serves that client's command to its end (drained) rather than
+// being killed with it 2 s later.
+func TestShutdownDrainsClientAcceptedByIdleWorker(t *testing.T) {
+	marks := t.TempDir()
+	ts := startServer(t, "cmdserver.workers=1", "test.accepted-dir="+marks, "test.hello-delay=300ms")
+	ts.waitIdle(t, 1)
+	type result struct {
+		code int
+		out  string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, ts.addr)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer c.Close()
+		var out strings.Builder
+		// Longer than the 2 s after which a stopped worker is killed.
+		code, err := c.RunCommand(ctx, []string{"sleep", "2500ms"}, &client.RunOptions{Stdout: &out})
+		res <- result{code, out.String(), err}
+	}()
+	waitFor(t, "the worker took the client", func() bool {
+		ents, _ := os.ReadDir(marks)
+		return len(ents) > 0
+	})
+	ts.mu.Lock()
+	announced := ts.active > 0
+	ts.mu.Unlock()
+	require.False(t, announced, "the worker announced its client before the shutdown (test.hello-delay too short)")
+	require.NoError(t, ts.Shutdown(context.Background()))
+	r := <-res
+	require.NoError(t, r.err, "log:\n%s", ts.log)
+	require.Equal(t, 0, r.code)
+	require.Equal(t, "sleeping\n", r.out)
+}

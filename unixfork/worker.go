@@ -282,7 +282,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		// limit, makes room for a fresh one. Any other worker that exits
 		// now says so too ("exit"): the master must not count it as on
 		// its way back to the pool until its socket closes.
-		stopping := ctx.Err() != nil || rw.draining.Load()
+		stopping := ctx.Err() != nil || rw.draining.Load() || rw.masterLeft()
 		switch {
 		case status == 0 && !stopping && reuse > 1 && served+1 >= reuse:
 			done.Recycle = recycleCount
@@ -305,6 +305,17 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			rw.log.Error("cannot restore process state; not reusing this worker", "error", err)
 			return 0
 		}
+	}
+}
+
+// masterLeft reports whether the master has closed its side of the
+// socketpair: it stopped this worker (pool shrink, shutdown) or died.
+func (rw *runningWorker) masterLeft() bool {
+	select {
+	case <-rw.ctlGone:
+		return true
+	default:
+		return false
 	}
 }
 
