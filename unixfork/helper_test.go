@@ -155,6 +155,13 @@ func (h *testHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 		for i := range grown {
 			grown[i] = 1
 		}
+	case "system":
+		// A shell in a process group of its own, as UI.System runs it.
+		code, err := protocol.RunShell(ctx, req, args[0])
+		if err != nil {
+			fmt.Fprintln(req.Stderr, err)
+		}
+		return code
 	case "key":
 		req.UseKey(args[0])
 	case "prewarmed":

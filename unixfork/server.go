@@ -600,6 +600,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	// SIGTERM first: a worker then hangs up the shells it started in
+	// process groups of their own, out of reach of a signal to its group.
+	s.mu.Lock()
+	for p := range s.procs {
+		s.logger().Warn("terminating worker at shutdown deadline", "pid", p.pid)
+		p.signalGroup(sigTerm)
+	}
+	s.mu.Unlock()
+	t := time.NewTimer(shutdownKillGrace)
+	defer t.Stop()
+	select {
+	case <-s.finished:
+		return ctx.Err()
+	case <-t.C:
+	}
 	s.mu.Lock()
 	for p := range s.procs {
 		s.logger().Warn("killing worker at shutdown deadline", "pid", p.pid)
@@ -609,6 +624,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-s.finished
 	return ctx.Err()
 }
+
+// shutdownKillGrace is how long workers have between SIGTERM and SIGKILL
+// when Shutdown's context ends.
+const shutdownKillGrace = 2 * time.Second
 
 // drainLocked asks a busy worker to end its session once the running
 // command is done; s.mu must be held.

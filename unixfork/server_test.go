@@ -551,3 +551,31 @@ func TestShutdownDrainsClientAcceptedByIdleWorker(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	require.Equal(t, "sleeping\n", r.out)
 }
+
+// TestShutdownDeadlineHangsUpShells: at Shutdown's deadline a busy
+// worker is terminated, not just killed: it first hangs up the shell it
+// started in a process group of its own, so that nothing the client's
+// command started keeps running (and writing to the client's
+// descriptors) behind it.
+func TestShutdownDeadlineHangsUpShells(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	c := dial(t, ts.addr)
+	go func() {
+		_, _ = c.RunCommand(context.Background(), []string{"system", "sleep 60 & echo $! > " + pidFile + "; wait"}, nil)
+	}()
+	var pid int
+	waitFor(t, "the shell's background process", func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	defer unix.Kill(pid, unix.SIGKILL)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, ts.Shutdown(ctx), context.DeadlineExceeded)
+	waitFor(t, "the shell's process gone", func() bool { return processGone(pid) })
+}

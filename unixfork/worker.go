@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -232,13 +233,29 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	// EPIPE instead of killing the worker: the command ends with an
 	// error and the session its usual way. Nothing reads the channel.
 	brokenPipes := make(chan os.Signal, 1)
+	// SIGTERM (the master's, at its shutdown deadline) ends the worker
+	// as it did, after hanging up the shells it started in groups of
+	// their own, which a signal to the worker's group does not reach.
+	terms := make(chan os.Signal, 1)
 	notifyInt := func() {
 		signal.Notify(rw.ints, os.Interrupt)
 		signal.Notify(brokenPipes, syscall.SIGPIPE)
+		signal.Notify(terms, syscall.SIGTERM)
 	}
 	notifyInt()
 	defer signal.Stop(rw.ints)
 	defer signal.Stop(brokenPipes)
+	defer signal.Stop(terms)
+	go func() {
+		<-terms
+		wire.HangUpShells(shellHangupGrace)
+		signal.Reset(syscall.SIGTERM)
+		_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+	}()
+	// However else the worker ends, no shell of its outlives it (a
+	// client's command is over by then; what is left are processes that
+	// would write to a client's descriptors behind its back).
+	defer wire.HangUpShells(shellHangupGrace)
 	rw.ctlGone = make(chan struct{})
 	go rw.readControl()
 	// Stop accepting when the master closes our socketpair (shutdown, or
@@ -307,6 +324,11 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		}
 	}
 }
+
+// shellHangupGrace is how long the shells' processes have between
+// SIGHUP and SIGKILL when the worker ends; within the master's grace
+// between its SIGTERM and SIGKILL (shutdownKillGrace).
+const shellHangupGrace = 500 * time.Millisecond
 
 // masterLeft reports whether the master has closed its side of the
 // socketpair: it stopped this worker (pool shrink, shutdown) or died.
