@@ -46,7 +46,7 @@ func openOwned(path string, flag int, perm uint32) (*os.File, error) {
 	// Regular files, and character devices (/dev/null, a terminal); a
 	// FIFO, socket, directory or block device is no place for a log or
 	// pid file.
-	if typ := st.Mode & unix.S_IFMT; typ != unix.S_IFREG && typ != unix.S_IFCHR {
+	if typ := uint32(st.Mode) & unix.S_IFMT; typ != unix.S_IFREG && typ != unix.S_IFCHR {
 		unix.Close(fd)
 		return nil, &NotOwnedError{Path: path, Reason: kindReason(statType(typ))}
 	}
