@@ -58,9 +58,12 @@ type proc struct {
 	// client.
 	idleSince, evictSent time.Time
 	lastLine             atomic.Pointer[string] // last line of its output
-	// spare, closed, cancels the kill of a stopped worker that turns out
-	// to have taken a client (stopIdleLocked, accepted).
-	spare chan struct{}
+	// stopped is set once the master has shut down its side of the
+	// socketpair (stopIdleLocked): the worker exits, at the latest after
+	// a client it took meanwhile. spare, closed, cancels the kill of a
+	// stopped worker that turns out to have taken a client (accepted).
+	stopped bool
+	spare   chan struct{}
 }
 
 // signalGroup signals the worker's process group (it leads its own, so
@@ -375,7 +378,7 @@ func (s *Server) ready(p *proc) {
 		s.failures = 0
 	}
 	p.pingSent = time.Time{}
-	if p.state == stateStopping {
+	if p.stopped || p.state == stateStopping {
 		// Told to exit (it came back from a client before it read the
 		// end of input): it exits on its own.
 		return

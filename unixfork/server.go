@@ -646,6 +646,10 @@ func (s *Server) drainLocked(p *proc) {
 // shutdown: it was asked to drain first) and exits.
 func (s *Server) stopIdleLocked(p *proc) {
 	p.state = stateStopping
+	if p.stopped {
+		return // already; the worker exits on its own
+	}
+	p.stopped = true
 	if s.closing {
 		s.drainLocked(p)
 	}
