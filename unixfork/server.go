@@ -212,6 +212,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.settings = st
 	s.spareTarget = st.minSpare
 	s.stats.startedAt = time.Now()
+	// Set before Ready: an idle timeout counted from LastActivity (chg's)
+	// must not see the zero time once the socket accepts.
+	s.lastAct = s.stats.startedAt
 	s.keys = newLRU(st.maxKeys)
 	closing := s.closing
 	s.mu.Unlock()
