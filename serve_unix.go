@@ -14,8 +14,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/chg"
-	"github.com/cmdsrv/cmdsrv/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // chgOptions converts the application's ChgOptions for the chg service.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/unixfork"
 	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // ErrServerClosed is returned by ListenAndServe after Shutdown, including

@@ -347,3 +347,47 @@ func TestActivationWithSystemd(t *testing.T) {
 	_, err = os.Stat(sock)
 	require.NoError(t, err, "an activated server never unlinks its socket")
 }
+
+// A FIFO planted at the log path is refused with a clear error, whether or
+// not something reads it, instead of blocking open(2) for a reader.
+func TestLogFileRefusesFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "log")
+	require.NoError(t, unix.Mkfifo(fifo, 0o600))
+	open := func() error {
+		done := make(chan error, 1)
+		go func() {
+			l, err := OpenLog(fifo, 0, 1)
+			if l != nil {
+				l.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			// Unblock the open before failing, so the goroutine ends.
+			if r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0); err == nil {
+				r.Close()
+			}
+			t.Fatal("opening a FIFO as the log file blocked")
+			return nil
+		}
+	}
+	err := open() // no reader
+	require.ErrorIs(t, err, ErrNotOwned)
+	require.ErrorContains(t, err, "is a named pipe (FIFO), not a regular file")
+
+	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	require.NoError(t, err)
+	defer r.Close()
+	err = open() // a reader: open succeeds, the type check refuses it
+	require.ErrorIs(t, err, ErrNotOwned)
+	require.ErrorContains(t, err, "is a named pipe (FIFO), not a regular file")
+
+	// A character device (root's /dev/null) is still a valid log.
+	l, err := OpenLog("/dev/null", 0, 1)
+	require.NoError(t, err)
+	l.Close()
+}

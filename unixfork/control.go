@@ -43,6 +43,17 @@ const (
 	msgStatus   = "status"
 )
 
+// Values of controlMsg.Recycle.
+const (
+	// recycleCount: cmdserver.worker-reuse reached; recycleRSS:
+	// cmdserver.worker-max-rss passed. Both count as recycled.
+	recycleCount = "count"
+	recycleRSS   = "rss"
+	// recycleExit: the worker exits for another reason (it serves one
+	// client, the session ended in error, shutdown, the master gone).
+	recycleExit = "exit"
+)
+
 // controlMsg is the one message type; fields not used by a kind are empty.
 type controlMsg struct {
 	Type string `json:"type"`
@@ -70,9 +81,9 @@ type controlMsg struct {
 
 	// done
 	Status int `json:"status,omitempty"`
-	// Recycle says why the worker exits after this client although it
-	// could serve more: "count" (cmdserver.worker-reuse reached) or "rss"
-	// (cmdserver.worker-max-rss passed).
+	// Recycle is set when the worker exits after this client, and says
+	// why: recycleCount, recycleRSS, or recycleExit. Empty: it comes back
+	// to the pool, or exits only because restoring its state failed.
 	Recycle string `json:"recycle,omitempty"`
 
 	// idle: since when, in milliseconds

@@ -54,6 +54,14 @@ func TestMain(m *testing.M) {
 // WorkerData, as the worker received it in its start-up message.
 func testExtension(data []byte) (func(*session.Session, *net.UnixConn), error) {
 	return func(sess *session.Session, _ *net.UnixConn) {
+		// test.accepted-dir: a file named for this worker's pid marks that
+		// it took a client; test.hello-delay then holds its hello back.
+		if dir := sess.Config.Get("test.accepted-dir", ""); dir != "" {
+			_ = os.WriteFile(filepath.Join(dir, strconv.Itoa(os.Getpid())), nil, 0o600)
+		}
+		if d, err := time.ParseDuration(sess.Config.Get("test.hello-delay", "0s")); err == nil {
+			time.Sleep(d)
+		}
 		h := sess.Handler
 		sess.Handler = protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
 			if len(req.Args) == 1 && req.Args[0] == "workerdata" {
@@ -152,6 +160,13 @@ func (h *testHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 		for i := range grown {
 			grown[i] = 1
 		}
+	case "system":
+		// A shell in a process group of its own, as UI.System runs it.
+		code, err := session.RunShell(ctx, req, args[0])
+		if err != nil {
+			fmt.Fprintln(req.Stderr, err)
+		}
+		return code
 	case "key":
 		req.UseKey(args[0])
 	case "prewarmed":

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -26,6 +27,9 @@ type trackedConn struct {
 	last     time.Time  // last byte read or written
 	reported time.Time  // last when the master was told "idle"
 	evicted  bool
+	// writing counts writes under way: a result the client does not
+	// read, blocked after its command ended, is not idleness.
+	writing int
 }
 
 // Read stamps the activity. Once evicted, whatever arrives is dropped and
@@ -45,17 +49,50 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {
+	c.startWrite()
 	n, err := c.UnixConn.Write(p)
-	c.mu.Lock()
-	c.last = time.Now()
-	c.mu.Unlock()
+	c.endWrite()
 	return n, err
 }
 
+func (c *trackedConn) startWrite() {
+	c.mu.Lock()
+	c.writing++
+	c.mu.Unlock()
+}
+
+func (c *trackedConn) endWrite() {
+	c.mu.Lock()
+	c.writing--
+	c.last = time.Now()
+	c.mu.Unlock()
+}
+
+// SyscallConn is the connection's, with its writes (the frame writer's
+// writev of large frames) counted as Write's are.
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	rc, err := c.UnixConn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return trackedRawConn{RawConn: rc, c: c}, nil
+}
+
+type trackedRawConn struct {
+	syscall.RawConn
+	c *trackedConn
+}
+
+func (r trackedRawConn) Write(f func(fd uintptr) (done bool)) error {
+	r.c.startWrite()
+	defer r.c.endWrite()
+	return r.RawConn.Write(f)
+}
+
 // idleForLocked is how long the client has been idle; 0 while a command
-// runs. c.mu must be held.
+// runs or something is being written to it. c.mu must be held.
 func (c *trackedConn) idleForLocked() time.Duration {
-	if c.sess == nil || c.sess.Busy() {
+	if c.sess == nil || c.writing > 0 || c.sess.Busy() {
 		return 0
 	}
 	return time.Since(c.last)
@@ -75,13 +112,24 @@ func (c *trackedConn) evict(limit time.Duration, log hclog.Logger) bool {
 	c.mu.Unlock()
 	msg := fmt.Sprintf("abort: closing this connection: it sent nothing for %s while other clients waited for a worker (cmdserver.client-idle-timeout=%s)\n",
 		idle.Round(time.Millisecond), limit)
-	if fw := c.sess.Frames(); fw != nil {
-		_ = fw.WriteFrame(session.ChannelError, []byte(msg))
-	}
 	log.Warn("closed an idle client connection: other clients waited for a worker", "idle", idle.Round(time.Millisecond), "limit", limit)
-	_ = c.CloseRead()
+	// Not on the caller's goroutine, the worker's control loop: a write
+	// to a client that stopped reading (or the frame writer held by one)
+	// would block it, and with it the master's later messages. The write
+	// deadline bounds that write and any stuck one it waits behind; the
+	// end of input then ends the session.
+	go func() {
+		_ = c.SetWriteDeadline(time.Now().Add(evictWriteWait))
+		if fw := c.sess.Frames(); fw != nil {
+			_ = fw.WriteFrame(session.ChannelError, []byte(msg))
+		}
+		_ = c.CloseRead()
+	}()
 	return true
 }
+
+// evictWriteWait bounds the write of the reason to an evicted client.
+const evictWriteWait = 5 * time.Second
 
 // watchIdle tells the master when the client has been idle for
 // rw.idleAfter, once per idle stretch, until stop is closed. The master

@@ -237,6 +237,12 @@ func (s *Server) exitReason(p *proc) string {
 	select {
 	case <-p.exited:
 		status = p.cmd.ProcessState.String()
+		// Its last words may still be in the pipe: the reason is the
+		// line it wrote before it died (the pipe is closed at most a
+		// second after the exit, see exec).
+		if p.drained != nil {
+			<-p.drained
+		}
 	default:
 	}
 	reason := fmt.Sprintf("worker (pid %d) exited before it was ready (%s)", p.pid, status)

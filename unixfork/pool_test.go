@@ -317,6 +317,26 @@ func TestRecycleByCount(t *testing.T) {
 	require.GreaterOrEqual(t, status(t, ts).WorkersRecycled, int64(2))
 }
 
+// TestDoneSaysWorkerExits: a worker that exits after its client for
+// another reason than recycling (here it serves one client) says so in
+// its done message, so that the master does not count it as on its way
+// back to the pool (holding back refills) until its socket closes. It is
+// not counted as recycled.
+func TestDoneSaysWorkerExits(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-reuse=1")
+	c := dial(t, ts.addr)
+	run(t, c, "echo")
+	pid := c.Hello.PID
+	c.Close()
+	waitFor(t, "worker gone", func() bool { return processGone(pid) })
+	waitFor(t, "the worker's exit announced", func() bool {
+		return strings.Contains(ts.log.String(), "worker exits after its client")
+	})
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	require.Zero(t, ts.stats.recycled)
+}
+
 // TestRecycleByRSS: a worker whose client left it over the RSS limit is
 // replaced; one that stayed under it is reused.
 func TestRecycleByRSS(t *testing.T) {

@@ -58,6 +58,13 @@ type proc struct {
 	// client.
 	idleSince, evictSent time.Time
 	lastLine             atomic.Pointer[string] // last line of its output
+	drained              chan struct{}          // closed once its output is read to the end
+	// stopped is set once the master has shut down its side of the
+	// socketpair (stopIdleLocked): the worker exits, at the latest after
+	// a client it took meanwhile. spare, closed, cancels the kill of a
+	// stopped worker that turns out to have taken a client (accepted).
+	stopped bool
+	spare   chan struct{}
 }
 
 // signalGroup signals the worker's process group (it leads its own, so
@@ -223,10 +230,10 @@ func (s *Server) exec() (*proc, error) {
 		return nil, fmt.Errorf("starting %s: %w", exe, err)
 	}
 	now := time.Now()
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), state: stateStarting, startedAt: now, heard: now}
+	drained := make(chan struct{})
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), drained: drained, state: stateStarting, startedAt: now, heard: now}
 	log := s.logger()
 	log.Info(fmt.Sprintf("forked worker process (pid=%d)", p.pid))
-	drained := make(chan struct{})
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -307,8 +314,13 @@ func (s *Server) readControl(p *proc) {
 		case msgDone:
 			s.mu.Lock()
 			s.endClientLocked(p)
-			if m.Recycle != "" {
+			switch m.Recycle {
+			case "":
+			case recycleExit:
 				p.recycling = true // not coming back
+				log.Debug("worker exits after its client", "pid", p.pid)
+			default:
+				p.recycling = true
 				s.stats.recycled++
 				log.Debug("worker recycled", "pid", p.pid, "reason", m.Recycle)
 			}
@@ -367,6 +379,11 @@ func (s *Server) ready(p *proc) {
 		s.failures = 0
 	}
 	p.pingSent = time.Time{}
+	if p.stopped || p.state == stateStopping {
+		// Told to exit (it came back from a client before it read the
+		// end of input): it exits on its own.
+		return
+	}
 	if s.closing {
 		s.stopIdleLocked(p)
 	} else {

@@ -213,6 +213,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.settings = st
 	s.spareTarget = st.minSpare
 	s.stats.startedAt = time.Now()
+	// Set before Ready: an idle timeout counted from LastActivity (chg's)
+	// must not see the zero time once the socket accepts.
+	s.lastAct = s.stats.startedAt
 	s.keys = newLRU(st.maxKeys)
 	closing := s.closing
 	s.mu.Unlock()
@@ -257,6 +260,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if closing { // Shutdown came while we were binding
 		ln.Close()
 		backlog.Close()
+		if bound != nil {
+			// Shutdown ran before s.bound was set: it removed nothing.
+			if err := bound.remove(); err != nil {
+				s.logger().Warn("socket file left behind", "path", bound.path, "error", err)
+			}
+		}
 		_ = s.Shutdown(context.Background())
 		return ErrServerClosed
 	}
@@ -480,6 +489,12 @@ func (s *Server) accepted(p *proc) {
 			break
 		}
 	}
+	if p.state == stateStopping && p.spare != nil {
+		// Stopped while it took this client: it serves the client, then
+		// exits (the end of input it reads tells it so).
+		close(p.spare)
+		p.spare = nil
+	}
 	p.state = stateBusy
 	p.hasClient = true
 	p.idleSince, p.evictSent = time.Time{}, time.Time{}
@@ -589,6 +604,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	// SIGTERM first: a worker then hangs up the shells it started in
+	// process groups of their own, out of reach of a signal to its group.
+	s.mu.Lock()
+	for p := range s.procs {
+		s.logger().Warn("terminating worker at shutdown deadline", "pid", p.pid)
+		p.signalGroup(sigTerm)
+	}
+	s.mu.Unlock()
+	t := time.NewTimer(shutdownKillGrace)
+	defer t.Stop()
+	select {
+	case <-s.finished:
+		return ctx.Err()
+	case <-t.C:
+	}
 	s.mu.Lock()
 	for p := range s.procs {
 		s.logger().Warn("killing worker at shutdown deadline", "pid", p.pid)
@@ -598,6 +628,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-s.finished
 	return ctx.Err()
 }
+
+// shutdownKillGrace is how long workers have between SIGTERM and SIGKILL
+// when Shutdown's context ends.
+const shutdownKillGrace = 2 * time.Second
 
 // drainLocked asks a busy worker to end its session once the running
 // command is done; s.mu must be held.
@@ -609,9 +643,26 @@ func (s *Server) drainLocked(p *proc) {
 
 // stopIdleLocked ends an idle worker: end of input on its socketpair makes
 // it exit; its process group is killed if it has not within 2 s.
+//
+// The worker may have just accepted a client and not yet said so: only
+// the master's sending side is shut down, so that its "accepted" still
+// arrives; accepted then spares it, and it serves that client (drained at
+// shutdown: it was asked to drain first) and exits.
 func (s *Server) stopIdleLocked(p *proc) {
 	p.state = stateStopping
-	p.ctl.Close()
+	if p.stopped {
+		return // already; the worker exits on its own
+	}
+	p.stopped = true
+	if s.closing {
+		s.drainLocked(p)
+	}
+	if err := p.ctl.CloseWrite(); err != nil {
+		s.logger().Debug("stopping worker", "pid", p.pid, "error", err)
+		p.ctl.Close()
+	}
+	spare := make(chan struct{})
+	p.spare = spare
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -619,6 +670,7 @@ func (s *Server) stopIdleLocked(p *proc) {
 		defer t.Stop()
 		select {
 		case <-p.exited:
+		case <-spare:
 		case <-t.C:
 			p.signalGroup(sigKill)
 		}

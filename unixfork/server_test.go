@@ -491,3 +491,92 @@ func TestShutdownLetsANewSessionRunOneCommand(t *testing.T) {
 	_, err := c.RunCommand(context.Background(), []string{"echo", "more"}, nil)
 	require.Error(t, err, "the session ends after its one command")
 }
+
+// TestShutdownWhileBinding: a Shutdown that comes between the bind and the
+// start of serving (here from Ready) still removes the socket file.
+func TestShutdownWhileBinding(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "uf")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	addr := filepath.Join(dir, "s")
+	s := &Server{Address: addr}
+	s.Ready = func() {
+		_, err := os.Lstat(addr)
+		require.NoError(t, err, "bound before Ready")
+		require.NoError(t, s.Shutdown(context.Background()))
+	}
+	require.ErrorIs(t, s.ListenAndServe(context.Background()), ErrServerClosed)
+	_, err = os.Lstat(addr)
+	require.ErrorIs(t, err, os.ErrNotExist, "socket file left behind")
+}
+
+// TestShutdownDrainsClientAcceptedByIdleWorker: an idle worker that has
+// just taken a client, and not yet told the master, when the shutdown
+// stops it, serves that client's command to its end (drained) rather than
+// being killed with it 2 s later.
+func TestShutdownDrainsClientAcceptedByIdleWorker(t *testing.T) {
+	marks := t.TempDir()
+	ts := startServer(t, "cmdserver.workers=1", "test.accepted-dir="+marks, "test.hello-delay=300ms")
+	ts.waitIdle(t, 1)
+	type result struct {
+		code int
+		out  string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, ts.addr)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer c.Close()
+		var out strings.Builder
+		// Longer than the 2 s after which a stopped worker is killed.
+		code, err := c.RunCommand(ctx, []string{"sleep", "2500ms"}, &client.RunOptions{Stdout: &out})
+		res <- result{code, out.String(), err}
+	}()
+	waitFor(t, "the worker took the client", func() bool {
+		ents, _ := os.ReadDir(marks)
+		return len(ents) > 0
+	})
+	ts.mu.Lock()
+	announced := ts.active > 0
+	ts.mu.Unlock()
+	require.False(t, announced, "the worker announced its client before the shutdown (test.hello-delay too short)")
+	require.NoError(t, ts.Shutdown(context.Background()))
+	r := <-res
+	require.NoError(t, r.err, "log:\n%s", ts.log)
+	require.Equal(t, 0, r.code)
+	require.Equal(t, "sleeping\n", r.out)
+}
+
+// TestShutdownDeadlineHangsUpShells: at Shutdown's deadline a busy
+// worker is terminated, not just killed: it first hangs up the shell it
+// started in a process group of its own, so that nothing the client's
+// command started keeps running (and writing to the client's
+// descriptors) behind it.
+func TestShutdownDeadlineHangsUpShells(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	c := dial(t, ts.addr)
+	go func() {
+		_, _ = c.RunCommand(context.Background(), []string{"system", "sleep 60 & echo $! > " + pidFile + "; wait"}, nil)
+	}()
+	var pid int
+	waitFor(t, "the shell's background process", func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	defer unix.Kill(pid, unix.SIGKILL)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, ts.Shutdown(ctx), context.DeadlineExceeded)
+	waitFor(t, "the shell's process gone", func() bool { return processGone(pid) })
+}

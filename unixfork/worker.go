@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -233,13 +234,29 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	// EPIPE instead of killing the worker: the command ends with an
 	// error and the session its usual way. Nothing reads the channel.
 	brokenPipes := make(chan os.Signal, 1)
+	// SIGTERM (the master's, at its shutdown deadline) ends the worker
+	// as it did, after hanging up the shells it started in groups of
+	// their own, which a signal to the worker's group does not reach.
+	terms := make(chan os.Signal, 1)
 	notifyInt := func() {
 		signal.Notify(rw.ints, os.Interrupt)
 		signal.Notify(brokenPipes, syscall.SIGPIPE)
+		signal.Notify(terms, syscall.SIGTERM)
 	}
 	notifyInt()
 	defer signal.Stop(rw.ints)
 	defer signal.Stop(brokenPipes)
+	defer signal.Stop(terms)
+	go func() {
+		<-terms
+		wire.HangUpShells(shellHangupGrace)
+		signal.Reset(syscall.SIGTERM)
+		_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+	}()
+	// However else the worker ends, no shell of its outlives it (a
+	// client's command is over by then; what is left are processes that
+	// would write to a client's descriptors behind its back).
+	defer wire.HangUpShells(shellHangupGrace)
 	rw.ctlGone = make(chan struct{})
 	go rw.readControl()
 	// Stop accepting when the master closes our socketpair (shutdown, or
@@ -279,27 +296,49 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		conn.Close()
 		rw.announce() // if nothing was written: "done" must follow "accepted"
 		done := controlMsg{Type: msgDone, Status: status}
-		if status == 0 && ctx.Err() == nil && !rw.draining.Load() && reuse > 1 {
-			// Recycle: a worker that served its share, or grew past the
-			// RSS limit, makes room for a fresh one.
-			if served+1 >= reuse {
-				done.Recycle = "count"
-			} else if rss, ok := currentRSS(); ok && maxRSS > 0 && rss > maxRSS {
+		// Recycle: a worker that served its share, or grew past the RSS
+		// limit, makes room for a fresh one. Any other worker that exits
+		// now says so too ("exit"): the master must not count it as on
+		// its way back to the pool until its socket closes.
+		stopping := ctx.Err() != nil || rw.draining.Load() || rw.masterLeft()
+		switch {
+		case status == 0 && !stopping && reuse > 1 && served+1 >= reuse:
+			done.Recycle = recycleCount
+		case status != 0 || stopping || served+1 >= reuse:
+			done.Recycle = recycleExit
+		default:
+			if rss, ok := currentRSS(); ok && maxRSS > 0 && rss > maxRSS {
 				rw.log.Info("recycling worker: RSS over cmdserver.worker-max-rss", "rss", rss, "limit", maxRSS)
-				done.Recycle = "rss"
+				done.Recycle = recycleRSS
 			}
 		}
 		if err := sendMsg(rw.ctl, done); err != nil {
 			rw.log.Debug("master gone", "error", err)
 			return status
 		}
-		if status != 0 || done.Recycle != "" || served+1 >= reuse || ctx.Err() != nil || rw.draining.Load() {
+		if done.Recycle != "" || rw.draining.Load() {
 			return status
 		}
 		if err := state.restore(notifyInt); err != nil {
 			rw.log.Error("cannot restore process state; not reusing this worker", "error", err)
 			return 0
 		}
+	}
+}
+
+// shellHangupGrace is how long the shells' processes have between
+// SIGHUP and SIGKILL when the worker ends; within the master's grace
+// between its SIGTERM and SIGKILL (shutdownKillGrace).
+const shellHangupGrace = 500 * time.Millisecond
+
+// masterLeft reports whether the master has closed its side of the
+// socketpair: it stopped this worker (pool shrink, shutdown) or died.
+func (rw *runningWorker) masterLeft() bool {
+	select {
+	case <-rw.ctlGone:
+		return true
+	default:
+		return false
 	}
 }
 

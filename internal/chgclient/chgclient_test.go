@@ -175,6 +175,21 @@ func TestRunHonoursContextWhileWaitingForServer(t *testing.T) {
 	require.False(t, started, "a server was started for a cancelled context")
 }
 
+// TestNotRunKeepsCause: an error of Run wraps both ErrNotRun and its
+// cause, so that a caller can tell why nothing ran.
+func TestNotRunKeepsCause(t *testing.T) {
+	files := newOutFiles(t)
+	notDir := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(notDir, nil, 0o600))
+	_, err := chgclient.Run(context.Background(), chgclient.Options{
+		SocketPath: filepath.Join(notDir, "server"), // its directory is a file
+		Args:       []string{"echo", "hi"},
+		Stdio:      files.stdio,
+	})
+	require.ErrorIs(t, err, chgclient.ErrNotRun)
+	require.ErrorIs(t, err, syscall.ENOTDIR)
+}
+
 // TestStaleSocketStartsServer: a socket file nobody listens on (a server
 // that died without removing it) counts as no server, so the client starts
 // one instead of giving up on "connection refused".

@@ -14,7 +14,7 @@ var errNoUnixSockets = errors.New("the chg client needs unix sockets and descrip
 // Run hands nothing over on this platform (Windows): it returns an error
 // wrapping ErrNotRun, so the caller runs the command in-process.
 func Run(ctx context.Context, opts Options) (int, error) {
-	return 0, fmt.Errorf("%w: %v", ErrNotRun, errNoUnixSockets)
+	return 0, fmt.Errorf("%w: %w", ErrNotRun, errNoUnixSockets)
 }
 
 // SocketDir has no socket directory to offer on this platform.

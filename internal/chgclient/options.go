@@ -36,6 +36,10 @@ type Options struct {
 	// chg client does: Run then leaves the forwarded signals caught
 	// instead of spending the time to restore them (or to finish catching
 	// them), and a signal that comes before the exit is discarded.
+	// Without it, Run gives the signals back their handling, SIGTSTP's
+	// default action included (on Linux amd64 and arm64; elsewhere, where
+	// that cannot be restored under the Go runtime, SIGTSTP is then not
+	// forwarded: Ctrl-Z stops the caller alone).
 	ExitAfter bool
 }
 

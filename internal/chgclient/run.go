@@ -48,7 +48,7 @@ func Run(ctx context.Context, opts Options) (int, error) {
 	if err := cn.send("runcommand", []byte(strings.Join(opts.Args, "\x00")), true); err != nil {
 		return 255, err
 	}
-	fwd := forwardSignals(cn.hello.PID, cn.hello.PGID)
+	fwd := forwardSignals(cn.hello.PID, cn.hello.PGID, !opts.ExitAfter)
 	defer fwd.release(!opts.ExitAfter)
 	var pg pager // waited for before the forwarding stops
 	defer pg.wait(cn.io)

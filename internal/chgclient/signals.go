@@ -31,12 +31,16 @@ const catchDelay = 10 * time.Millisecond
 // both.
 type forwarder struct {
 	pid, group int
-	sigs       chan os.Signal
-	timer      *time.Timer   // runs catch after catchDelay
-	once       sync.Once     // guards notified: catch, or release stopping it
-	notified   bool          // signal.Notify was called
-	done       chan struct{} // closed by release: the forwarding goroutine ends
-	wg         sync.WaitGroup
+	// restore: release will give the signals back (Options.ExitAfter
+	// unset); tstp is SIGTSTP's disposition from before catch.
+	restore  bool
+	tstp     tstpAction
+	sigs     chan os.Signal
+	timer    *time.Timer   // runs catch after catchDelay
+	once     sync.Once     // guards notified: catch, or release stopping it
+	notified bool          // signal.Notify was called
+	done     chan struct{} // closed by release: the forwarding goroutine ends
+	wg       sync.WaitGroup
 }
 
 // forwardSignals forwards signals to the worker pid (process group pgid)
@@ -44,9 +48,10 @@ type forwarder struct {
 // system or pager request. Until then the signals keep their default
 // actions, as in chg before it hands a command over: SIGINT, SIGTERM or
 // SIGHUP end the client (and the server, seeing the connection close,
-// interrupts the command), SIGTSTP stops the client alone.
-func forwardSignals(pid, pgid int) *forwarder {
-	f := &forwarder{pid: pid, group: -pgid, sigs: make(chan os.Signal, 16), done: make(chan struct{})}
+// interrupts the command), SIGTSTP stops the client alone. With restore,
+// release gives them back (see release).
+func forwardSignals(pid, pgid int, restore bool) *forwarder {
+	f := &forwarder{pid: pid, group: -pgid, restore: restore, sigs: make(chan os.Signal, 16), done: make(chan struct{})}
 	if pgid <= 1 {
 		f.group = pid
 	}
@@ -68,7 +73,18 @@ func (f *forwarder) catch() {
 			return
 		default:
 		}
-		signal.Notify(f.sigs, forwardedSignals...)
+		sigs := forwardedSignals
+		if f.restore {
+			if canRestoreTSTP {
+				f.tstp = saveTSTP()
+			} else {
+				// Caught once, SIGTSTP could not be given back: the
+				// caller could no longer be stopped. Ctrl-Z then stops
+				// this process alone, not the command.
+				sigs = sigs[:len(sigs)-1]
+			}
+		}
+		signal.Notify(f.sigs, sigs...)
 		f.notified = true
 		f.wg.Add(1)
 		go func() {
@@ -100,7 +116,11 @@ func (f *forwarder) forward(s syscall.Signal) {
 // release stops forwarding. With restore, it waits for the forwarding to
 // end and gives the signals back the handling they had before (signal.Stop,
 // as long again as Notify); a caller that exits right away skips both, and
-// a signal that comes in between is discarded.
+// a signal that comes in between is discarded. signal.Stop leaves the
+// runtime's handler on SIGTSTP, which then drops the signal: its default
+// action (or SIG_IGN) is put back with sigaction where the platform allows
+// it (Linux on amd64 and arm64); elsewhere SIGTSTP is not caught when a
+// restore is expected.
 func (f *forwarder) release(restore bool) {
 	close(f.done)
 	if f.timer != nil {
@@ -113,5 +133,6 @@ func (f *forwarder) release(restore bool) {
 	f.wg.Wait()
 	if f.notified {
 		signal.Stop(f.sigs)
+		f.tstp.restore()
 	}
 }

@@ -52,3 +52,35 @@ func suspendSelf() {
 	_ = unix.Tgkill(os.Getpid(), unix.Gettid(), syscall.SIGTSTP)
 	_ = rtSigaction(syscall.SIGTSTP, &old, nil)
 }
+
+// tstpAction is SIGTSTP's disposition before the client caught it.
+type tstpAction struct {
+	act   kernelSigaction
+	valid bool
+}
+
+// saveTSTP reads SIGTSTP's disposition before signal.Notify, when it is
+// the default action or ignored: the ones signal.Stop does not give back
+// (the runtime keeps its handler, which then drops the signal). A handler
+// of the runtime's already (the caller catches SIGTSTP itself) is not
+// saved: it is the caller's to keep.
+func saveTSTP() tstpAction {
+	var old kernelSigaction
+	if err := rtSigaction(syscall.SIGTSTP, nil, &old); err != nil {
+		return tstpAction{}
+	}
+	const sigDFL, sigIGN = 0, 1
+	return tstpAction{act: old, valid: old.handler == sigDFL || old.handler == sigIGN}
+}
+
+// restore puts the saved disposition back, after signal.Stop, so that the
+// caller's process can be stopped with Ctrl-Z again.
+func (a tstpAction) restore() {
+	if a.valid {
+		_ = rtSigaction(syscall.SIGTSTP, &a.act, nil)
+	}
+}
+
+// canRestoreTSTP: SIGTSTP's disposition can be given back after it was
+// caught.
+const canRestoreTSTP = true

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -65,7 +66,8 @@ func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, er
 	// keeps the output pipes open: do not wait for it past this delay.
 	c.WaitDelay = shellWaitDelay
 	var hungUp chan struct{} // closed once an interrupted group is gone
-	if ownGroup && setOwnGroup(c) {
+	grouped := ownGroup && setOwnGroup(c)
+	if grouped {
 		c.Cancel = func() error {
 			hungUp = make(chan struct{})
 			go func() {
@@ -75,9 +77,18 @@ func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, er
 			return nil
 		}
 	}
-	err := c.Run()
+	err := c.Start()
+	if err == nil {
+		if grouped {
+			liveShells.add(c.Process.Pid)
+		}
+		err = c.Wait()
+		if grouped {
+			liveShells.remove(c.Process.Pid)
+		}
+	}
 	if hungUp != nil {
-		// Cancel ran before Run returned (Wait waits for the goroutine
+		// Cancel ran before Wait returned (Wait waits for the goroutine
 		// that calls it), so this read is ordered after its write.
 		<-hungUp
 	}
@@ -92,6 +103,50 @@ func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, er
 		return ShellStatus(c.ProcessState), nil
 	}
 	return 127, fmt.Errorf("running %q: %w", cmd, err)
+}
+
+// liveShells are the process groups of the shells RunShell is running.
+var liveShells = &shellGroups{pgids: map[int]struct{}{}}
+
+type shellGroups struct {
+	mu    sync.Mutex
+	pgids map[int]struct{}
+}
+
+func (g *shellGroups) add(pgid int) {
+	g.mu.Lock()
+	g.pgids[pgid] = struct{}{}
+	g.mu.Unlock()
+}
+
+func (g *shellGroups) remove(pgid int) {
+	g.mu.Lock()
+	delete(g.pgids, pgid)
+	g.mu.Unlock()
+}
+
+// HangUpShells ends the process groups of the shells RunShell is running
+// in this process as RunShell does when its context ends (SIGHUP and
+// SIGCONT, SIGKILL after grace), all at once, and returns when they are
+// gone. A process that is about to exit (a worker told to terminate)
+// calls it, so that no shell of its outlives it writing to a client's
+// descriptors. The shells' RunShell calls then return as if interrupted.
+func HangUpShells(grace time.Duration) {
+	liveShells.mu.Lock()
+	pgids := make([]int, 0, len(liveShells.pgids))
+	for pgid := range liveShells.pgids {
+		pgids = append(pgids, pgid)
+	}
+	liveShells.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, pgid := range pgids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hangUpGroup(pgid, grace)
+		}()
+	}
+	wg.Wait()
 }
 
 // ShellStatus turns a process state into a shell-style status: the exit code,
