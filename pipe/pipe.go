@@ -46,23 +46,24 @@ type Server struct {
 	Signals <-chan os.Signal
 }
 
-// abandonAfter is how long Serve waits, after closing in on a signal, for
-// a session whose read the close did not interrupt.
+// abandonAfter bounds how long Serve waits, after closing an
+// interruptible in on a signal, for its session to end.
 const abandonAfter = time.Second
 
 // Serve runs one session over in and out. It returns nil when the client
 // ended the session cleanly; session.ServeStatus gives the exit status of
 // any other outcome (ErrInterrupted: 255).
 //
-// Serve does not leave its session running: on a signal that ends the
-// server between requests it cancels the session, closes in (when in is an
-// io.Closer) and waits for the session to end. So a read blocked on in must
-// end when in is closed, as it does for os.Pipe, a net.Conn, an io.Pipe and
-// ProtectStdio's in when stdin is a pipe or a socket. When in cannot be
-// interrupted that way (a terminal, a blocking descriptor, an in that is
-// not an io.Closer), Serve still returns, after a second, and logs that it
-// leaves the session reading: the session's goroutine ends with in's next
-// read. The caller is then expected to exit, as cmdsrv's pipe mode does.
+// Serve does not leave its session running where it can end it: on a
+// signal that ends the server between requests it cancels the session,
+// closes in (when in is an io.Closer) and, when that close interrupts a
+// read in progress (os.Pipe, a net.Conn, an io.Pipe: descriptors Go's
+// poller reads), waits for the session to end. A blocking descriptor
+// (ProtectStdio's in, a terminal) cannot be interrupted so: Serve then
+// returns at once and the session's goroutine ends with in's next read,
+// the caller being about to exit, as cmdsrv's pipe mode is. ProtectStdio
+// leaves stdin blocking on purpose: a read through the poller costs every
+// request round trip some 15-20 µs (about twice the round trip itself).
 func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	stderr := s.Stderr
 	if stderr == nil {
@@ -110,8 +111,12 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 			}
 			fmt.Fprintln(stderr, word)
 			cancel()
+			wait := interruptible(in)
 			if c, ok := in.(io.Closer); ok {
 				_ = c.Close() // unblock the session's read where the file allows it
+			}
+			if !wait {
+				return fmt.Errorf("%w by %v", ErrInterrupted, sig)
 			}
 			select {
 			case <-done:
@@ -128,12 +133,12 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 // ProtectStdio moves the protocol off file descriptors 0 and 1 so that
 // code writing to fd 1 or reading fd 0 directly cannot corrupt frames: it
 // returns duplicates of the original stdin and stdout for the protocol,
-// then points fd 0 at /dev/null and fd 1 at stderr. On Unix, when stdin is
-// a pipe or a socket, in is non-blocking (Go's poller reads it), so that
-// closing it interrupts a read in progress (see Server.Serve). On Windows the same
-// is done to the standard handles (and os.Stdin, os.Stdout): the protocol
-// gets non-inheritable duplicates, stdin becomes NUL and stdout a
-// duplicate of stderr.
+// then points fd 0 at /dev/null and fd 1 at stderr. On Unix in stays
+// blocking: each request is read with one system call (see Server.Serve
+// for what that means on a signal). On Windows the same is done to the
+// standard handles (and os.Stdin, os.Stdout): the protocol gets
+// non-inheritable duplicates, stdin becomes NUL and stdout a duplicate of
+// stderr.
 func ProtectStdio() (in, out *os.File, err error) {
 	return protectStdio()
 }

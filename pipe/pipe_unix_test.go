@@ -17,17 +17,23 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// serveOnPipe runs a Server whose input is the read end of a pipe made as a
-// parent's pipe on stdin is (blocking), wrapped as wrap says, and returns
-// the write end, a client reading the output, the signal channel and
-// Serve's result.
-func serveOnPipe(t *testing.T, wrap func(*os.File) io.Reader) (w *os.File, c *client.Client, sigs chan os.Signal, done chan error) {
+// serveOnPipe runs a Server whose input is the read end of a pipe, wrapped
+// as wrap says: blocking, as a parent's pipe on stdin is (and as
+// ProtectStdio leaves it), or non-blocking, read through Go's poller. It
+// returns the write end, a client reading the output, the signal channel
+// and Serve's result.
+func serveOnPipe(t *testing.T, blocking bool, wrap func(*os.File) io.Reader) (w *os.File, c *client.Client, sigs chan os.Signal, done chan error) {
 	t.Helper()
 	var p [2]int
 	if err := syscall.Pipe(p[:]); err != nil {
 		t.Fatal(err)
 	}
-	in := protocolIn(p[0]) // what ProtectStdio does with a pipe on stdin
+	if !blocking {
+		if err := syscall.SetNonblock(p[0], true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := os.NewFile(uintptr(p[0]), "server-in")
 	w = os.NewFile(uintptr(p[1]), "client-to-server")
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -63,15 +69,28 @@ func waitServe(t *testing.T, done chan error) error {
 }
 
 // TestSignalLeavesNoSessionReading: a signal between requests ends Serve,
-// and no goroutine of it stays blocked reading stdin (the session's read
-// of a blocking pipe used to outlive Serve).
+// and when its input can be interrupted no goroutine of it stays blocked
+// reading (the session used to outlive Serve).
 func TestSignalLeavesNoSessionReading(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	_, _, sigs, done := serveOnPipe(t, func(f *os.File) io.Reader { return f })
+	_, _, sigs, done := serveOnPipe(t, false, func(f *os.File) io.Reader { return f })
 	sigs <- syscall.SIGTERM
 	if err := waitServe(t, done); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("Serve: %v, want ErrInterrupted", err)
 	}
+}
+
+// TestSignalWithBlockingInput: stdin as ProtectStdio leaves it (a blocking
+// pipe, whose Close does not interrupt a read): a signal still ends Serve at
+// once, and the session's goroutine ends with the input's next read.
+func TestSignalWithBlockingInput(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	w, _, sigs, done := serveOnPipe(t, true, func(f *os.File) io.Reader { return f })
+	sigs <- syscall.SIGTERM
+	if err := waitServe(t, done); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Serve: %v, want ErrInterrupted", err)
+	}
+	w.Close() // the session's read sees the end of its input
 }
 
 // TestSignalWithInputThatCannotBeClosed: an input Serve cannot close (not an
@@ -79,7 +98,7 @@ func TestSignalLeavesNoSessionReading(t *testing.T) {
 // ends with the input's next read, here the end of the pipe.
 func TestSignalWithInputThatCannotBeClosed(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	w, _, sigs, done := serveOnPipe(t, func(f *os.File) io.Reader { return struct{ io.Reader }{f} })
+	w, _, sigs, done := serveOnPipe(t, true, func(f *os.File) io.Reader { return struct{ io.Reader }{f} })
 	sigs <- syscall.SIGTERM
 	if err := waitServe(t, done); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("Serve: %v, want ErrInterrupted", err)

@@ -35,22 +35,5 @@ func protectStdio() (in, out *os.File, err error) {
 	// every descriptor is a pipe, and failing here costs only speed.
 	growPipe(inFD)
 	growPipe(outFD)
-	return protocolIn(inFD), os.NewFile(uintptr(outFD), "protocol-out"), nil
-}
-
-// protocolIn wraps the duplicate of stdin. When it is a pipe or a socket
-// it is made non-blocking, which makes os.NewFile return a file Go's poller
-// reads: Close then interrupts a read in progress, so Serve can end its
-// session on a signal (a blocking descriptor's Close waits for the read).
-// Terminals and regular files stay as they are: their flags are shared
-// with the processes that opened them (the shell of a terminal).
-func protocolIn(fd int) *os.File {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err == nil {
-		switch uint32(st.Mode) & syscall.S_IFMT {
-		case syscall.S_IFIFO, syscall.S_IFSOCK:
-			_ = syscall.SetNonblock(fd, true)
-		}
-	}
-	return os.NewFile(uintptr(fd), "protocol-in")
+	return os.NewFile(uintptr(inFD), "protocol-in"), os.NewFile(uintptr(outFD), "protocol-out"), nil
 }
