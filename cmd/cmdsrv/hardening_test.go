@@ -209,7 +209,10 @@ func TestRestartAfterMasterKilledWithStoppedWorker(t *testing.T) {
 	defer c.Close()
 	_, echoed, _ = testutil.Run(t, c, "echo", "after")
 	require.Equal(t, "after\n", echoed)
-	require.NotEmpty(t, s.workerPIDs())
+	// Served by a worker of the new server (its log is read by a
+	// goroutine of the test: the line may come a moment later).
+	require.Eventually(t, func() bool { return slices.Contains(s.workerPIDs(), c.Hello.PID) },
+		10*time.Second, 10*time.Millisecond, "worker %d is not the new server's: %v", c.Hello.PID, s.workerPIDs())
 
 	require.Eventually(t, func() bool {
 		for _, pid := range stopped {
