@@ -135,7 +135,9 @@ func waitGone(t testing.TB, pid int, limit time.Duration) time.Duration {
 // a server whose title chg set with setprocname.
 func (e *chgEnv) busyWorker(chgPID int) int {
 	e.t.Helper()
-	want := "chg[worker/" + strconv.Itoa(chgPID)
+	// chg names its worker "chg[worker/PID]"; comm keeps 15 bytes of it
+	// (for a pid under 1000 the whole name, bracket included).
+	want := "chg[worker/" + strconv.Itoa(chgPID) + "]"
 	if len(want) > 15 {
 		want = want[:15]
 	}
