@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/sigaction"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
@@ -120,7 +122,7 @@ func (st *procState) restore(resetSignals func()) error {
 		if st.ignored[sig] {
 			continue
 		}
-		if isDefault, known := kernelHandlerIsDefault(sig); known && !isDefault {
+		if act, err := sigaction.Get(syscall.Signal(sig)); err == nil && !act.IsDefault() {
 			errs = append(errs, fmt.Errorf("restoring signal %v: a command changed its handling", sig))
 		}
 	}

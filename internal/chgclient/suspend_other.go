@@ -14,14 +14,3 @@ import (
 func suspendSelf() {
 	_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 }
-
-// tstpAction would be SIGTSTP's disposition before the client caught it;
-// it cannot be given back here (see suspend_linux.go), so a client that
-// must give the signals back does not catch SIGTSTP (canRestoreTSTP).
-type tstpAction struct{}
-
-func saveTSTP() tstpAction { return tstpAction{} }
-
-func (tstpAction) restore() {}
-
-const canRestoreTSTP = false
