@@ -144,11 +144,17 @@ type measurement struct {
 	start          func() (once func() (float64, error), stop func(), err error)
 }
 
-// interleaved sets every measurement up, then runs one repetition of each
-// in turn, cfg.reps times: every row samples the same moments of a busy
-// machine, so the ratios hold better than the absolute figures. Each row
-// is the median of its repetitions.
+// interleaved runs throughput measurements cfg.reps times each, in turn
+// (see interleavedRows).
 func interleaved(cfg *config, group string, ms []measurement) ([]row, error) {
+	return interleavedRows(group, "throughput", cfg.reps, ms)
+}
+
+// interleavedRows sets every measurement up, then runs one repetition of
+// each in turn, reps times: every row samples the same moments of a busy
+// machine, so the ratios hold better than the absolute figures. Each row
+// is the median of its repetitions, in unit ("": time).
+func interleavedRows(group, unit string, reps int, ms []measurement) ([]row, error) {
 	onces := make([]func() (float64, error), len(ms))
 	for i, m := range ms {
 		once, stop, err := m.start()
@@ -159,7 +165,7 @@ func interleaved(cfg *config, group string, ms []measurement) ([]row, error) {
 		onces[i] = once
 	}
 	vals := make([][]float64, len(ms))
-	for r := 0; r < cfg.reps; r++ {
+	for r := 0; r < reps; r++ {
 		for i, once := range onces {
 			v, err := once()
 			if err != nil {
@@ -171,7 +177,7 @@ func interleaved(cfg *config, group string, ms []measurement) ([]row, error) {
 	rows := make([]row, len(ms))
 	for i, m := range ms {
 		sort.Float64s(vals[i])
-		rows[i] = row{group: group, name: m.name, value: vals[i][len(vals[i])/2], unit: "throughput", baseline: m.baseline}
+		rows[i] = row{group: group, name: m.name, value: vals[i][len(vals[i])/2], unit: unit, baseline: m.baseline}
 	}
 	return rows, nil
 }

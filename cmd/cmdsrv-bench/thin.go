@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"time"
 )
 
@@ -43,35 +42,26 @@ func buildHello(cfg *config) (string, error) {
 	return out, nil
 }
 
-// interleavedCalls times callers in turn, one call each per round after an
-// untimed pause, so that a drift of the machine's load hits every row
-// alike; it returns the median seconds per call of each.
-func interleavedCalls(callers []caller, rounds int, pause time.Duration) ([]float64, error) {
-	for _, c := range callers { // warm-up: starts servers, fills pools
+// callMeasurement times one call of c after an untimed pause, so that
+// every row of the group waits alike; its start makes two untimed calls
+// (starting servers, filling pools).
+func callMeasurement(c caller, baseline string, pause time.Duration) measurement {
+	once := func() (float64, error) {
+		time.Sleep(pause)
+		start := time.Now()
+		if err := c.call(); err != nil {
+			return 0, err
+		}
+		return time.Since(start).Seconds(), nil
+	}
+	return measurement{name: c.name, baseline: baseline, start: func() (func() (float64, error), func(), error) {
 		for i := 0; i < 2; i++ {
-			time.Sleep(pause)
-			if err := c.call(); err != nil {
-				return nil, err
+			if _, err := once(); err != nil {
+				return nil, nil, err
 			}
 		}
-	}
-	samples := make([][]float64, len(callers))
-	for r := 0; r < rounds; r++ {
-		for i, c := range callers {
-			time.Sleep(pause)
-			start := time.Now()
-			if err := c.call(); err != nil {
-				return nil, err
-			}
-			samples[i] = append(samples[i], time.Since(start).Seconds())
-		}
-	}
-	med := make([]float64, len(callers))
-	for i, s := range samples {
-		sort.Float64s(s)
-		med[i] = s[len(s)/2]
-	}
-	return med, nil
+		return once, func() {}, nil
+	}}
 }
 
 // benchThin: an application whose start-up is 30 ms of package init
@@ -113,13 +103,13 @@ func benchThin(cfg *config) ([]row, error) {
 	if cfg.chg != "" {
 		callers = append(callers, caller{name: chgRow, path: cfg.chg, args: echo, env: env})
 	}
-	meds, err := interleavedCalls(callers, rounds, 50*time.Millisecond)
+	ms := make([]measurement, len(callers))
+	for i, c := range callers {
+		ms[i] = callMeasurement(c, chgRow, 50*time.Millisecond)
+	}
+	rows, err := interleavedRows(group, "", rounds, ms)
 	if err != nil {
 		return nil, err
-	}
-	var rows []row
-	for i, c := range callers {
-		rows = append(rows, row{group: group, name: c.name, value: meds[i], baseline: chgRow})
 	}
 	if cfg.chg == "" {
 		rows = append(rows, na(group, chgRow, "", "chg not installed"))
