@@ -18,15 +18,19 @@ import (
 
 // trackedConn is a client connection that remembers when the client last
 // sent a byte or was last written to, so that the worker can tell an idle
-// client (nothing sent, no command running) from a working one.
+// client (nothing sent, no command running) from a working one, and that
+// calls onFirstWrite after the first write to it (the hello): the worker
+// then tells the master it took a client.
 type trackedConn struct {
 	*net.UnixConn
-	sess *session.Session
+	sess         *session.Session
+	onFirstWrite func()
 
 	mu       sync.Mutex // guards the fields below
 	last     time.Time  // last byte read or written
 	reported time.Time  // last when the master was told "idle"
 	evicted  bool
+	wrote    bool // anything was written
 	// writing counts writes under way: a result the client does not
 	// read, blocked after its command ended, is not idleness.
 	writing int
@@ -65,7 +69,19 @@ func (c *trackedConn) endWrite() {
 	c.mu.Lock()
 	c.writing--
 	c.last = time.Now()
+	first := !c.wrote
+	c.wrote = true
 	c.mu.Unlock()
+	if first && c.onFirstWrite != nil {
+		c.onFirstWrite()
+	}
+}
+
+// wroteAny reports whether anything was written to the client.
+func (c *trackedConn) wroteAny() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wrote
 }
 
 // SyscallConn is the connection's, with its writes (the frame writer's

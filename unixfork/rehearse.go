@@ -40,7 +40,9 @@ func rehearse(ctx context.Context, h protocol.Handler, cfg *protocol.Config) err
 	sess := &session.Session{Handler: h, Config: cfg, Logger: hclog.NewNullLogger()}
 	done := make(chan error, 1)
 	go func() {
-		err := sess.Serve(ctx, srv, &countingWriter{w: srv})
+		// Through the worker's own wrapper, as a client's session is.
+		tc := &trackedConn{UnixConn: srv}
+		err := sess.Serve(ctx, tc, tc)
 		srv.Close() // a session that failed must not leave the reader waiting
 		done <- err
 	}()
@@ -79,8 +81,12 @@ func rehearseRequests(c io.ReadWriter) error {
 }
 
 // fileConn turns a socket descriptor into a net.Conn, taking ownership.
-func fileConn(fd int) (net.Conn, error) {
+func fileConn(fd int) (*net.UnixConn, error) {
 	f := os.NewFile(uintptr(fd), "socketpair")
 	defer f.Close()
-	return net.FileConn(f)
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.UnixConn), nil // an AF_UNIX socket's
 }

@@ -500,8 +500,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	for len(rw.ints) > 0 {
 		<-rw.ints // an interrupt while idle is for no one
 	}
-	tc := &trackedConn{UnixConn: conn, last: time.Now()}
-	out := &countingWriter{w: tc, first: rw.announce}
+	tc := &trackedConn{UnixConn: conn, last: time.Now(), onFirstWrite: rw.announce}
 	sess := &session.Session{
 		Handler:   rw.h,
 		Config:    rw.cfg,
@@ -545,17 +544,17 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 		drain = closedChan
 	}
 	done := make(chan error, 1)
-	if err := sess.Greet(tc, out); err != nil {
+	if err := sess.Greet(tc, tc); err != nil {
 		done <- err // Serve would only return it
 	} else {
-		go func() { done <- sess.Serve(ctx, tc, out) }()
+		go func() { done <- sess.Serve(ctx, tc, tc) }()
 	}
 	var poll <-chan time.Time
 	var drainedAt time.Time
 	for {
 		select {
 		case err := <-done:
-			if err != nil && out.n == 0 {
+			if err != nil && !tc.wroteAny() {
 				// Failed before its hello: the client would see nothing.
 				writeLastResort(conn, err)
 			}
@@ -621,36 +620,6 @@ func connFD(c *net.UnixConn) (int, error) {
 		return -1, fmt.Errorf("client connection: %w", err)
 	}
 	return fd, nil
-}
-
-// countingWriter counts the bytes written to the client and calls first
-// after the first write.
-type countingWriter struct {
-	w     io.Writer
-	n     int64
-	first func()
-}
-
-// SyscallConn hands the connection's descriptor to the session's frame
-// writer, which sends large output frames with one writev instead of
-// copying them first. Those bypass the count, which only has to tell
-// whether anything was written: the hello, small, always comes first and
-// through Write.
-func (c *countingWriter) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.w.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, errors.ErrUnsupported
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	if c.first != nil {
-		c.first()
-		c.first = nil
-	}
-	return n, err
 }
 
 // debugChannel writes log entries as 'd' frames of its session, or to
