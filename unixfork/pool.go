@@ -18,50 +18,81 @@ type poolStats struct {
 	lastFailure                                    string
 }
 
-// healthTick is how often the master checks its workers; pingInterval how
-// long an idle worker may stay silent before it is pinged.
+// The health watcher sleeps until the next thing it must check is due,
+// not on a ticker: a per-user server idle for an hour wakes about once a
+// second (its idle workers' pings), not four times. pingInterval is how
+// long an idle worker may stay silent before it is pinged; pingSlack lets
+// one wake-up ping every worker that is nearly due, so that the pings of
+// the pool's workers fall together. shrinkEvery paces the pool's
+// shrinking, one worker at a time; healthMaxSleep bounds every sleep.
 const (
-	healthTick   = 250 * time.Millisecond
-	pingInterval = time.Second
+	pingInterval   = time.Second
+	pingSlack      = 100 * time.Millisecond
+	shrinkEvery    = 250 * time.Millisecond
+	healthMaxSleep = 5 * time.Second
 )
 
-// watchHealth checks the workers every healthTick until shutdown: start
-// timeouts, idle workers that stopped answering, and the shrinking of the
-// pool.
+// watchHealth checks the workers whenever a check is due, until shutdown:
+// start timeouts, idle workers that stopped answering, and the shrinking
+// of the pool.
 func (s *Server) watchHealth() {
 	defer s.wg.Done()
-	t := time.NewTicker(healthTick)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.closed:
 			return
 		case <-t.C:
+		case <-s.healthKick:
 		}
 		s.mu.Lock()
-		answer := s.checkHealthLocked(time.Now())
+		answer, next := s.checkHealthLocked(time.Now())
+		s.healthAt = next
 		s.mu.Unlock()
 		if answer != nil {
 			answerBacklog(int(s.backlog.Fd()), answer)
 		}
+		t.Reset(time.Until(next))
+	}
+}
+
+// wakeHealthLocked has the health watcher check by at, if it would sleep
+// past that: a worker just started or became idle brings its own
+// deadline. s.mu must be held.
+func (s *Server) wakeHealthLocked(at time.Time) {
+	if !at.Before(s.healthAt) {
+		return
+	}
+	s.healthAt = at
+	select {
+	case s.healthKick <- struct{}{}:
+	default:
 	}
 }
 
 // checkHealthLocked kills workers that are too slow to start or stopped
-// answering, and stops spare workers the pool no longer needs. It returns
-// the error to answer waiting clients with, if a start timed out while no
-// worker is ready for them. s.mu must be held.
-func (s *Server) checkHealthLocked(now time.Time) error {
+// answering, pings idle workers, and stops spare workers the pool no
+// longer needs. It returns the error to answer waiting clients with, if a
+// start timed out while no worker is ready for them, and when the next
+// check is due. s.mu must be held.
+func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time) {
+	next = now.Add(healthMaxSleep)
+	dueBy := func(t time.Time) {
+		if t.Before(next) {
+			next = t
+		}
+	}
 	if s.closing {
-		return nil
+		return nil, next
 	}
 	log := s.logger()
-	var answer error
 	for p := range s.procs {
 		if p.state != stateStarting || p.timedOut || s.settings.startTimeout <= 0 {
 			continue
 		}
-		if now.Sub(p.startedAt) < s.settings.startTimeout {
+		if deadline := p.startedAt.Add(s.settings.startTimeout); now.Before(deadline) {
+			dueBy(deadline)
 			continue
 		}
 		p.timedOut = true
@@ -89,28 +120,52 @@ func (s *Server) checkHealthLocked(now time.Time) error {
 				p.state = stateStopping
 				p.signalGroup(sigKill) // SIGKILL ends a stopped process too
 				s.refillLocked()
-			case p.pingSent.IsZero() && now.Sub(p.heard) >= pingInterval:
+				continue
+			case p.pingSent.IsZero() && now.Sub(p.heard) >= pingInterval-pingSlack:
 				if err := sendMsg(p.ctl, controlMsg{Type: msgPing}); err != nil {
 					log.Debug("pinging worker", "pid", p.pid, "error", err)
 				}
 				p.pingSent = now
 			}
+			if p.pingSent.IsZero() {
+				dueBy(p.heard.Add(pingInterval))
+			} else {
+				// The next round of pings, or the answer's deadline: the
+				// answer itself does not wake the watcher.
+				dueBy(p.pingSent.Add(min(pingInterval, s.settings.answerTimeout)))
+			}
 		}
 	}
-	// Shrink once no client came or went for a while, one worker per
-	// tick, down to the floor. Not while clients come and go: a reused
-	// worker comes back to the pool after its client, and stopping it
-	// only to start another for the next client would churn.
-	if now.Sub(s.lastAct) >= s.settings.spareIdle && now.Sub(s.lastDry) >= s.settings.spareIdle {
-		s.spareTarget = s.settings.minSpare
-		if len(s.idle) > s.spareTarget {
-			p := s.idle[0] // idle the longest
-			s.idle = s.idle[1:]
-			log.Debug("stopping a spare worker", "pid", p.pid, "idle", len(s.idle), "spare_target", s.spareTarget)
-			s.stopIdleLocked(p)
+	// Shrink once no client came or went for a while, one worker every
+	// shrinkEvery, down to the floor. Not while clients come and go: a
+	// reused worker comes back to the pool after its client, and stopping
+	// it only to start another for the next client would churn.
+	if s.spareTarget > s.settings.minSpare || len(s.idle) > s.settings.minSpare {
+		quietSince := s.lastAct
+		if s.lastDry.After(quietSince) {
+			quietSince = s.lastDry
+		}
+		due := quietSince.Add(s.settings.spareIdle)
+		if paced := s.lastShrink.Add(shrinkEvery); paced.After(due) {
+			due = paced
+		}
+		if now.Before(due) {
+			dueBy(due)
+		} else {
+			s.spareTarget = s.settings.minSpare
+			if len(s.idle) > s.spareTarget {
+				p := s.idle[0] // idle the longest
+				s.idle = s.idle[1:]
+				s.lastShrink = now
+				log.Debug("stopping a spare worker", "pid", p.pid, "idle", len(s.idle), "spare_target", s.spareTarget)
+				s.stopIdleLocked(p)
+				if len(s.idle) > s.spareTarget {
+					dueBy(now.Add(shrinkEvery))
+				}
+			}
 		}
 	}
-	return answer
+	return answer, next
 }
 
 // evictIdleClientLocked asks the worker whose client has been idle the

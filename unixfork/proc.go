@@ -155,6 +155,9 @@ func (s *Server) startWorker(rehearse bool) {
 	s.fdBackoff = 0
 	s.stats.started++
 	s.procs[p] = struct{}{}
+	if s.settings.startTimeout > 0 {
+		s.wakeHealthLocked(p.startedAt.Add(s.settings.startTimeout))
+	}
 	keys := s.keys.list()
 	closing := s.closing
 	s.mu.Unlock()
@@ -389,6 +392,9 @@ func (s *Server) ready(p *proc) {
 	} else {
 		p.state = stateIdle
 		s.idle = append(s.idle, p)
+		if s.settings.answerTimeout > 0 {
+			s.wakeHealthLocked(p.heard.Add(pingInterval))
+		}
 	}
 	s.refillLocked()
 }

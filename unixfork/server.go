@@ -86,7 +86,12 @@ type Server struct {
 	fdBackoff time.Duration
 	// atCap is set while clients wait with every worker slot taken.
 	atCap bool
-	stats poolStats
+	// healthAt is when the health watcher wakes next; healthKick wakes
+	// it sooner (wakeHealthLocked). lastShrink paces the pool's shrinking.
+	healthAt   time.Time
+	healthKick chan struct{}
+	lastShrink time.Time
+	stats      poolStats
 
 	wg       sync.WaitGroup
 	finished chan struct{} // closed when every goroutine and worker is gone
@@ -315,6 +320,7 @@ func (s *Server) init() {
 		s.procs = make(map[*proc]struct{})
 		s.changed = sync.NewCond(&s.mu)
 		s.kick = make(chan struct{}, 1)
+		s.healthKick = make(chan struct{}, 1)
 	}
 }
 
