@@ -41,6 +41,11 @@ const (
 	msgIdle     = "idle"
 	msgEvict    = "evict"
 	msgStatus   = "status"
+	// shell, shell-end: a command's shell started or ended in its own
+	// process group (PGID), for the master to hang up if the worker dies
+	// without doing so.
+	msgShell    = "shell"
+	msgShellEnd = "shell-end"
 )
 
 // Values of controlMsg.Recycle.
@@ -69,7 +74,7 @@ type controlMsg struct {
 	Traceback     bool     `json:"traceback,omitempty"`
 	Rehearse      bool     `json:"rehearse,omitempty"` // serve a session to itself before ready
 
-	// ready
+	// ready; PGID also in shell and shell-end
 	PID  int `json:"pid,omitempty"`
 	PGID int `json:"pgid,omitempty"`
 	// InitError is set in ready when the Handler could not be built: the

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/internal/selfexe"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -65,6 +66,9 @@ type proc struct {
 	// stopped worker that turns out to have taken a client (accepted).
 	stopped bool
 	spare   chan struct{}
+	// shells are the process groups of the shells the worker reported
+	// running: hung up by the master if the worker dies with them.
+	shells map[int]struct{}
 }
 
 // signalGroup signals the worker's process group (it leads its own, so
@@ -332,11 +336,23 @@ func (s *Server) readControl(p *proc) {
 			s.mu.Lock()
 			s.keys.add(m.Key)
 			s.mu.Unlock()
+		case msgShell, msgShellEnd:
+			s.mu.Lock()
+			if m.Type == msgShellEnd {
+				delete(p.shells, m.PGID)
+			} else if m.PGID > 0 {
+				if p.shells == nil {
+					p.shells = make(map[int]struct{})
+				}
+				p.shells[m.PGID] = struct{}{}
+			}
+			s.mu.Unlock()
 		default:
 			log.Warn("unexpected message from worker", "pid", p.pid, "type", m.Type)
 		}
 	}
 	p.ctl.Close()
+	s.hangUpLeftShells(p)
 	s.mu.Lock()
 	state, timedOut := p.state, p.timedOut
 	s.mu.Unlock()
@@ -370,6 +386,31 @@ func (s *Server) readControl(p *proc) {
 	p.state = stateGone
 	s.endClientLocked(p) // a crash ends its client's session
 	s.refillLocked()
+}
+
+// hangUpLeftShells ends the shells a dead worker left running: a worker
+// hangs up its own when it exits, unless it was killed outright (the
+// master's SIGKILL at the end of a shutdown's grace, the OOM killer), and
+// a command's processes must not outlive their client.
+func (s *Server) hangUpLeftShells(p *proc) {
+	s.mu.Lock()
+	pgids := make([]int, 0, len(p.shells))
+	for pgid := range p.shells {
+		pgids = append(pgids, pgid)
+	}
+	p.shells = nil
+	s.mu.Unlock()
+	if len(pgids) == 0 {
+		return
+	}
+	// The control socket closes as the worker dies; make sure it did, so
+	// that these groups are no longer its business.
+	select {
+	case <-p.exited:
+	case <-time.After(time.Second):
+	}
+	s.logger().Warn("worker died with shell commands running; hanging them up", "pid", p.pid, "groups", pgids)
+	wire.HangUpGroups(pgids, shellHangupGrace)
 }
 
 // ready records that a worker is accepting clients: it joins the pool

@@ -255,8 +255,19 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	}()
 	// However else the worker ends, no shell of its outlives it (a
 	// client's command is over by then; what is left are processes that
-	// would write to a client's descriptors behind its back).
+	// would write to a client's descriptors behind its back). The master
+	// learns of each shell's group, for the end this process cannot
+	// catch: SIGKILL.
 	defer wire.HangUpShells(shellHangupGrace)
+	wire.WatchShells(func(pgid int, running bool) {
+		typ := msgShellEnd
+		if running {
+			typ = msgShell
+		}
+		if err := sendMsg(rw.ctl, controlMsg{Type: typ, PGID: pgid}); err != nil {
+			rw.log.Debug("reporting a shell's process group", "error", err)
+		}
+	})
 	rw.ctlGone = make(chan struct{})
 	go rw.readControl()
 	// Stop accepting when the master closes our socketpair (shutdown, or

@@ -83,7 +83,7 @@ func commandProcesses(marker string) []int {
 // end (the whole process group hangs up), not just the shell.
 func TestSystemChildrenEndWithTheClient(t *testing.T) {
 	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
-	for _, how := range []string{"disconnect", "interrupt"} {
+	for _, how := range []string{"disconnect", "interrupt", "worker killed"} {
 		t.Run(how, func(t *testing.T) {
 			marker := fmt.Sprintf("3%d.%05d", os.Getpid()%10, time.Now().UnixNano()%100000)
 			c, err := client.Dial(context.Background(), s.addr)
@@ -106,8 +106,14 @@ func TestSystemChildrenEndWithTheClient(t *testing.T) {
 			require.Eventually(t, func() bool { return len(commandProcesses(marker)) > 0 },
 				20*time.Second, 10*time.Millisecond, "the command never started")
 
-			if how == "disconnect" {
-				cancel() // the client closes its connection
+			if how != "interrupt" {
+				if how == "disconnect" {
+					cancel() // the client closes its connection
+				} else {
+					// SIGKILL: the worker cannot hang up its shells; the
+					// master must.
+					require.NoError(t, syscall.Kill(c.Hello.PID, syscall.SIGKILL))
+				}
 				<-done
 				require.Eventually(t, func() bool { return len(commandProcesses(marker)) == 0 },
 					20*time.Second, 10*time.Millisecond, "processes of the command outlived its client: %v", commandProcesses(marker))

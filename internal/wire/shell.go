@@ -111,18 +111,37 @@ var liveShells = &shellGroups{pgids: map[int]struct{}{}}
 type shellGroups struct {
 	mu    sync.Mutex
 	pgids map[int]struct{}
+	watch func(pgid int, running bool)
 }
 
 func (g *shellGroups) add(pgid int) {
 	g.mu.Lock()
 	g.pgids[pgid] = struct{}{}
+	watch := g.watch
 	g.mu.Unlock()
+	if watch != nil {
+		watch(pgid, true)
+	}
 }
 
 func (g *shellGroups) remove(pgid int) {
 	g.mu.Lock()
 	delete(g.pgids, pgid)
+	watch := g.watch
 	g.mu.Unlock()
+	if watch != nil {
+		watch(pgid, false)
+	}
+}
+
+// WatchShells has f called with the process group of every shell RunShell
+// starts in this process (running true) and again once it has ended: a
+// worker tells its master, which hangs up what a worker killed outright
+// (SIGKILL, which HangUpShells cannot catch) left running.
+func WatchShells(f func(pgid int, running bool)) {
+	liveShells.mu.Lock()
+	liveShells.watch = f
+	liveShells.mu.Unlock()
 }
 
 // HangUpShells ends the process groups of the shells RunShell is running
@@ -138,6 +157,13 @@ func HangUpShells(grace time.Duration) {
 		pgids = append(pgids, pgid)
 	}
 	liveShells.mu.Unlock()
+	HangUpGroups(pgids, grace)
+}
+
+// HangUpGroups ends the process groups pgids as RunShell ends its
+// shell's (SIGHUP and SIGCONT, SIGKILL after grace), all at once, and
+// returns when they are gone.
+func HangUpGroups(pgids []int, grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, pgid := range pgids {
 		wg.Add(1)
