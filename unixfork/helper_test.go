@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -285,6 +286,64 @@ func dial(t testing.TB, addr string) *client.Client {
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// manyClients has n clients connect to addr at once, each on its own
+// connection, and has each run f within timeout; every error fails t.
+func manyClients(t testing.TB, addr string, n int, timeout time.Duration, f func(ctx context.Context, i int, c *client.Client) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			c, err := client.Dial(ctx, addr)
+			if err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+				return
+			}
+			defer c.Close()
+			if err := f(ctx, i, c); err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// echoed runs "echo want" on c and checks that exactly want came back on
+// stdout, and nothing on stderr.
+func echoed(ctx context.Context, c *client.Client, want string) error {
+	var out, errb strings.Builder
+	code, err := c.RunCommand(ctx, []string{"echo", want}, &client.RunOptions{Stdout: &out, Stderr: &errb})
+	if err != nil || code != 0 || out.String() != want+"\n" || errb.Len() > 0 {
+		return fmt.Errorf("echo: code %d err %v out %q stderr %q", code, err, out.String(), errb.String())
+	}
+	return nil
+}
+
+// refusal connects to addr and returns its first frame, which must be on
+// 'e' (the reason the server gives for not serving).
+func refusal(t testing.TB, addr string) string {
+	t.Helper()
+	conn, err := net.Dial("unix", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ch, payload, _, err := session.ReadFrame(conn, 0)
+	require.NoError(t, err)
+	require.Equal(t, byte('e'), ch, "first frame %q", payload)
+	return string(payload)
 }
 
 func run(t testing.TB, c *client.Client, args ...string) (int, string, string) {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -141,36 +140,9 @@ func TestBurst32(t *testing.T) {
 	ts := startServer(t)
 	ts.waitIdle(t, 2)
 	const n = 32
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			<-start
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			c, err := client.Dial(ctx, ts.addr)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			var out strings.Builder
-			want := fmt.Sprintf("burst %d", i)
-			code, err := c.RunCommand(ctx, []string{"echo", want}, &client.RunOptions{Stdout: &out})
-			if err != nil || code != 0 || out.String() != want+"\n" {
-				errs <- fmt.Errorf("client %d: code %d err %v out %q", i, code, err, out.String())
-			}
-		}(i)
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	manyClients(t, ts.addr, n, 60*time.Second, func(ctx context.Context, i int, c *client.Client) error {
+		return echoed(ctx, c, fmt.Sprintf("burst %d", i))
+	})
 	st := status(t, ts)
 	require.GreaterOrEqual(t, st.ClientsServed, int64(n))
 	require.Equal(t, int64(0), st.WorkersCrashed)
@@ -256,14 +228,7 @@ func TestStoppedIdleWorkerReplaced(t *testing.T) {
 // told why.
 func TestHangingConstructor(t *testing.T) {
 	ts := startServer(t, "cmdserver.workers=0", "test.init-delay=1h", "cmdserver.worker-start-timeout=1s")
-	conn, err := net.Dial("unix", ts.addr)
-	require.NoError(t, err)
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	ch, payload, _, err := session.ReadFrame(conn, 0)
-	require.NoError(t, err)
-	require.Equal(t, byte('e'), ch)
-	require.Contains(t, string(payload), "cmdserver.worker-start-timeout=1s")
+	require.Contains(t, refusal(t, ts.addr), "cmdserver.worker-start-timeout=1s")
 	require.Contains(t, ts.log.String(), "worker start timed out")
 }
 
@@ -362,38 +327,12 @@ func TestRecycleByRSS(t *testing.T) {
 func TestDescriptorExhaustion(t *testing.T) {
 	addr, logBuf, _ := startHelperServer(t, "UNIXFORK_TEST_NOFILE=40")
 
-	const n = 100
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-			defer cancel()
-			c, err := client.Dial(ctx, addr)
-			if err != nil {
-				errs <- fmt.Errorf("client %d: %w", i, err)
-				return
-			}
-			defer c.Close()
-			var out, errb strings.Builder
-			want := fmt.Sprintf("client %d", i)
-			if _, err := c.RunCommand(ctx, []string{"sleep", "200ms"}, nil); err != nil {
-				errs <- fmt.Errorf("client %d: %w", i, err)
-				return
-			}
-			code, err := c.RunCommand(ctx, []string{"echo", want}, &client.RunOptions{Stdout: &out, Stderr: &errb})
-			if err != nil || code != 0 || out.String() != want+"\n" {
-				errs <- fmt.Errorf("client %d: code %d err %v out %q stderr %q", i, code, err, out.String(), errb.String())
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	manyClients(t, addr, 100, 120*time.Second, func(ctx context.Context, i int, c *client.Client) error {
+		if _, err := c.RunCommand(ctx, []string{"sleep", "200ms"}, nil); err != nil {
+			return err
+		}
+		return echoed(ctx, c, fmt.Sprintf("client %d", i))
+	})
 	require.Contains(t, logBuf.String(), "out of file descriptors", "the limit was never reached: the test proves nothing")
 	require.NotContains(t, logBuf.String(), "keep exiting before they are ready")
 }
@@ -438,15 +377,9 @@ func startHelperServer(t *testing.T, env ...string) (addr string, log *testutil.
 // real reason; once descriptors are free again, clients are served.
 func TestDescriptorExhaustionRefusesWithReason(t *testing.T) {
 	addr, log, cmd := startHelperServer(t, "UNIXFORK_TEST_NOFILE=64", "UNIXFORK_TEST_HOG=1", "UNIXFORK_TEST_CONFIG=cmdserver.workers=0")
-	conn, err := net.Dial("unix", addr)
-	require.NoError(t, err)
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	ch, payload, _, err := session.ReadFrame(conn, 0)
-	require.NoError(t, err)
-	require.Equal(t, byte('e'), ch)
-	require.Contains(t, string(payload), "too many open files")
-	require.NotContains(t, string(payload), "keep exiting")
+	reason := refusal(t, addr)
+	require.Contains(t, reason, "too many open files")
+	require.NotContains(t, reason, "keep exiting")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGUSR1))
 	waitFor(t, "descriptors released", func() bool { return strings.Contains(log.String(), "released descriptors") })

@@ -64,36 +64,14 @@ func h0(m map[int]bool) int {
 func TestConcurrentClientsUnmixed(t *testing.T) {
 	ts := startServer(t, "cmdserver.workers=4")
 	const clients, commands = 50, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-			defer cancel()
-			c, err := client.Dial(ctx, ts.addr)
-			if err != nil {
-				errs <- err
-				return
+	manyClients(t, ts.addr, clients, 45*time.Second, func(ctx context.Context, i int, c *client.Client) error {
+		for j := range commands {
+			if err := echoed(ctx, c, fmt.Sprintf("client %d command %d %s", i, j, strings.Repeat("x", j*50))); err != nil {
+				return fmt.Errorf("command %d: %w", j, err)
 			}
-			defer c.Close()
-			for j := 0; j < commands; j++ {
-				var out, errb strings.Builder
-				want := fmt.Sprintf("client %d command %d %s", i, j, strings.Repeat("x", j*50))
-				code, err := c.RunCommand(ctx, []string{"echo", want}, &client.RunOptions{Stdout: &out, Stderr: &errb})
-				if err != nil || code != 0 || out.String() != want+"\n" || errb.Len() > 0 {
-					errs <- fmt.Errorf("client %d command %d: code %d err %v out %q stderr %q", i, j, code, err, out.String(), errb.String())
-					return
-				}
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+		}
+		return nil
+	})
 }
 
 // TestIsolation runs a command that changes cwd, environment, umask, fd 2,
@@ -217,13 +195,7 @@ func TestSessionErrorsStayWithTheirClient(t *testing.T) {
 
 func TestInitFailureReachesClient(t *testing.T) {
 	ts := startServer(t, "test.fail-init=1", "cmdserver.workers=1")
-	conn, err := net.Dial("unix", ts.addr)
-	require.NoError(t, err)
-	defer conn.Close()
-	ch, payload, _, err := session.ReadFrame(conn, 0)
-	require.NoError(t, err)
-	require.Equal(t, byte('e'), ch)
-	require.Equal(t, "abort: test handler refuses to start\n", string(payload))
+	require.Equal(t, "abort: test handler refuses to start\n", refusal(t, ts.addr))
 	waitFor(t, "the init error in the log", func() bool {
 		return strings.Contains(ts.log.String(), "worker could not build its handler")
 	})
