@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,6 +144,16 @@ func benchPool(cfg *config) ([]row, error) {
 	}
 	time.Sleep(settle)
 	rss1, fds1 := procRSS(pid), procFDs(pid)
+	// What an idle server costs the machine: how often the master's
+	// threads run while nobody connects (its health checks, the pings of
+	// its idle workers), the pool at its floor.
+	quiet := 10 * time.Second
+	if cfg.quick {
+		quiet = 3 * time.Second
+	}
+	sw0 := procSwitches(pid)
+	time.Sleep(quiet)
+	wakeups := float64(procSwitches(pid)-sw0) / quiet.Seconds()
 	st, err := poolStatus(cfg, s.addr)
 	if err != nil {
 		return nil, err
@@ -154,6 +165,8 @@ func benchPool(cfg *config) ([]row, error) {
 			note: fmt.Sprintf("%+.1f%% (target within +10%%)", 100*(float64(rss1)/float64(rss0)-1))},
 		row{group: group, name: name + ": master open fds before / after", value: float64(fds1), unit: "count",
 			note: fmt.Sprintf("%d / %d", fds0, fds1)},
+		row{group: group, name: "idle master: context switches of its threads per second", value: wakeups, unit: "wakeups",
+			note: fmt.Sprintf("over %s, the pool at its floor", quiet)},
 		row{group: group, name: name + ": workers recycled (status)", value: float64(st["workers recycled"]), unit: "count",
 			note: fmt.Sprintf("%d served, %d started, %d crashed", st["clients served"], st["workers started"], st["workers crashed"])})
 
@@ -253,6 +266,29 @@ func procRSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// procSwitches sums the context switches (voluntary and not) of pid's
+// threads: how often they were scheduled out.
+func procSwitches(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += k
+			} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += k
+			}
+		}
+	}
+	return n
 }
 
 // procFDs counts pid's open descriptors (-1 if unknown).

@@ -55,6 +55,8 @@ func format(r row) string {
 		return fmt.Sprintf("%.1f MiB", r.value/(1<<20))
 	case "count":
 		return fmt.Sprintf("%.0f", r.value)
+	case "wakeups":
+		return fmt.Sprintf("%.1f /s", r.value)
 	}
 	d := time.Duration(r.value * float64(time.Second))
 	switch {
