@@ -47,6 +47,7 @@ func (s *Server) watchHealth() {
 		case <-s.healthKick:
 		}
 		s.mu.Lock()
+		s.healthChecks++
 		answer, next := s.checkHealthLocked(time.Now())
 		s.healthAt = next
 		s.mu.Unlock()
@@ -129,10 +130,17 @@ func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time)
 			}
 			if p.pingSent.IsZero() {
 				dueBy(p.heard.Add(pingInterval))
+				continue
+			}
+			// The answer does not wake the watcher: wake for the next
+			// round of pings, when this one is likely answered by then,
+			// else when the answer is overdue (in the future: an overdue
+			// worker was killed above).
+			nextRound, overdue := p.pingSent.Add(pingInterval), p.pingSent.Add(s.settings.answerTimeout)
+			if now.Before(nextRound) && nextRound.Before(overdue) {
+				dueBy(nextRound)
 			} else {
-				// The next round of pings, or the answer's deadline: the
-				// answer itself does not wake the watcher.
-				dueBy(p.pingSent.Add(min(pingInterval, s.settings.answerTimeout)))
+				dueBy(overdue)
 			}
 		}
 	}

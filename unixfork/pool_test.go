@@ -199,28 +199,42 @@ func TestIdleClientsDoNotStarveOthers(t *testing.T) {
 
 // TestStoppedIdleWorkerReplaced: an idle worker stopped with SIGSTOP no
 // longer counts as ready; it is killed and replaced, and a new client is
-// served by another worker.
+// served by another worker. The health watcher sleeps while the ping is
+// unanswered (an answer timeout shorter and longer than the ping
+// interval): it checks a few times a second, not in a loop.
 func TestStoppedIdleWorkerReplaced(t *testing.T) {
-	ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-answer-timeout=500ms")
-	ts.waitIdle(t, 1)
-	ts.mu.Lock()
-	pid := ts.idle[0].pid
-	ts.mu.Unlock()
-	require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
-	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
-	// kill returns before every thread has stopped.
-	waitFor(t, "the worker stopped", func() bool {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		f := strings.Fields(string(b))
-		return err == nil && len(f) > 2 && f[2] == "T"
-	})
-	c := dial(t, ts.addr)
-	require.NotEqual(t, pid, c.Hello.PID)
-	_, out, _ := run(t, c, "echo", "ok")
-	require.Equal(t, "ok\n", out)
-	waitFor(t, "the stopped worker killed", func() bool { return processGone(pid) })
-	require.Contains(t, ts.log.String(), "idle worker stopped answering")
-	require.GreaterOrEqual(t, status(t, ts).WorkersUnresponsive, int64(1))
+	for _, answerTimeout := range []string{"500ms", "2s"} {
+		t.Run(answerTimeout, func(t *testing.T) {
+			ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-answer-timeout="+answerTimeout)
+			ts.waitIdle(t, 1)
+			ts.mu.Lock()
+			pid := ts.idle[0].pid
+			checks0 := ts.healthChecks
+			ts.mu.Unlock()
+			require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
+			t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
+			// kill returns before every thread has stopped.
+			waitFor(t, "the worker stopped", func() bool {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				f := strings.Fields(string(b))
+				return err == nil && len(f) > 2 && f[2] == "T"
+			})
+			c := dial(t, ts.addr)
+			require.NotEqual(t, pid, c.Hello.PID)
+			_, out, _ := run(t, c, "echo", "ok")
+			require.Equal(t, "ok\n", out)
+			waitFor(t, "the stopped worker killed", func() bool { return processGone(pid) })
+			require.Contains(t, ts.log.String(), "idle worker stopped answering")
+			require.GreaterOrEqual(t, status(t, ts).WorkersUnresponsive, int64(1))
+			ts.mu.Lock()
+			checks := ts.healthChecks - checks0
+			ts.mu.Unlock()
+			// About one a second per round of pings, a few more for the
+			// workers started meanwhile; a watcher that spins runs
+			// hundreds of thousands.
+			require.Less(t, checks, 100, "health checks while the worker was stopped")
+		})
+	}
 }
 
 // TestHangingConstructor: a worker whose Handler constructor hangs is

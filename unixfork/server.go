@@ -88,10 +88,11 @@ type Server struct {
 	atCap bool
 	// healthAt is when the health watcher wakes next; healthKick wakes
 	// it sooner (wakeHealthLocked). lastShrink paces the pool's shrinking.
-	healthAt   time.Time
-	healthKick chan struct{}
-	lastShrink time.Time
-	stats      poolStats
+	healthAt     time.Time
+	healthKick   chan struct{}
+	healthChecks int // how many checks ran (tests)
+	lastShrink   time.Time
+	stats        poolStats
 
 	wg       sync.WaitGroup
 	finished chan struct{} // closed when every goroutine and worker is gone
