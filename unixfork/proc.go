@@ -183,6 +183,7 @@ func (s *Server) startWorker(rehearse bool) {
 		s.logger().Error("sending init to worker", "pid", p.pid, "error", err)
 	}
 	s.readControl(p)
+	s.hangUpLeftShells(p)
 }
 
 // exec starts the process; the master's end of the socketpair becomes
@@ -352,7 +353,6 @@ func (s *Server) readControl(p *proc) {
 		}
 	}
 	p.ctl.Close()
-	s.hangUpLeftShells(p)
 	s.mu.Lock()
 	state, timedOut := p.state, p.timedOut
 	s.mu.Unlock()
@@ -391,7 +391,8 @@ func (s *Server) readControl(p *proc) {
 // hangUpLeftShells ends the shells a dead worker left running: a worker
 // hangs up its own when it exits, unless it was killed outright (the
 // master's SIGKILL at the end of a shutdown's grace, the OOM killer), and
-// a command's processes must not outlive their client.
+// a command's processes must not outlive their client. It runs once the
+// pool has counted the worker gone, so that it delays nobody.
 func (s *Server) hangUpLeftShells(p *proc) {
 	s.mu.Lock()
 	pgids := make([]int, 0, len(p.shells))

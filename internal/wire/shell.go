@@ -124,12 +124,15 @@ func (g *shellGroups) add(pgid int) {
 	}
 }
 
+// remove forgets pgid and reports its end, once: HangUpShells may have
+// done so already.
 func (g *shellGroups) remove(pgid int) {
 	g.mu.Lock()
+	_, ok := g.pgids[pgid]
 	delete(g.pgids, pgid)
 	watch := g.watch
 	g.mu.Unlock()
-	if watch != nil {
+	if ok && watch != nil {
 		watch(pgid, false)
 	}
 }
@@ -158,6 +161,11 @@ func HangUpShells(grace time.Duration) {
 	}
 	liveShells.mu.Unlock()
 	HangUpGroups(pgids, grace)
+	// Reported ended now, not when their RunShell calls get to it: the
+	// process may exit first.
+	for _, pgid := range pgids {
+		liveShells.remove(pgid)
+	}
 }
 
 // HangUpGroups ends the process groups pgids as RunShell ends its
