@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -171,8 +170,6 @@ type runningWorker struct {
 	ctlGone chan struct{}
 	// draining is set once a drain has been asked for.
 	draining atomic.Bool
-	// announced guards the one "accepted" message per client.
-	announced sync.Once
 	// dir is the working directory sessions start in.
 	dir string
 	// extend is what Worker.Extension made of the master's WorkerData.
@@ -296,16 +293,18 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			}
 			return 0 // master closed our socketpair: shutdown or master gone
 		}
-		rw.announced = sync.Once{}
 		var status int
+		announced := false
 		if initErr != nil {
 			writeLastResort(conn, initErr)
 			status = 255
 		} else {
-			status = rw.serveClient(ctx, conn)
+			status, announced = rw.serveClient(ctx, conn)
 		}
 		conn.Close()
-		rw.announce() // if nothing was written: "done" must follow "accepted"
+		if !announced {
+			rw.announce() // "done" must follow "accepted"
+		}
 		done := controlMsg{Type: msgDone, Status: status}
 		// Recycle: a worker that served its share, or grew past the RSS
 		// limit, makes room for a fresh one. Any other worker that exits
@@ -440,17 +439,16 @@ func (rw *runningWorker) accept() (*net.UnixConn, error) {
 	}
 }
 
-// announce tells the master, once per client, that this worker took one.
-// It runs when the hello is out: waking the master earlier would compete
-// for the CPU with the hello.
+// announce tells the master that this worker took a client: once per
+// client, after the first write to it (trackedConn.onFirstWrite), when
+// the hello is out (waking the master earlier would compete for the CPU
+// with the hello), or after the client if nothing was written to it.
 func (rw *runningWorker) announce() {
-	rw.announced.Do(func() {
-		if err := sendMsg(rw.ctl, controlMsg{Type: msgAccepted}); err != nil {
-			// The master is gone: serve this client, then exit.
-			rw.log.Debug("master gone", "error", err)
-			rw.draining.Store(true)
-		}
-	})
+	if err := sendMsg(rw.ctl, controlMsg{Type: msgAccepted}); err != nil {
+		// The master is gone: serve this client, then exit.
+		rw.log.Debug("master gone", "error", err)
+		rw.draining.Store(true)
+	}
 }
 
 // readControl reads the master's messages for the worker's lifetime:
@@ -501,12 +499,13 @@ func (rw *runningWorker) readControl() {
 	}
 }
 
-// serveClient runs one session on conn and returns its exit status.
-func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) int {
+// serveClient runs one session on conn and returns its exit status, and
+// whether the master was told of the client (on the first write to it).
+func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (status int, announced bool) {
 	fd, err := connFD(conn)
 	if err != nil {
 		writeLastResort(conn, err)
-		return 255
+		return 255, false
 	}
 	for len(rw.ints) > 0 {
 		<-rw.ints // an interrupt while idle is for no one
@@ -565,11 +564,12 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) in
 	for {
 		select {
 		case err := <-done:
-			if err != nil && !tc.wroteAny() {
+			wrote := tc.wroteAny()
+			if err != nil && !wrote {
 				// Failed before its hello: the client would see nothing.
 				writeLastResort(conn, err)
 			}
-			return session.ServeStatus(err)
+			return session.ServeStatus(err), wrote
 		case <-rw.ints:
 			if !sess.Interrupt() {
 				rw.log.Debug("SIGINT between commands ignored")
