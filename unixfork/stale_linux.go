@@ -17,15 +17,8 @@ import (
 // killed master that nobody reaped) does not run. known is false when the
 // pid is not visible (another pid namespace).
 func listenerCreatorAlive(c *net.UnixConn) (alive, known bool) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false, false
-	}
-	var cred *unix.Ucred
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || gerr != nil || cred.Pid <= 0 {
+	cred, err := peerCred(c)
+	if err != nil || cred.Pid <= 0 {
 		return false, false
 	}
 	if err := unix.Kill(int(cred.Pid), 0); err == unix.ESRCH {
