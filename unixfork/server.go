@@ -72,7 +72,9 @@ type Server struct {
 	keys     *lru
 	failures int         // consecutive workers that died before ready
 	retry    *time.Timer // pending refill after failures
-	settings settings
+	// refillSoon is the pending refill after a worker took a client.
+	refillSoon *time.Timer
+	settings   settings
 
 	// The dynamic pool: spareTarget spare (idle or starting) workers are
 	// kept, between settings.minSpare and settings.maxSpare; it grows
@@ -514,11 +516,15 @@ func (s *Server) accepted(p *proc) {
 	// Refill a moment later: starting a process competes for the CPU
 	// with the client's first request, which on a small machine doubles
 	// the time it waits.
-	time.AfterFunc(refillDelay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.refillLocked()
-	})
+	// One pending refill serves every client accepted meanwhile.
+	if s.refillSoon == nil {
+		s.refillSoon = time.AfterFunc(refillDelay, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.refillSoon = nil
+			s.refillLocked()
+		})
+	}
 	s.notifyLocked()
 }
 
@@ -581,6 +587,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.fdWait != nil {
 			s.fdWait.Stop()
 			s.fdWait = nil
+		}
+		if s.refillSoon != nil {
+			s.refillSoon.Stop()
+			s.refillSoon = nil
 		}
 		for _, p := range s.idle {
 			s.stopIdleLocked(p)
