@@ -251,15 +251,3 @@ func TestCleanEnv(t *testing.T) {
 		CleanEnv([]string{"A=1", "CHGINTERNALMARK=", "LC_CTYPE=C", "CHGORIG_LC_CTYPE=C.UTF-8"}))
 	require.Equal(t, []string{"A=1"}, CleanEnv([]string{"A=1", "CHG_CLEAR_LC_CTYPE=", "LC_CTYPE=C"}))
 }
-
-// TestReplaceEnv: the process environment becomes exactly the one asked
-// for, however it differs: names dropped, changed, added, given twice.
-func TestReplaceEnv(t *testing.T) {
-	saved := os.Environ()
-	t.Cleanup(func() { require.NoError(t, replaceEnv(saved)) })
-	require.NoError(t, replaceEnv([]string{"KEEP=same", "CHANGE=old", "DROP=x"}))
-	require.NoError(t, replaceEnv([]string{"KEEP=same", "CHANGE=new", "ADD=1", "TWICE=a", "TWICE=b", "EMPTY="}))
-	got := os.Environ()
-	slices.Sort(got)
-	require.Equal(t, []string{"ADD=1", "CHANGE=new", "EMPTY=", "KEEP=same", "TWICE=b"}, got)
-}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/procenv"
 	"github.com/cmdsrv/cmdsrv/internal/sigaction"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
@@ -79,16 +80,8 @@ func (st *procState) restore(resetSignals func()) error {
 	if err := os.Chdir(st.dir); err != nil {
 		errs = append(errs, fmt.Errorf("restoring working directory: %w", err))
 	}
-	os.Clearenv()
-	for _, kv := range st.env {
-		for i := 1; i < len(kv); i++ { // from 1: "=C:" style names keep their first '='
-			if kv[i] == '=' {
-				if err := os.Setenv(kv[:i], kv[i+1:]); err != nil {
-					errs = append(errs, fmt.Errorf("restoring environment: %w", err))
-				}
-				break
-			}
-		}
+	if err := procenv.Replace(st.env); err != nil {
+		errs = append(errs, fmt.Errorf("restoring environment: %w", err))
 	}
 	unix.Umask(st.umask)
 	if err := st.stdio.Restore(); err != nil {
