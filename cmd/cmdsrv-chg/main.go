@@ -47,6 +47,7 @@ import (
 	"strings"
 
 	"github.com/cmdsrv/cmdsrv/internal/chgclient"
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 )
 
 // selfName is the command's own name; invoked under any other name it
@@ -201,7 +202,9 @@ func (a *app) execDirect(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: abort: %v\n", selfName, err)
 		return 255
 	}
-	env := append(os.Environ(), clientEnv+"=off")
+	// Set, not appended: the application keeps the first copy of a name,
+	// and an inherited CMDSRV_CLIENT=auto would make it try a server again.
+	env := envlist.Set(os.Environ(), clientEnv, "off")
 	err = execve(p, append([]string{a.argv0}, args...), env)
 	fmt.Fprintf(os.Stderr, "%s: abort: running %s: %v\n", selfName, p, err)
 	return 255
