@@ -4,7 +4,11 @@ package chg
 // gives the defaults.
 type Options struct {
 	// SensitiveEnv adds environment variables to those whose values select
-	// a server (see DefaultSensitiveEnv). A trailing '*' matches a prefix.
+	// a server: a client whose values differ is redirected to another one.
+	// The defaults are DefaultSensitiveEnv (CHGHG, PATH, LANG, LANGUAGE,
+	// LC_*, TZ and CMDSRV_*, besides the client-only CMDSRV_CLIENT,
+	// CMDSRV_DEBUG, CMDSRV_SOCKNAME and CMDSRV_APP). A trailing '*' matches
+	// a prefix.
 	SensitiveEnv []string
 	// SensitiveConfig lists configuration keys ("section.name") or whole
 	// sections ("section") whose values select a server. Default: none.
