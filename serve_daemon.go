@@ -55,7 +55,7 @@ func (p *Program) runService(o serverArgs, cfg *protocol.Config, service socketS
 			log:   p.serviceLogger(logPath, tracked, sv),
 			ready: sv.Ready,
 		})
-	}, nil)
+	})
 	if err != nil {
 		return p.abort("%v", err)
 	}

@@ -77,9 +77,6 @@ func (p *PIDFile) Write(pid int) error {
 	return nil
 }
 
-// Close abandons the pid file without writing it; nothing was created.
-func (p *PIDFile) Close() error { return nil }
-
 // NotOwnedError is the refusal of a pid or log file that another user
 // could have planted: a symbolic link, a file owned by someone else, or a
 // file with other hard links (as sshd refuses such key files).
