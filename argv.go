@@ -73,7 +73,7 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{direct: &directArgs{line: args, args: args}}, nil
 	}
 
-	g, rest, err := leadingGlobals(args)
+	g, rest, err := session.ParseGlobalOptions(args)
 	if err != nil {
 		return invocation{}, err
 	}
@@ -95,34 +95,6 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{}, err
 	}
 	return invocation{server: &o}, nil
-}
-
-// leadingGlobals consumes hg's global options at the start of args,
-// --no-profile among them (chg and some clients send it; it means nothing
-// here).
-func leadingGlobals(args []string) (session.GlobalOptions, []string, error) {
-	var all session.GlobalOptions
-	for {
-		g, rest, err := session.ParseGlobalOptions(args)
-		if err != nil {
-			return all, nil, err
-		}
-		all.Config = append(all.Config, g.Config...)
-		if g.Repository != "" {
-			all.Repository = g.Repository
-		}
-		if g.Cwd != "" {
-			all.Cwd = g.Cwd
-		}
-		if g.Pager != "" {
-			all.Pager = g.Pager
-		}
-		all.Traceback = all.Traceback || g.Traceback
-		if len(rest) == 0 || rest[0] != "--no-profile" {
-			return all, rest, nil
-		}
-		args = rest[1:]
-	}
 }
 
 // hasCmdserver reports whether --cmdserver is among args (before a lone
