@@ -1,5 +1,7 @@
 package chg
 
+import "github.com/cmdsrv/cmdsrv/internal/chgclient"
+
 // Options tune the chg extensions and the server. The zero value (or nil)
 // gives the defaults.
 type Options struct {
@@ -28,4 +30,4 @@ var DefaultSensitiveEnv = []string{"CHGHG", "PATH", "LANG", "LANGUAGE", "LC_*", 
 // the thin client cmd/cmdsrv-chg (which socket, whether to use one, debug
 // lines, which binary); they change nothing in the server, so they never
 // ask for another one.
-var clientOnlyEnv = map[string]bool{"CMDSRV_CLIENT": true, "CMDSRV_DEBUG": true, "CMDSRV_SOCKNAME": true, "CMDSRV_APP": true}
+var clientOnlyEnv = map[string]bool{chgclient.ClientEnv: true, chgclient.DebugEnv: true, chgclient.SockNameEnv: true, chgclient.AppEnv: true}

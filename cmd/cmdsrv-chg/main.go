@@ -54,20 +54,12 @@ import (
 // serves the application of that name.
 const selfName = "cmdsrv-chg"
 
-// appEnv names the application binary (path, or name looked up on PATH),
-// as CHGHG names hg for chg.
-const appEnv = "CMDSRV_APP"
-
-// clientEnv=off makes the client run the application directly; the same
-// variable switches the application's own client mode.
-const clientEnv = "CMDSRV_CLIENT"
-
 func main() {
 	os.Exit(run(os.Args))
 }
 
 func run(argv []string) int {
-	app, err := findApp(argv[0], os.Getenv(appEnv))
+	app, err := findApp(argv[0], os.Getenv(chgclient.AppEnv))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: abort: %v\n", selfName, err)
 		return 255
@@ -80,7 +72,7 @@ func run(argv []string) int {
 		Stderr:     os.Stderr,
 	}
 	switch {
-	case os.Getenv(clientEnv) == "off":
+	case os.Getenv(chgclient.ClientEnv) == "off":
 	case isServeInvocation(args):
 		// A server is never run through a server.
 	default:
@@ -125,7 +117,7 @@ func findApp(argv0, env string) (*app, error) {
 		return a, nil
 	}
 	if env == "" {
-		return nil, fmt.Errorf("no application to serve: set %s to its binary, or install %s as a symlink named after it", appEnv, selfName)
+		return nil, fmt.Errorf("no application to serve: set %s to its binary, or install %s as a symlink named after it", chgclient.AppEnv, selfName)
 	}
 	return &app{name: filepath.Base(env), spec: env, argv0: env}, nil
 }
@@ -204,7 +196,7 @@ func (a *app) execDirect(args []string) int {
 	}
 	// Set, not appended: the application keeps the first copy of a name,
 	// and an inherited CMDSRV_CLIENT=auto would make it try a server again.
-	env := envlist.Set(os.Environ(), clientEnv, "off")
+	env := envlist.Set(os.Environ(), chgclient.ClientEnv, "off")
 	err = execve(p, append([]string{a.argv0}, args...), env)
 	fmt.Fprintf(os.Stderr, "%s: abort: running %s: %v\n", selfName, p, err)
 	return 255
