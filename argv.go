@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -60,7 +61,7 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{worker: true}, nil
 	}
 	if !hg {
-		if len(args) > 0 && args[0] == "serve" && hasCmdserver(args[1:]) {
+		if len(args) > 0 && args[0] == "serve" && chgclient.HasCmdserver(args[1:]) {
 			o, err := parseServeArgs(args[1:], serverArgs{})
 			if err != nil {
 				return invocation{}, err
@@ -95,20 +96,6 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{}, err
 	}
 	return invocation{server: &o}, nil
-}
-
-// hasCmdserver reports whether --cmdserver is among args (before a lone
-// "--", after which words are nobody's options).
-func hasCmdserver(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		if a == "--cmdserver" || strings.HasPrefix(a, "--cmdserver=") {
-			return true
-		}
-	}
-	return false
 }
 
 // isServeFlag reports whether a is one of the server's own flags, which

@@ -73,7 +73,7 @@ func run(argv []string) int {
 	}
 	switch {
 	case os.Getenv(chgclient.ClientEnv) == "off":
-	case isServeInvocation(args):
+	case chgclient.HasCmdserver(args):
 		// A server is never run through a server.
 	default:
 		if code, ok := c.Run(args); ok {
@@ -81,19 +81,6 @@ func run(argv []string) int {
 		}
 	}
 	return app.execDirect(args)
-}
-
-// isServeInvocation reports whether args start a command server, which
-// runs directly: any --cmdserver option. A plain argument spelled so in an
-// application's own command line runs directly too, which changes nothing
-// but its speed.
-func isServeInvocation(args []string) bool {
-	for _, a := range args {
-		if a == "--cmdserver" || strings.HasPrefix(a, "--cmdserver=") {
-			return true
-		}
-	}
-	return false
 }
 
 // app is the application the client serves.
