@@ -118,10 +118,7 @@ func (a *app) path() (string, error) {
 	if a.found != "" {
 		return a.found, nil
 	}
-	self, err := selfFile()
-	if err != nil {
-		return "", err
-	}
+	self := selfFile()
 	if strings.Contains(a.spec, "/") {
 		p, err := filepath.Abs(a.spec)
 		if err != nil {
@@ -160,16 +157,16 @@ func (a *app) path() (string, error) {
 
 // selfFile is this client's own executable, to be skipped when looking
 // for the application (nil when it cannot be told).
-func selfFile() (os.FileInfo, error) {
+func selfFile() os.FileInfo {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	fi, err := os.Stat(exe)
 	if err != nil {
-		return nil, nil
+		return nil
 	}
-	return fi, nil
+	return fi
 }
 
 // execDirect replaces this process with the application run directly, its
