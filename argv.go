@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -60,7 +61,7 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{worker: true}, nil
 	}
 	if !hg {
-		if len(args) > 0 && args[0] == "serve" && hasCmdserver(args[1:]) {
+		if len(args) > 0 && args[0] == "serve" && chgclient.HasCmdserver(args[1:]) {
 			o, err := parseServeArgs(args[1:], serverArgs{})
 			if err != nil {
 				return invocation{}, err
@@ -73,7 +74,7 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{direct: &directArgs{line: args, args: args}}, nil
 	}
 
-	g, rest, err := leadingGlobals(args)
+	g, rest, err := session.ParseGlobalOptions(args)
 	if err != nil {
 		return invocation{}, err
 	}
@@ -95,48 +96,6 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{}, err
 	}
 	return invocation{server: &o}, nil
-}
-
-// leadingGlobals consumes hg's global options at the start of args,
-// --no-profile among them (chg and some clients send it; it means nothing
-// here).
-func leadingGlobals(args []string) (session.GlobalOptions, []string, error) {
-	var all session.GlobalOptions
-	for {
-		g, rest, err := session.ParseGlobalOptions(args)
-		if err != nil {
-			return all, nil, err
-		}
-		all.Config = append(all.Config, g.Config...)
-		if g.Repository != "" {
-			all.Repository = g.Repository
-		}
-		if g.Cwd != "" {
-			all.Cwd = g.Cwd
-		}
-		if g.Pager != "" {
-			all.Pager = g.Pager
-		}
-		all.Traceback = all.Traceback || g.Traceback
-		if len(rest) == 0 || rest[0] != "--no-profile" {
-			return all, rest, nil
-		}
-		args = rest[1:]
-	}
-}
-
-// hasCmdserver reports whether --cmdserver is among args (before a lone
-// "--", after which words are nobody's options).
-func hasCmdserver(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		if a == "--cmdserver" || strings.HasPrefix(a, "--cmdserver=") {
-			return true
-		}
-	}
-	return false
 }
 
 // isServeFlag reports whether a is one of the server's own flags, which

@@ -49,6 +49,9 @@ func TestParseArgs(t *testing.T) {
 			`server mode=pipe addr= daemon=false postexec=[] pid= config=["ui.interactive=True" "ui.merge=internal:fail" "ui.username=test"] R= cwd= tb=false`},
 		{true, "--config extensions.mq= serve --cmdserver pipe", `server mode=pipe addr= daemon=false postexec=[] pid= config=["extensions.mq="] R= cwd= tb=false`},
 		{true, "-R a --cwd c --traceback --no-profile serve --cmdserver unix -R b --address P", `server mode=unix addr=P daemon=false postexec=[] pid= config=[] R=b cwd=c tb=true`},
+		// After a lone "--" a word is an argument, even --no-profile.
+		{true, "--traceback -- --no-profile", `direct args=["--no-profile"] config=[] R= cwd= pager= tb=true`},
+		{true, "--no-profile --config a.b=1 --no-profile echo", `direct args=["echo"] config=["a.b=1"] R= cwd= pager= tb=false`},
 		{true, "--cmdserver pipe", `server mode=pipe addr= daemon=false postexec=[] pid= config=[] R= cwd= tb=false`},
 		{true, "--config a.b=1 --cmdserver pipe", `server mode=pipe addr= daemon=false postexec=[] pid= config=["a.b=1"] R= cwd= tb=false`},
 		{true, "serve", `server mode= addr= daemon=false postexec=[] pid= config=[] R= cwd= tb=false`},

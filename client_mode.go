@@ -13,17 +13,19 @@ const (
 	ClientAuto = "auto" // hand commands to a warm server, starting one if needed
 )
 
-// Environment variables of the client mode.
+// Environment variables of the client mode (shared with the thin client
+// cmd/cmdsrv-chg, which uses the same socket).
 const (
-	// ClientEnv selects the client mode: "auto" or "off"; it overrides
-	// Program.Client.
-	ClientEnv = "CMDSRV_CLIENT"
-	// SockNameEnv overrides the socket the client mode uses.
-	SockNameEnv = "CMDSRV_SOCKNAME"
-	// DebugEnv=1 makes the client mode say, in one line on stderr, why
-	// it ran a command directly; DebugEnv=2 also traces its steps
+	// ClientEnv (CMDSRV_CLIENT) selects the client mode: "auto" or "off";
+	// it overrides Program.Client.
+	ClientEnv = chgclient.ClientEnv
+	// SockNameEnv (CMDSRV_SOCKNAME) overrides the socket the client mode
+	// uses.
+	SockNameEnv = chgclient.SockNameEnv
+	// DebugEnv (CMDSRV_DEBUG) =1 makes the client mode say, in one line on
+	// stderr, why it ran a command directly; =2 also traces its steps
 	// (connecting, starting a server, validate instructions).
-	DebugEnv = "CMDSRV_DEBUG"
+	DebugEnv = chgclient.DebugEnv
 )
 
 func (p *Program) clientMode() string {

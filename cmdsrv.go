@@ -67,6 +67,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/chg"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -324,20 +325,7 @@ func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err erro
 	return dir, nil
 }
 
-// ChgOptions tune what selects and what outdates a chgunix server. The zero
-// value (or a nil *ChgOptions) gives the defaults.
-type ChgOptions struct {
-	// SensitiveEnv adds environment variables to those whose values select
-	// a server: a client whose values differ is redirected to another one.
-	// The defaults are CHGHG, PATH, LANG, LANGUAGE, LC_*, TZ and CMDSRV_*
-	// (besides the client-only CMDSRV_CLIENT, CMDSRV_DEBUG, CMDSRV_SOCKNAME
-	// and CMDSRV_APP). A trailing '*' matches a prefix.
-	SensitiveEnv []string
-	// SensitiveConfig lists configuration keys ("section.name") or whole
-	// sections ("section") whose values select a server. Default: none.
-	SensitiveConfig []string
-	// MtimePaths are files besides the executable whose mtime and size
-	// make a server outdated when they change (configuration files the
-	// application read at start-up, say).
-	MtimePaths []string
-}
+// ChgOptions tune what selects and what outdates a chgunix server; they are
+// the chg package's Options. The zero value (or a nil *ChgOptions) gives
+// the defaults.
+type ChgOptions = chg.Options

@@ -4,6 +4,7 @@ package cmdsrv
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -18,24 +19,23 @@ import (
 // foreground server. It reads the daemon layer's settings from the
 // configuration here, so that package daemon deals in plain values.
 func (p *Program) runService(o serverArgs, cfg *protocol.Config, service socketService) int {
-	l, err := daemon.ActivationListener()
-	if err != nil {
-		return p.abort("%v", err)
+	// A unix service may get its socket from systemd; chg binds its own,
+	// named after its hashes, so a chgunix service never asks.
+	var l *net.UnixListener
+	var err error
+	if o.mode == "unix" {
+		if l, err = daemon.ActivationListener(); err != nil {
+			return p.abort("%v", err)
+		}
 	}
-	if o.mode == "chgunix" || (o.mode == "unix" && l == nil) {
+	if l == nil {
 		if o.address == "" {
-			if o.mode == "chgunix" {
-				return p.abort("--cmdserver chgunix needs --address")
-			}
 			return p.abort("no socket path specified with --address")
 		}
 		// The socket path must survive the chdir of --daemon-postexec.
 		if o.address, err = filepath.Abs(o.address); err != nil {
 			return p.abort("%v", err)
 		}
-	}
-	if o.mode == "chgunix" {
-		l = nil // chg binds its own socket, named after its hashes
 	}
 	dir, err := checkServeOptions(o, cfg)
 	if err != nil {
@@ -55,7 +55,7 @@ func (p *Program) runService(o serverArgs, cfg *protocol.Config, service socketS
 			log:   p.serviceLogger(logPath, tracked, sv),
 			ready: sv.Ready,
 		})
-	}, nil)
+	})
 	if err != nil {
 		return p.abort("%v", err)
 	}
@@ -87,13 +87,15 @@ func daemonService(o serverArgs, cfg *protocol.Config) (svc daemon.Service, logP
 // format, stderr in that format for cmdserver.log=-, else plain hclog on
 // stderr.
 func (p *Program) serviceLogger(logPath string, tracked []string, sv daemon.Serving) hclog.Logger {
-	switch {
-	case sv.Log != nil:
-		return daemon.NewLogger(p.Name, &daemon.LogWriter{Out: sv.Log, Root: p.Name, Tracked: tracked}, logLevel())
-	case logPath == "-":
+	out := sv.Log
+	if out == nil && logPath == "-" {
 		// The master's events; a worker sends its session's events to
 		// that session's 'd' channel (unixfork reads cmdserver.log too).
-		return daemon.NewLogger(p.Name, &daemon.LogWriter{Out: p.Stderr, Root: p.Name, Tracked: tracked}, logLevel())
+		out = p.Stderr
+	}
+	switch {
+	case out != nil:
+		return daemon.NewLogger(p.Name, &daemon.LogWriter{Out: out, Root: p.Name, Tracked: tracked}, logLevel())
 	case sv.Detaching:
 		// Without cmdserver.log, a daemon's stderr is its caller's terminal
 		// until it detaches (chg's user's, say): only warnings belong

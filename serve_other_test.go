@@ -29,6 +29,20 @@ func TestSocketModesAbortNamingPipe(t *testing.T) {
 	}
 }
 
+// TestStatusNeedsSocketModes: --status names the modes it needs, whatever
+// mode it came with.
+func TestStatusNeedsSocketModes(t *testing.T) {
+	for _, mode := range []string{"pipe", "unix"} {
+		var stderr bytes.Buffer
+		p := Program{Name: "app", Stderr: &stderr}
+		code := p.Main([]string{"app", "serve", "--cmdserver", mode, "--status", "--address", "sock"})
+		want := "abort: --status needs --cmdserver unix or chgunix, which this platform lacks\n"
+		if code != 255 || stderr.String() != want {
+			t.Errorf("%s: exit %d, stderr %q; want 255, %q", mode, code, stderr.String(), want)
+		}
+	}
+}
+
 func TestClientModeRunsInProcess(t *testing.T) {
 	var stdout bytes.Buffer
 	t.Setenv(ClientEnv, ClientAuto)

@@ -18,18 +18,6 @@ import (
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
-// chgOptions converts the application's ChgOptions for the chg service.
-func (p *Program) chgOptions() *chg.Options {
-	if p.ChgOptions == nil {
-		return nil
-	}
-	return &chg.Options{
-		SensitiveEnv:    p.ChgOptions.SensitiveEnv,
-		SensitiveConfig: p.ChgOptions.SensitiveConfig,
-		MtimePaths:      p.ChgOptions.MtimePaths,
-	}
-}
-
 // isWorker reports whether a unix service's master started this process
 // as one of its workers.
 func isWorker() bool { return unixfork.IsWorker() }
@@ -47,7 +35,7 @@ func (p *Program) runWorker() int {
 			}
 			return p.wrap(h, log), nil
 		},
-		Extension: chg.WorkerExtension(p.chgOptions()),
+		Extension: chg.WorkerExtension(p.ChgOptions),
 	}
 	return w.Serve(context.Background())
 }
@@ -63,7 +51,7 @@ func (p *Program) socketService(ctx context.Context, st serviceStart) error {
 			Logger:        st.log,
 			Args0:         os.Args[0],
 			Ready:         st.ready,
-			Options:       p.chgOptions(),
+			Options:       p.ChgOptions,
 			GlobalOptions: p.GlobalOptions,
 		}
 		return serveUntilSignal(ctx, srv, st.log)

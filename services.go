@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -27,7 +28,7 @@ func (p *Program) wrap(h protocol.Handler, log hclog.Logger) protocol.Handler {
 }
 
 func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
-	if len(req.Args) == 0 || req.Args[0] != "serve" || (!a.hg && !hasCmdserver(req.Args[1:])) {
+	if len(req.Args) == 0 || req.Args[0] != "serve" || (!a.hg && !chgclient.HasCmdserver(req.Args[1:])) {
 		return a.h.ServeCommand(ctx, req)
 	}
 	o, err := parseServeArgs(req.Args[1:], serverArgs{})

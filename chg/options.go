@@ -1,10 +1,16 @@
 package chg
 
+import "github.com/cmdsrv/cmdsrv/internal/chgclient"
+
 // Options tune the chg extensions and the server. The zero value (or nil)
 // gives the defaults.
 type Options struct {
 	// SensitiveEnv adds environment variables to those whose values select
-	// a server (see DefaultSensitiveEnv). A trailing '*' matches a prefix.
+	// a server: a client whose values differ is redirected to another one.
+	// The defaults are DefaultSensitiveEnv (CHGHG, PATH, LANG, LANGUAGE,
+	// LC_*, TZ and CMDSRV_*, besides the client-only CMDSRV_CLIENT,
+	// CMDSRV_DEBUG, CMDSRV_SOCKNAME and CMDSRV_APP). A trailing '*' matches
+	// a prefix.
 	SensitiveEnv []string
 	// SensitiveConfig lists configuration keys ("section.name") or whole
 	// sections ("section") whose values select a server. Default: none.
@@ -24,4 +30,4 @@ var DefaultSensitiveEnv = []string{"CHGHG", "PATH", "LANG", "LANGUAGE", "LC_*", 
 // the thin client cmd/cmdsrv-chg (which socket, whether to use one, debug
 // lines, which binary); they change nothing in the server, so they never
 // ask for another one.
-var clientOnlyEnv = map[string]bool{"CMDSRV_CLIENT": true, "CMDSRV_DEBUG": true, "CMDSRV_SOCKNAME": true, "CMDSRV_APP": true}
+var clientOnlyEnv = map[string]bool{chgclient.ClientEnv: true, chgclient.DebugEnv: true, chgclient.SockNameEnv: true, chgclient.AppEnv: true}

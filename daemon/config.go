@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemon
 
 // Defaults of the log keys, as in Mercurial.

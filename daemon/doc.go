@@ -13,4 +13,8 @@
 //
 // The package never decides when to stop a server: shutdown belongs to
 // whoever bound the socket.
+//
+// It is for unix systems only: elsewhere (Windows) it is empty, as the
+// detached child, file ownership checks and socket activation it rests on
+// are unix's.
 package daemon

@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemon
 
 import (
@@ -74,9 +76,6 @@ func (p *PIDFile) Write(pid int) error {
 	}
 	return nil
 }
-
-// Close abandons the pid file without writing it; nothing was created.
-func (p *PIDFile) Close() error { return nil }
 
 // NotOwnedError is the refusal of a pid or log file that another user
 // could have planted: a symbolic link, a file owned by someone else, or a

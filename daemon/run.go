@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemon
 
 import (
@@ -68,9 +70,9 @@ type Serving struct {
 // and serves until it shuts down or ctx is done: Run cancels ctx when
 // becoming ready fails (a pid file that cannot be written, a chdir: to a
 // missing directory), waits for serve to return and returns that error.
-// ready, if not nil, is called first when the service is ready, while its
-// output still reaches the caller (a "listening at" line).
-func Run(ctx context.Context, s Service, serve func(ctx context.Context, sv Serving) error, ready func()) error {
+// Output meant for the caller (a "listening at" line) goes out before
+// Serving.Ready, while stdio still reaches it.
+func Run(ctx context.Context, s Service, serve func(ctx context.Context, sv Serving) error) error {
 	pe, err := ParsePostexec(s.Postexec)
 	if err != nil {
 		return err
@@ -91,7 +93,6 @@ func Run(ctx context.Context, s Service, serve func(ctx context.Context, sv Serv
 		if pidFile, err = OpenPIDFile(s.PIDFile, s.AppendPID); err != nil {
 			return err
 		}
-		defer pidFile.Close()
 	}
 	var detached atomic.Bool
 	if logFile != nil && pe.Present {
@@ -117,9 +118,6 @@ func Run(ctx context.Context, s Service, serve func(ctx context.Context, sv Serv
 	}
 	sv.Ready = func() {
 		once.Do(func() {
-			if ready != nil {
-				ready()
-			}
 			readyErr = becomeReady(pe, pidFile, logFile, &detached)
 			if readyErr != nil {
 				cancel()
@@ -141,7 +139,6 @@ func spawnParent(s Service) error {
 		if pidFile, err = OpenPIDFile(s.PIDFile, s.AppendPID); err != nil {
 			return err
 		}
-		defer pidFile.Close()
 	}
 	sp := &Spawn{Args0: s.Args0, Args: s.Args, Stderr: s.Stderr}
 	pid, err := sp.Start()

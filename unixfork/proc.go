@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/internal/selfexe"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -222,7 +223,7 @@ func (s *Server) exec() (*proc, error) {
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       []string{args0},
-		Env:        append(withoutEnv(os.Environ(), workerEnv), workerEnv+"=1"),
+		Env:        envlist.Set(os.Environ(), workerEnv, "1"),
 		Stdout:     pw,
 		Stderr:     pw,
 		ExtraFiles: []*os.File{theirs, s.backlog},
@@ -444,17 +445,6 @@ func (s *Server) ready(p *proc) {
 // executable is the binary workers run: this one (see package selfexe for
 // what a rebuild on disk does on each platform).
 func executable() (string, error) { return selfexe.Path() }
-
-func withoutEnv(env []string, name string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if len(kv) > len(name) && kv[:len(name)] == name && kv[len(name)] == '=' {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
 
 func configOptions(cfg *protocol.Config) []string {
 	if cfg == nil {

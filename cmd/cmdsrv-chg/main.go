@@ -47,26 +47,19 @@ import (
 	"strings"
 
 	"github.com/cmdsrv/cmdsrv/internal/chgclient"
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 )
 
 // selfName is the command's own name; invoked under any other name it
 // serves the application of that name.
 const selfName = "cmdsrv-chg"
 
-// appEnv names the application binary (path, or name looked up on PATH),
-// as CHGHG names hg for chg.
-const appEnv = "CMDSRV_APP"
-
-// clientEnv=off makes the client run the application directly; the same
-// variable switches the application's own client mode.
-const clientEnv = "CMDSRV_CLIENT"
-
 func main() {
 	os.Exit(run(os.Args))
 }
 
 func run(argv []string) int {
-	app, err := findApp(argv[0], os.Getenv(appEnv))
+	app, err := findApp(argv[0], os.Getenv(chgclient.AppEnv))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: abort: %v\n", selfName, err)
 		return 255
@@ -79,8 +72,8 @@ func run(argv []string) int {
 		Stderr:     os.Stderr,
 	}
 	switch {
-	case os.Getenv(clientEnv) == "off":
-	case isServeInvocation(args):
+	case os.Getenv(chgclient.ClientEnv) == "off":
+	case chgclient.HasCmdserver(args):
 		// A server is never run through a server.
 	default:
 		if code, ok := c.Run(args); ok {
@@ -88,19 +81,6 @@ func run(argv []string) int {
 		}
 	}
 	return app.execDirect(args)
-}
-
-// isServeInvocation reports whether args start a command server, which
-// runs directly: any --cmdserver option. A plain argument spelled so in an
-// application's own command line runs directly too, which changes nothing
-// but its speed.
-func isServeInvocation(args []string) bool {
-	for _, a := range args {
-		if a == "--cmdserver" || strings.HasPrefix(a, "--cmdserver=") {
-			return true
-		}
-	}
-	return false
 }
 
 // app is the application the client serves.
@@ -124,7 +104,7 @@ func findApp(argv0, env string) (*app, error) {
 		return a, nil
 	}
 	if env == "" {
-		return nil, fmt.Errorf("no application to serve: set %s to its binary, or install %s as a symlink named after it", appEnv, selfName)
+		return nil, fmt.Errorf("no application to serve: set %s to its binary, or install %s as a symlink named after it", chgclient.AppEnv, selfName)
 	}
 	return &app{name: filepath.Base(env), spec: env, argv0: env}, nil
 }
@@ -138,10 +118,7 @@ func (a *app) path() (string, error) {
 	if a.found != "" {
 		return a.found, nil
 	}
-	self, err := selfFile()
-	if err != nil {
-		return "", err
-	}
+	self := selfFile()
 	if strings.Contains(a.spec, "/") {
 		p, err := filepath.Abs(a.spec)
 		if err != nil {
@@ -180,16 +157,16 @@ func (a *app) path() (string, error) {
 
 // selfFile is this client's own executable, to be skipped when looking
 // for the application (nil when it cannot be told).
-func selfFile() (os.FileInfo, error) {
+func selfFile() os.FileInfo {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	fi, err := os.Stat(exe)
 	if err != nil {
-		return nil, nil
+		return nil
 	}
-	return fi, nil
+	return fi
 }
 
 // execDirect replaces this process with the application run directly, its
@@ -201,7 +178,9 @@ func (a *app) execDirect(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: abort: %v\n", selfName, err)
 		return 255
 	}
-	env := append(os.Environ(), clientEnv+"=off")
+	// Set, not appended: the application keeps the first copy of a name,
+	// and an inherited CMDSRV_CLIENT=auto would make it try a server again.
+	env := envlist.Set(os.Environ(), chgclient.ClientEnv, "off")
 	err = execve(p, append([]string{a.argv0}, args...), env)
 	fmt.Fprintf(os.Stderr, "%s: abort: running %s: %v\n", selfName, p, err)
 	return 255

@@ -126,6 +126,15 @@ func TestThinClientDirect(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	require.Equal(t, "off\n", out)
 	require.Empty(t, serverPids(dir))
+
+	// A run that falls back to the application directly turns its client
+	// mode off even when the caller's environment turns it on (a Go
+	// program keeps the first copy of a variable listed twice).
+	c = exec.Command(thinClient(t), "env", "CMDSRV_CLIENT")
+	c.Env = append(baseEnv(t), "CMDSRV_APP="+bin, "CMDSRV_CLIENT=auto", "CMDSRV_SOCKNAME="+filepath.Join(testutil.ShortDir(t), "missing", "s"))
+	code, out, errs = runCmd(t, c)
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, "off\n", out)
 }
 
 // TestThinClientSlowInit: the example whose cost is in package init, called

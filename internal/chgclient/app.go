@@ -15,12 +15,18 @@ import (
 // mode of cmdsrv.Program and the thin client cmd/cmdsrv-chg, which share
 // one server.
 const (
+	// ClientEnv=off makes the client run the application directly; the
+	// own client mode also takes "auto".
+	ClientEnv = "CMDSRV_CLIENT"
 	// SockNameEnv overrides the socket the client uses.
 	SockNameEnv = "CMDSRV_SOCKNAME"
 	// DebugEnv=1 makes the client say, in one line on stderr, why it ran a
 	// command directly; DebugEnv=2 also traces its steps (connecting,
 	// starting a server, validate instructions).
 	DebugEnv = "CMDSRV_DEBUG"
+	// AppEnv names the application binary the thin client serves (a
+	// path, or a name looked up on PATH), as CHGHG names hg for chg.
+	AppEnv = "CMDSRV_APP"
 )
 
 // App is an application whose commands a client hands to the

@@ -62,6 +62,7 @@ func FuzzParseGlobalOptions(f *testing.F) {
 	f.Add([]byte("--config\x00a.b=c\x00--cwd=/tmp\x00echo\x00hi"))
 	f.Add([]byte("-R\x00"))
 	f.Add([]byte("--pager\x00maybe"))
+	f.Add([]byte("--no-profile\x00--\x00--no-profile"))
 	f.Fuzz(func(t *testing.T, block []byte) {
 		args := strings.Split(string(block), "\x00")
 		g, rest, err := ParseGlobalOptions(args)

@@ -10,7 +10,8 @@ import (
 
 // GlobalOptions are the options that may lead a command line and apply to
 // that command only: hg's --config, --cwd, -R/--repository, --pager and
-// --traceback.
+// --traceback. hg's --no-profile is accepted among them and dropped (chg
+// and some clients send it; it means nothing here).
 type GlobalOptions struct {
 	Config     []string // "section.name=value", in order
 	Cwd        string
@@ -74,6 +75,7 @@ func ParseGlobalOptions(args []string) (GlobalOptions, []string, error) {
 			}
 		case a == "--traceback":
 			g.Traceback = true
+		case a == "--no-profile":
 		default:
 			return g, args[i:], nil
 		}
