@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/internal/procenv"
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
@@ -96,7 +96,7 @@ func (c *conn) setenv(ctx context.Context, s *session.Session) error {
 	if err != nil {
 		return err
 	}
-	if err := procenv.Replace(env); err != nil {
+	if err := envlist.Replace(env); err != nil {
 		return err
 	}
 	s.SetEnviron(env)

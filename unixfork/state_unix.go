@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cmdsrv/cmdsrv/internal/procenv"
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/internal/sigaction"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
@@ -80,7 +80,7 @@ func (st *procState) restore(resetSignals func()) error {
 	if err := os.Chdir(st.dir); err != nil {
 		errs = append(errs, fmt.Errorf("restoring working directory: %w", err))
 	}
-	if err := procenv.Replace(st.env); err != nil {
+	if err := envlist.Replace(st.env); err != nil {
 		errs = append(errs, fmt.Errorf("restoring environment: %w", err))
 	}
 	unix.Umask(st.umask)
