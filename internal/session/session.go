@@ -86,6 +86,10 @@ type Session struct {
 	stderr io.Writer
 	msgEnc string
 	input  *ChannelReader // stdin of the current request, when on channels
+	// inputReader is what input points to: one per session, reset for
+	// each request, so that its answer buffer (256 KiB once a command
+	// copies its stdin) is allocated once per session, not per command.
+	inputReader ChannelReader
 
 	greeted      bool  // Greet has run
 	timings      []any // request name, duration...: at debug level only
@@ -463,7 +467,8 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 	if s.stdout != nil {
 		req.Stdin, req.Stdout = s.stdin, s.stdout
 	} else {
-		s.input = &ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock}
+		s.inputReader = ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock, buf: s.inputReader.buf}
+		s.input = &s.inputReader
 		req.Stdin = s.input
 		req.Stdout = &channelWriter{fw: s.fw, ch: ChannelOutput}
 	}
