@@ -1,9 +1,11 @@
 package session
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -22,9 +24,16 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bytes.NewReader(in)
+		// The same bytes through the smallest bufio.Reader, whose
+		// headers are read from its buffer: same frames, same errors.
+		br := bufio.NewReaderSize(bytes.NewReader(in), 16)
 		for i := 0; i < 100; i++ {
 			before := r.Len()
 			ch, payload, size, err := ReadFrame(r, 1<<16)
+			bch, bpayload, bsize, berr := ReadFrame(br, 1<<16)
+			if bch != ch || !bytes.Equal(bpayload, payload) || bsize != size || fmt.Sprint(berr) != fmt.Sprint(err) {
+				t.Fatalf("through bufio: %q %q %d %v, direct: %q %q %d %v", bch, bpayload, bsize, berr, ch, payload, size, err)
+			}
 			if err != nil {
 				if err != io.EOF && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrBlockTooLarge) {
 					t.Fatalf("unexpected error kind: %v", err)
@@ -64,6 +73,10 @@ func FuzzReadBlock(f *testing.F) {
 			limit = 1 << 30
 		}
 		got, err := ReadBlock(bytes.NewReader(in), limit)
+		bgot, berr := ReadBlock(bufio.NewReaderSize(bytes.NewReader(in), 16), limit)
+		if !bytes.Equal(bgot, got) || fmt.Sprint(berr) != fmt.Sprint(err) {
+			t.Fatalf("through bufio: %q %v, direct: %q %v", bgot, berr, got, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrBlockTooLarge) {
 				t.Fatalf("unexpected error kind: %v", err)
