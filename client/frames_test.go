@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/message"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 )
 
@@ -54,7 +55,7 @@ func TestOutputFramesLargerThanTheReadBuffer(t *testing.T) {
 	for i := range big {
 		big[i] = byte(i % 251)
 	}
-	msg, err := session.EncodeMessage("warning", "careful\n")
+	msg, err := message.Encode("warning", "careful\n")
 	require.NoError(t, err)
 	c, _ := scripted(t,
 		frameBytes('o', []byte("first\n")),

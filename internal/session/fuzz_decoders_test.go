@@ -37,25 +37,6 @@ func FuzzParseHello(f *testing.F) {
 	})
 }
 
-// FuzzDecodeMessage: arbitrary 'm' payloads never panic, and encoded
-// messages decode to what was encoded.
-func FuzzDecodeMessage(f *testing.F) {
-	enc, _ := EncodeMessage("warning", "careful\n")
-	f.Add(enc, "status", "x")
-	f.Add([]byte{0xa1, 0x40, 0x40}, "", "")
-	f.Fuzz(func(t *testing.T, p []byte, typ, data string) {
-		_, _ = DecodeMessage(p)
-		b, err := EncodeMessage(typ, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := DecodeMessage(b)
-		if err != nil || m["type"] != typ || m["data"] != data {
-			t.Fatalf("round trip of (%q, %q): %v %v", typ, data, m, err)
-		}
-	})
-}
-
 // FuzzParseGlobalOptions: NUL-joined argument lists (a runcommand block)
 // never panic, and what is consumed plus what remains never grows.
 func FuzzParseGlobalOptions(f *testing.F) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmdsrv/cmdsrv/internal/message"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -642,7 +643,7 @@ func TestSessionMessages(t *testing.T) {
 			if f.ch != 'm' {
 				continue
 			}
-			m, err := DecodeMessage([]byte(f.data))
+			m, err := message.Decode([]byte(f.data))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/message"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -194,19 +195,19 @@ func PagerCommand(req *protocol.Request) (string, bool) {
 	return "less -FRX", true
 }
 
-func (u *sessionUI) Status(text string) { u.message(MessageStatus, text) }
-func (u *sessionUI) Warn(text string)   { u.message(MessageWarning, text) }
-func (u *sessionUI) Error(text string)  { u.message(MessageError, text) }
+func (u *sessionUI) Status(text string) { u.message(message.Status, text) }
+func (u *sessionUI) Warn(text string)   { u.message(message.Warning, text) }
+func (u *sessionUI) Error(text string)  { u.message(message.Error, text) }
 
 func (u *sessionUI) message(typ, text string) {
 	if u.s.msgEnc != "" && u.req.Config.Get("ui.message-output", "stdio") == "channel" {
-		if b, err := EncodeMessage(typ, text); err == nil {
+		if b, err := message.Encode(typ, text); err == nil {
 			_ = u.s.fw.WriteFrame(ChannelMessage, b)
 			return
 		}
 	}
 	w := u.req.Stdout
-	if typ != MessageStatus {
+	if typ != message.Status {
 		w = u.req.Stderr
 	}
 	_, _ = io.WriteString(w, text)

@@ -40,4 +40,3 @@ func BenchmarkReadBlockLength(b *testing.B) {
 		}
 	}
 }
-
