@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"testing"
+
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // BenchmarkRunCommandInput serves runcommand requests whose command reads
@@ -15,10 +17,10 @@ import (
 func BenchmarkRunCommandInput(b *testing.B) {
 	var one bytes.Buffer
 	one.Write(runcmd("cat"))
-	one.Write(AppendBlock(nil, []byte("some input\n")))
-	one.Write(AppendBlock(nil, nil))
+	one.Write(wire.AppendBlock(nil, []byte("some input\n")))
+	one.Write(wire.AppendBlock(nil, nil))
 	one.Write(runcmd("--config", "ui.interactive=true", "prompt"))
-	one.Write(AppendBlock(nil, []byte("bob\n")))
+	one.Write(wire.AppendBlock(nil, []byte("bob\n")))
 	input := bytes.Repeat(one.Bytes(), b.N)
 	s := &Session{Handler: &recorder{}, Dir: b.TempDir(), GlobalOptions: true}
 	b.ReportAllocs()

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -15,7 +16,7 @@ func FuzzParseHello(f *testing.F) {
 	f.Add([]byte("capabilities: a b\nmessage-encoding: cbor\npid: x"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		h, err := ParseHello(p)
+		h, err := wire.ParseHello(p)
 		if err != nil {
 			return
 		}
@@ -27,7 +28,7 @@ func FuzzParseHello(f *testing.F) {
 		if strings.ContainsAny(h.Encoding+h.MessageEncoding, "\n") || strings.Contains(h.Encoding, ": ") {
 			return
 		}
-		again, err := ParseHello(h.Marshal())
+		again, err := wire.ParseHello(h.Marshal())
 		if err != nil {
 			t.Fatalf("re-parsing %q: %v", h.Marshal(), err)
 		}

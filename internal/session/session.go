@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/internal/reqhook"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -189,7 +190,7 @@ func (s *Session) sendHello() error {
 		return s.abort(err, false)
 	}
 	s.msgEnc = enc
-	h := Hello{Capabilities: s.Capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
+	h := wire.Hello{Capabilities: s.Capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
 	if h.PID == 0 {
 		h.PID = os.Getpid()
 	}
@@ -275,7 +276,7 @@ func (s *Session) logger() hclog.Logger {
 
 // ReadBlock reads the block of the current request.
 func (s *Session) ReadBlock() ([]byte, error) {
-	return ReadBlock(s.br, s.MaxBlock)
+	return wire.ReadBlock(s.br, s.MaxBlock)
 }
 
 // Reader returns the buffered reader of the connection; extensions that read
