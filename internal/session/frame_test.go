@@ -278,7 +278,7 @@ func TestFrameWriterConcurrent(t *testing.T) {
 
 func TestChannelWriterSplitsLargeWrites(t *testing.T) {
 	var rec writeRecorder
-	w := NewChannelWriter(NewFrameWriter(&rec), 'o')
+	w := &channelWriter{fw: NewFrameWriter(&rec), ch: 'o'}
 	data := bytes.Repeat([]byte("z"), 2*maxFramePayload+5)
 	n, err := w.Write(data)
 	if err != nil || n != len(data) {

@@ -10,9 +10,9 @@ import (
 // supportedMessageEncodings lists the 'm' encodings this package can write.
 var supportedMessageEncodings = []string{"cbor"}
 
-// ChooseMessageEncoding picks the first name of the configured list (comma
+// chooseMessageEncoding picks the first name of the configured list (comma
 // or space separated) that this package supports.
-func ChooseMessageEncoding(list string) (string, error) {
+func chooseMessageEncoding(list string) (string, error) {
 	names := strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' })
 	for _, n := range names {
 		for _, s := range supportedMessageEncodings {
@@ -31,5 +31,5 @@ func ChooseMessageEncodingFor(cfg *protocol.Config) (string, error) {
 	if cfg.Get("ui.message-output", "stdio") != "channel" {
 		return "", nil
 	}
-	return ChooseMessageEncoding(cfg.Get("cmdserver.message-encodings", "cbor"))
+	return chooseMessageEncoding(cfg.Get("cmdserver.message-encodings", "cbor"))
 }

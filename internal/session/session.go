@@ -96,9 +96,8 @@ type Session struct {
 	timings      []any // request name, duration...: at debug level only
 	commandsDone atomic.Int64
 
-	mu      sync.Mutex         // guards cancel
-	cancel  context.CancelFunc // of the running command, nil between requests
-	stopped bool
+	mu     sync.Mutex         // guards cancel
+	cancel context.CancelFunc // of the running command, nil between requests
 }
 
 // ServeStatus maps the error returned by Serve to the process exit status a
@@ -190,7 +189,7 @@ func (s *Session) sendHello() error {
 		return s.abort(err, false)
 	}
 	s.msgEnc = enc
-	h := wire.Hello{Capabilities: s.Capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
+	h := wire.Hello{Capabilities: s.capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
 	if h.PID == 0 {
 		h.PID = os.Getpid()
 	}
@@ -247,7 +246,7 @@ func (s *Session) dispatch(ctx context.Context, name string) error {
 // abort reports an error that ends the session, on the server's stderr and
 // log, and on 'e' too when toChannel is set, then returns it.
 func (s *Session) abort(err error, toChannel bool) error {
-	msg := "abort: " + errorText(err) + "\n"
+	msg := "abort: " + err.Error() + "\n"
 	if toChannel && s.fw != nil {
 		_ = s.fw.WriteFrame(ChannelError, []byte(msg))
 	}
@@ -256,15 +255,6 @@ func (s *Session) abort(err error, toChannel bool) error {
 	}
 	s.logger().Error("session aborted", "error", err)
 	return err
-}
-
-// errorText is the user-facing text of err: truncation keeps its detail.
-func errorText(err error) string {
-	var u *UnknownCommandError
-	if errors.As(err, &u) {
-		return u.Error()
-	}
-	return err.Error()
 }
 
 func (s *Session) logger() hclog.Logger {
@@ -480,8 +470,8 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 	return req, nil
 }
 
-// Capabilities returns the sorted capability names of the session.
-func (s *Session) Capabilities() []string {
+// capabilities returns the sorted capability names of the session.
+func (s *Session) capabilities() []string {
 	caps := []string{"getencoding", "runcommand"}
 	for name := range s.Commands {
 		caps = append(caps, name)

@@ -58,7 +58,7 @@ func (u *sessionUI) ask(w io.Writer, msg, def string) (string, error) {
 	if _, err := io.WriteString(w, msg); err != nil {
 		return "", err
 	}
-	line, err := ReadLineFrom(u.req.Stdin)
+	line, err := readLineFrom(u.req.Stdin)
 	if err == io.EOF {
 		return "", protocol.ErrResponseExpected
 	}
@@ -72,9 +72,9 @@ func (u *sessionUI) ask(w io.Writer, msg, def string) (string, error) {
 	return line, nil
 }
 
-// ReadLineFrom reads one line from r: through 'L' when r is a LineReader,
+// readLineFrom reads one line from r: through 'L' when r is a LineReader,
 // else byte by byte so nothing beyond the line is consumed.
-func ReadLineFrom(r io.Reader) (string, error) {
+func readLineFrom(r io.Reader) (string, error) {
 	if lr, ok := r.(LineReader); ok {
 		return lr.ReadLine()
 	}
@@ -109,7 +109,7 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 		return u.s.System(ctx, u.req, cmd)
 	}
 	if u.foreground {
-		return RunShellForeground(ctx, u.req, cmd)
+		return wire.RunShellForeground(ctx, shellOf(u.req), cmd)
 	}
 	return RunShell(ctx, u.req, cmd)
 }
@@ -129,15 +129,6 @@ func RunShell(ctx context.Context, req *protocol.Request, cmd string) (int, erro
 	return wire.RunShell(ctx, shellOf(req), cmd)
 }
 
-// RunShellForeground is RunShell for a command run on the caller's own
-// terminal (a direct run): the shell stays in the caller's process group,
-// the terminal's foreground job, so the terminal's Ctrl-C, Ctrl-Z and
-// hang-up reach every process of the command directly, and it may read
-// the terminal. When ctx ends, the shell is killed.
-func RunShellForeground(ctx context.Context, req *protocol.Request, cmd string) (int, error) {
-	return wire.RunShellForeground(ctx, shellOf(req), cmd)
-}
-
 func shellOf(req *protocol.Request) wire.Shell {
 	stdin, _ := req.Stdin.(*os.File) // the client's own stdin (attached); channels are not passed on
 	return wire.Shell{Dir: req.Dir, Env: req.Env, Stdin: stdin, Stdout: req.Stdout, Stderr: req.Stderr}
@@ -147,7 +138,7 @@ func (u *sessionUI) StartPager(ctx context.Context) error {
 	if u.s.Pager == nil || u.stopPagerFn != nil {
 		return nil
 	}
-	pagerCmd, ok := PagerCommand(u.req)
+	pagerCmd, ok := pagerCommand(u.req)
 	if !ok {
 		return nil
 	}
@@ -166,10 +157,10 @@ func (u *sessionUI) stopPager() {
 	}
 }
 
-// PagerCommand decides whether req wants a pager and which command runs it:
+// pagerCommand decides whether req wants a pager and which command runs it:
 // --pager on (or auto, the default, with stdout a terminal), and pager.pager
 // config, then $PAGER, then "less -FRX".
-func PagerCommand(req *protocol.Request) (string, bool) {
+func pagerCommand(req *protocol.Request) (string, bool) {
 	mode := req.Pager
 	if mode == "" {
 		mode = "auto"
