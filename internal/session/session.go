@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -470,12 +469,13 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 	return req, nil
 }
 
-// capabilities returns the sorted capability names of the session.
+// capabilities returns the capability names of the session, in no order:
+// Hello.Marshal sorts them.
 func (s *Session) capabilities() []string {
-	caps := []string{"getencoding", "runcommand"}
+	caps := make([]string, 0, 2+len(s.Commands))
+	caps = append(caps, "getencoding", "runcommand")
 	for name := range s.Commands {
 		caps = append(caps, name)
 	}
-	sort.Strings(caps)
 	return caps
 }
