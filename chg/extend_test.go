@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 func TestCapabilities(t *testing.T) {
@@ -156,7 +156,7 @@ func TestSystemRunsOnTheClient(t *testing.T) {
 	var seen []string
 	_, _, r := s.result(func(p []byte) {
 		seen = strings.Split(string(p), "\x00")
-		s.conn.Write(session.AppendBlock(nil, binary.BigEndian.AppendUint32(nil, 7)))
+		s.conn.Write(wire.AppendBlock(nil, binary.BigEndian.AppendUint32(nil, 7)))
 	})
 	require.Equal(t, []string{"system", "exit 7", dir, "A=b"}, seen)
 	require.Equal(t, int32(7), int32(binary.BigEndian.Uint32(r)))

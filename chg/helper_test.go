@@ -21,6 +21,7 @@ import (
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -154,11 +155,11 @@ func startHelper(t *testing.T, config []string, env ...string) *helperSession {
 func (s *helperSession) frame() (byte, []byte) {
 	s.t.Helper()
 	require.NoError(s.t, s.conn.SetReadDeadline(time.Now().Add(20*time.Second)))
-	ch, payload, size, err := session.ReadFrame(s.conn, 0)
+	ch, payload, size, err := wire.ReadFrame(s.conn, 0)
 	if err != nil {
 		s.t.Fatalf("reading a frame: %v (server stderr: %s)", err, s.errb.String())
 	}
-	if session.IsInputChannel(ch) {
+	if wire.IsInputChannel(ch) {
 		return ch, []byte(strconv.Itoa(int(size)))
 	}
 	return ch, payload
@@ -168,7 +169,7 @@ func (s *helperSession) send(name string, block []byte) {
 	s.t.Helper()
 	b := []byte(name + "\n")
 	if block != nil {
-		b = session.AppendBlock(b, block)
+		b = wire.AppendBlock(b, block)
 	}
 	_, err := s.conn.Write(b)
 	require.NoError(s.t, err)
@@ -209,7 +210,7 @@ func (s *helperSession) result(onS func(payload []byte)) (out, errOut string, r 
 			require.NotNil(s.t, onS, "unexpected S frame %q", p)
 			onS(p)
 		case 'I', 'L':
-			s.conn.Write(session.AppendBlock(nil, nil))
+			s.conn.Write(wire.AppendBlock(nil, nil))
 		default:
 			s.t.Fatalf("unexpected frame %c %q", ch, p)
 		}

@@ -22,7 +22,7 @@ import (
 	"syscall"
 
 	"github.com/cmdsrv/cmdsrv/internal/clientraw"
-	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/message"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
@@ -288,7 +288,7 @@ func (c *Client) readUntilResult(opts *RunOptions) ([]byte, error) {
 			case ch == wire.ChannelMessage:
 				if opts.Message != nil {
 					var m map[string]string
-					if m, err = session.DecodeMessage(payload); err == nil {
+					if m, err = message.Decode(payload); err == nil {
 						opts.Message(m)
 					}
 				}

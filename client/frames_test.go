@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/message"
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // frameBytes is one server-to-client frame.
@@ -54,7 +56,7 @@ func TestOutputFramesLargerThanTheReadBuffer(t *testing.T) {
 	for i := range big {
 		big[i] = byte(i % 251)
 	}
-	msg, err := session.EncodeMessage("warning", "careful\n")
+	msg, err := message.Encode("warning", "careful\n")
 	require.NoError(t, err)
 	c, _ := scripted(t,
 		frameBytes('o', []byte("first\n")),
@@ -97,9 +99,9 @@ func TestInputAnswers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 0, code)
 	require.Equal(t, []int{10, 3}, sizes)
-	block := func(s string) []byte { return session.AppendBlock(nil, []byte(s)) }
+	block := func(s string) []byte { return wire.AppendBlock(nil, []byte(s)) }
 	require.Equal(t, [][]byte{
-		session.AppendBlock([]byte("runcommand\n"), []byte("x")),
+		wire.AppendBlock([]byte("runcommand\n"), []byte("x")),
 		block(strings.Repeat("i", 10)),
 		block(""), // no Line callback: end of input
 		block("iii"),

@@ -79,9 +79,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 
 		GlobalOptions: s.GlobalOptions,
 	}
-	if f, ok := out.(*os.File); ok {
+	if fd, ok := fileFD(out); ok {
 		// A pipe whose reader went away reports POLLERR on our end.
-		sess.Disconnected = session.PollHangup(int(f.Fd()))
+		sess.Disconnected = session.PollHangup(fd)
 	}
 	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
 	if err != nil {
@@ -128,6 +128,26 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 			return fmt.Errorf("%w by %v", ErrInterrupted, sig)
 		}
 	}
+}
+
+// fileFD returns the descriptor of w when w is an *os.File. It asks
+// SyscallConn rather than Fd, which would put a non-blocking file (an
+// os.Pipe end) into blocking mode for good, taking its writes away from
+// Go's poller.
+func fileFD(w io.Writer) (int, bool) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return -1, false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, false
+	}
+	fd := -1
+	if err := rc.Control(func(p uintptr) { fd = int(p) }); err != nil {
+		return -1, false
+	}
+	return fd, true
 }
 
 // ProtectStdio moves the protocol off file descriptors 0 and 1 so that

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -104,4 +105,58 @@ func TestSignalWithInputThatCannotBeClosed(t *testing.T) {
 		t.Fatalf("Serve: %v, want ErrInterrupted", err)
 	}
 	w.Close() // the session's read sees the end of its input
+}
+
+// TestServeKeepsOutputNonBlocking: Serve takes its output's descriptor for
+// the hang-up watch without putting a non-blocking file (an os.Pipe end)
+// into blocking mode, as File.Fd does: its writes stay with Go's poller.
+func TestServeKeepsOutputNonBlocking(t *testing.T) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inR.Close()
+	defer outR.Close()
+	srv := &Server{
+		Handler: protocol.HandlerFunc(func(context.Context, *protocol.Request) int { return 0 }),
+		Config:  &protocol.Config{}, Stderr: io.Discard, Dir: t.TempDir(),
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(context.Background(), inR, outW)
+		outW.Close()
+		done <- err
+	}()
+	c, err := client.New(outR, inW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RunCommand(context.Background(), []string{"x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Serve has set up the session, hang-up watch included, before the
+	// hello went out; outW is not closed before done.
+	rc, err := outW.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil {
+		t.Fatal(err)
+	}
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	inW.Close()
+	if err := waitServe(t, done); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		t.Fatal("Serve put its output into blocking mode")
+	}
 }

@@ -5,31 +5,44 @@ package pipe
 import (
 	"fmt"
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 )
 
 func protectStdio() (in, out *os.File, err error) {
-	inFD, err := syscall.Dup(0)
+	inFD, err := sysfd.Dup(0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("duplicating stdin: %w", err)
 	}
-	outFD, err := syscall.Dup(1)
+	outFD, err := sysfd.Dup(1)
 	if err != nil {
-		syscall.Close(inFD)
+		unix.Close(inFD)
 		return nil, nil, fmt.Errorf("duplicating stdout: %w", err)
 	}
-	syscall.CloseOnExec(inFD)
-	syscall.CloseOnExec(outFD)
+	// fail gives back what was taken: the copies, and stdin if it was
+	// already redirected, so that a failure leaves the process as it was.
+	stdinMoved := false
+	fail := func(err error) (*os.File, *os.File, error) {
+		if stdinMoved {
+			_ = sysfd.Dup2(inFD, 0)
+		}
+		unix.Close(inFD)
+		unix.Close(outFD)
+		return nil, nil, err
+	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening %s: %w", os.DevNull, err)
+		return fail(fmt.Errorf("opening %s: %w", os.DevNull, err))
 	}
 	defer null.Close()
-	if err := dup2(int(null.Fd()), 0); err != nil {
-		return nil, nil, fmt.Errorf("redirecting stdin: %w", err)
+	if err := sysfd.Dup2(int(null.Fd()), 0); err != nil {
+		return fail(fmt.Errorf("redirecting stdin: %w", err))
 	}
-	if err := dup2(2, 1); err != nil {
-		return nil, nil, fmt.Errorf("redirecting stdout: %w", err)
+	stdinMoved = true
+	if err := sysfd.Dup2(2, 1); err != nil {
+		return fail(fmt.Errorf("redirecting stdout: %w", err))
 	}
 	// Larger pipe buffers let big frames through in fewer wake-ups; not
 	// every descriptor is a pipe, and failing here costs only speed.

@@ -14,6 +14,7 @@ import (
 	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -23,7 +24,7 @@ func helloOnce(b *testing.B, addr string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ch, _, _, err := session.ReadFrame(c, 0)
+	ch, _, _, err := wire.ReadFrame(c, 0)
 	if err != nil || ch != 'o' {
 		b.Fatalf("hello: %q %v", ch, err)
 	}

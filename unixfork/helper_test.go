@@ -23,6 +23,7 @@ import (
 	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -84,7 +85,7 @@ func dialHelper(addr string) int {
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	ch, payload, _, err := session.ReadFrame(c, 0)
+	ch, payload, _, err := wire.ReadFrame(c, 0)
 	if err != nil {
 		fmt.Println("read:", err)
 		return 0
@@ -340,7 +341,7 @@ func refusal(t testing.TB, addr string) string {
 	require.NoError(t, err)
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	ch, payload, _, err := session.ReadFrame(conn, 0)
+	ch, payload, _, err := wire.ReadFrame(conn, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch, "first frame %q", payload)
 	return string(payload)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -42,7 +43,7 @@ func TestUnreadOutputIsNotIdle(t *testing.T) {
 	tc := &trackedConn{UnixConn: conn, last: time.Now(), sess: sess}
 	require.NoError(t, sess.Greet(tc, tc))
 	_ = peer.SetReadDeadline(time.Now().Add(20 * time.Second))
-	ch, _, _, err := session.ReadFrame(peer, 0)
+	ch, _, _, err := wire.ReadFrame(peer, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('o'), ch, "hello")
 
@@ -60,13 +61,13 @@ func TestUnreadOutputIsNotIdle(t *testing.T) {
 
 	// The peer reads the frame: the write ends, and the client, idle now,
 	// is evicted with its reason.
-	ch, payload, _, err := session.ReadFrame(peer, 0)
+	ch, payload, _, err := wire.ReadFrame(peer, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('o'), ch)
 	require.Len(t, payload, len(big))
 	require.NoError(t, <-written)
 	waitFor(t, "the idle client evicted", func() bool { return tc.evict(time.Nanosecond, log) })
-	ch, payload, _, err = session.ReadFrame(peer, 0)
+	ch, payload, _, err = wire.ReadFrame(peer, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Contains(t, string(payload), "closing this connection")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -61,7 +62,7 @@ func rehearse(ctx context.Context, h protocol.Handler, cfg *protocol.Config) err
 }
 
 func rehearseRequests(c io.ReadWriter) error {
-	ch, msg, _, err := session.ReadFrame(c, 64<<10)
+	ch, msg, _, err := wire.ReadFrame(c, 64<<10)
 	if err != nil {
 		return fmt.Errorf("reading hello: %w", err)
 	}
@@ -71,7 +72,7 @@ func rehearseRequests(c io.ReadWriter) error {
 	if _, err := io.WriteString(c, "getencoding\n"); err != nil {
 		return err
 	}
-	if ch, msg, _, err = session.ReadFrame(c, 64<<10); err != nil {
+	if ch, msg, _, err = wire.ReadFrame(c, 64<<10); err != nil {
 		return fmt.Errorf("reading getencoding result: %w", err)
 	}
 	if ch != session.ChannelResult {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/internal/clientraw"
-	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 func TestHelloPIDsPerClient(t *testing.T) {
@@ -399,7 +399,7 @@ func TestShutdownWithClientWaitingForWorker(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond, "a worker is started on demand for the client")
 	require.NoError(t, ts.Shutdown(context.Background()))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	ch, payload, _, err := session.ReadFrame(conn, 0)
+	ch, payload, _, err := wire.ReadFrame(conn, 0)
 	require.NoError(t, err)
 	require.Equal(t, byte('e'), ch)
 	require.Contains(t, string(payload), "shutting down")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // StatusCommand is the request command a worker advertises in its hello
@@ -103,14 +104,14 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 		}
 		return nil, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
 	}
-	ch, payload, _, err := session.ReadFrame(c, maxStatusFrame)
+	ch, payload, _, err := wire.ReadFrame(c, maxStatusFrame)
 	if err != nil {
 		return fail("reading hello", err)
 	}
 	if ch == session.ChannelError {
 		return fail("server answered", errors.New(string(payload)))
 	}
-	h, err := session.ParseHello(payload)
+	h, err := wire.ParseHello(payload)
 	if err != nil {
 		return fail("reading hello", err)
 	}
@@ -135,7 +136,7 @@ const maxStatusFrame = 1 << 20
 // skipped.
 func readStatusAnswer(r io.Reader) (*Status, error) {
 	for {
-		ch, payload, _, err := session.ReadFrame(r, maxStatusFrame)
+		ch, payload, _, err := wire.ReadFrame(r, maxStatusFrame)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +150,7 @@ func readStatusAnswer(r io.Reader) (*Status, error) {
 		case session.ChannelError:
 			return nil, errors.New(strings.TrimSpace(string(payload)))
 		}
-		if session.IsInputChannel(ch) {
+		if wire.IsInputChannel(ch) {
 			return nil, fmt.Errorf("server asked for input on %q during a status request", ch)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/internal/clientraw"
-	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // server is a `cmdsrv serve --cmdserver pipe` child with its stderr kept.
@@ -300,8 +300,8 @@ func TestPipeRepositoryOption(t *testing.T) {
 func TestPipeNestedServe(t *testing.T) {
 	s := startServer(t)
 	script := bytes.NewReader(append(
-		session.AppendBlock([]byte("runcommand\n"), []byte("echo\x00inner")),
-		session.AppendBlock([]byte("runcommand\n"), []byte("exit\x0042"))...))
+		wire.AppendBlock([]byte("runcommand\n"), []byte("echo\x00inner")),
+		wire.AppendBlock([]byte("runcommand\n"), []byte("exit\x0042"))...))
 	var out, errb bytes.Buffer
 	code, err := s.RunCommand(context.Background(), []string{"serve", "--cmdserver", "pipe"}, &client.RunOptions{
 		Stdout: &out, Stderr: &errb,
@@ -360,10 +360,10 @@ func TestPipeClientGoneCancelsCommand(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := session.ReadFrame(stdout, 0); err != nil {
+	if _, _, _, err := wire.ReadFrame(stdout, 0); err != nil {
 		t.Fatalf("hello: %v", err)
 	}
-	if _, err := stdin.Write(session.AppendBlock([]byte("runcommand\n"), []byte("sleep\x0060"))); err != nil {
+	if _, err := stdin.Write(wire.AppendBlock([]byte("runcommand\n"), []byte("sleep\x0060"))); err != nil {
 		t.Fatal(err)
 	}
 	stdout.Close()

@@ -48,11 +48,6 @@ func (w *channelWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// NewChannelWriter returns a writer whose writes become frames on ch.
-func NewChannelWriter(fw *FrameWriter, ch byte) io.Writer {
-	return &channelWriter{fw: fw, ch: ch}
-}
-
 // ChannelReader is a command's stdin in a session without attached stdio:
 // each Read asks the client for input on the 'I' channel, ReadLine on 'L'.
 // A zero-length answer is end of input, and stays so.

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -15,7 +16,7 @@ import (
 func ExampleSession() {
 	var in bytes.Buffer
 	in.WriteString("runcommand\n")
-	in.Write(session.AppendBlock(nil, []byte("greet\x00you")))
+	in.Write(wire.AppendBlock(nil, []byte("greet\x00you")))
 
 	var out bytes.Buffer
 	s := &session.Session{
@@ -28,7 +29,7 @@ func ExampleSession() {
 	err := s.Serve(context.Background(), &in, &out)
 	fmt.Println("serve:", err)
 	for {
-		ch, payload, _, err := session.ReadFrame(&out, 0)
+		ch, payload, _, err := wire.ReadFrame(&out, 0)
 		if err == io.EOF {
 			break
 		}

@@ -105,38 +105,3 @@ func (fw *FrameWriter) WriteResult(v int32) error {
 	binary.BigEndian.PutUint32(b[:], uint32(v))
 	return fw.WriteFrame(ChannelResult, b[:])
 }
-
-// IsInputChannel reports whether frames on ch carry no payload: the length
-// is the size of the input the server asks for.
-func IsInputChannel(ch byte) bool { return wire.IsInputChannel(ch) }
-
-// ReadFrame reads one server-to-client frame. For the input channels 'I' and
-// 'L' the payload is nil and size is the requested length; for the others
-// size is len(payload). maxPayload bounds the payload (0: DefaultMaxBlock).
-func ReadFrame(r io.Reader, maxPayload int) (ch byte, payload []byte, size uint32, err error) {
-	return wire.ReadFrame(r, maxPayload)
-}
-
-// ReadFrameHeader reads the 5-byte header of a server-to-client frame: its
-// channel and length. The payload, if the channel has one, follows; a
-// reader that streams it (rather than calling ReadPayload) must consume
-// exactly size bytes. End of input before any byte is io.EOF, inside the
-// header ErrTruncated.
-func ReadFrameHeader(r io.Reader) (ch byte, size uint32, err error) { return wire.ReadFrameHeader(r) }
-
-// ReadPayload reads the size-byte payload of a frame on channel ch whose
-// header ReadFrameHeader returned, bounded by maxPayload (0:
-// DefaultMaxBlock) before anything is allocated.
-func ReadPayload(r io.Reader, ch byte, size uint32, maxPayload int) ([]byte, error) {
-	return wire.ReadPayload(r, ch, size, maxPayload)
-}
-
-// ReadBlock reads one client-to-server block: a 4-byte big-endian length and
-// that many bytes. A length above limit (0: DefaultMaxBlock) is refused
-// before anything is allocated, and memory grows only with the bytes that
-// actually arrive, so a false length claim costs nothing. End of input
-// anywhere inside the block is ErrTruncated.
-func ReadBlock(r io.Reader, limit int) ([]byte, error) { return wire.ReadBlock(r, limit) }
-
-// AppendBlock appends data to b as a client-to-server block.
-func AppendBlock(b, data []byte) []byte { return wire.AppendBlock(b, data) }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // Sizes of internal/wire that the tests cross: a frame header, and the
@@ -55,7 +57,7 @@ func TestReadFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ch, payload, size, err := ReadFrame(bytes.NewReader(tt.in), tt.max)
+			ch, payload, size, err := wire.ReadFrame(bytes.NewReader(tt.in), tt.max)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
@@ -69,7 +71,7 @@ func TestReadFrame(t *testing.T) {
 			if ch != tt.ch || size != tt.size || !bytes.Equal(payload, tt.payload) {
 				t.Fatalf("got (%q, %d bytes, size %d), want (%q, %d bytes, size %d)", ch, len(payload), size, tt.ch, len(tt.payload), tt.size)
 			}
-			if IsInputChannel(ch) && payload != nil {
+			if wire.IsInputChannel(ch) && payload != nil {
 				t.Fatalf("input request carries a payload")
 			}
 		})
@@ -102,7 +104,7 @@ func TestReadBlock(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := bytes.NewReader(tt.in)
-			got, err := ReadBlock(r, tt.limit)
+			got, err := wire.ReadBlock(r, tt.limit)
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
@@ -136,7 +138,7 @@ func TestReadBlockHugeClaimCostsNothing(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	const runs = 10
 	for i := 0; i < runs; i++ {
-		_, err := ReadBlock(bytes.NewReader(in), math.MaxInt)
+		_, err := wire.ReadBlock(bytes.NewReader(in), math.MaxInt)
 		if !errors.Is(err, ErrTruncated) {
 			t.Fatalf("err = %v, want ErrTruncated", err)
 		}
@@ -146,7 +148,7 @@ func TestReadBlockHugeClaimCostsNothing(t *testing.T) {
 	if perRun > 64<<10 {
 		t.Fatalf("a 4 GiB claim allocated %d bytes per read, want next to nothing", perRun)
 	}
-	allocs := testing.AllocsPerRun(runs, func() { _, _ = ReadBlock(bytes.NewReader(in), math.MaxInt) })
+	allocs := testing.AllocsPerRun(runs, func() { _, _ = wire.ReadBlock(bytes.NewReader(in), math.MaxInt) })
 	if allocs > 20 {
 		t.Fatalf("%v allocations per read of a false 4 GiB claim", allocs)
 	}
@@ -154,11 +156,11 @@ func TestReadBlockHugeClaimCostsNothing(t *testing.T) {
 
 func TestAppendBlockRoundTrip(t *testing.T) {
 	for _, data := range [][]byte{nil, {}, []byte("echo\x00hi"), bytes.Repeat([]byte{0}, 70000)} {
-		b := AppendBlock([]byte("prefix"), data)
+		b := wire.AppendBlock([]byte("prefix"), data)
 		if !bytes.HasPrefix(b, []byte("prefix")) {
 			t.Fatalf("AppendBlock lost the prefix")
 		}
-		got, err := ReadBlock(bytes.NewReader(b[len("prefix"):]), 0)
+		got, err := wire.ReadBlock(bytes.NewReader(b[len("prefix"):]), 0)
 		if err != nil || !bytes.Equal(got, data) && len(data) != 0 {
 			t.Fatalf("round trip of %d bytes: %v", len(data), err)
 		}
@@ -255,7 +257,7 @@ func TestFrameWriterConcurrent(t *testing.T) {
 	go func() { wg.Wait(); w.Close() }()
 	counts := map[byte]int{}
 	for {
-		ch, payload, _, err := ReadFrame(r, 0)
+		ch, payload, _, err := wire.ReadFrame(r, 0)
 		if err == io.EOF {
 			break
 		}
@@ -276,7 +278,7 @@ func TestFrameWriterConcurrent(t *testing.T) {
 
 func TestChannelWriterSplitsLargeWrites(t *testing.T) {
 	var rec writeRecorder
-	w := NewChannelWriter(NewFrameWriter(&rec), 'o')
+	w := &channelWriter{fw: NewFrameWriter(&rec), ch: 'o'}
 	data := bytes.Repeat([]byte("z"), 2*maxFramePayload+5)
 	n, err := w.Write(data)
 	if err != nil || n != len(data) {
@@ -287,7 +289,7 @@ func TestChannelWriterSplitsLargeWrites(t *testing.T) {
 	}
 	var got []byte
 	for _, f := range rec.writes {
-		ch, payload, _, err := ReadFrame(bytes.NewReader(f), 0)
+		ch, payload, _, err := wire.ReadFrame(bytes.NewReader(f), 0)
 		if err != nil || ch != 'o' || len(payload) > maxFramePayload {
 			t.Fatalf("frame %q (%d bytes): %v", ch, len(payload), err)
 		}
@@ -342,7 +344,7 @@ func TestFrameWriterLargeFramesOnSocket(t *testing.T) {
 	// writev is partial and waits for room more than once.
 	br := bufio.NewReaderSize(rc, 1000)
 	for i, n := range sizes {
-		ch, payload, _, err := ReadFrame(br, 0)
+		ch, payload, _, err := wire.ReadFrame(br, 0)
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
@@ -350,7 +352,7 @@ func TestFrameWriterLargeFramesOnSocket(t *testing.T) {
 			t.Fatalf("frame %d: %q frame of %d bytes, want 'o' of %d bytes of %q", i, ch, len(payload), n, rune('a'+i))
 		}
 	}
-	if _, _, _, err := ReadFrame(br, 0); err != io.EOF {
+	if _, _, _, err := wire.ReadFrame(br, 0); err != io.EOF {
 		t.Fatalf("after the frames: %v, want EOF", err)
 	}
 	if err := <-done; err != nil {

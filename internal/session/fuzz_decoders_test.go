@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -15,7 +16,7 @@ func FuzzParseHello(f *testing.F) {
 	f.Add([]byte("capabilities: a b\nmessage-encoding: cbor\npid: x"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		h, err := ParseHello(p)
+		h, err := wire.ParseHello(p)
 		if err != nil {
 			return
 		}
@@ -27,31 +28,12 @@ func FuzzParseHello(f *testing.F) {
 		if strings.ContainsAny(h.Encoding+h.MessageEncoding, "\n") || strings.Contains(h.Encoding, ": ") {
 			return
 		}
-		again, err := ParseHello(h.Marshal())
+		again, err := wire.ParseHello(h.Marshal())
 		if err != nil {
 			t.Fatalf("re-parsing %q: %v", h.Marshal(), err)
 		}
 		if again.PID != h.PID || again.PGID != h.PGID || len(again.Capabilities) != len(h.Capabilities) {
 			t.Fatalf("round trip changed %+v into %+v", h, again)
-		}
-	})
-}
-
-// FuzzDecodeMessage: arbitrary 'm' payloads never panic, and encoded
-// messages decode to what was encoded.
-func FuzzDecodeMessage(f *testing.F) {
-	enc, _ := EncodeMessage("warning", "careful\n")
-	f.Add(enc, "status", "x")
-	f.Add([]byte{0xa1, 0x40, 0x40}, "", "")
-	f.Fuzz(func(t *testing.T, p []byte, typ, data string) {
-		_, _ = DecodeMessage(p)
-		b, err := EncodeMessage(typ, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := DecodeMessage(b)
-		if err != nil || m["type"] != typ || m["data"] != data {
-			t.Fatalf("round trip of (%q, %q): %v %v", typ, data, m, err)
 		}
 	})
 }

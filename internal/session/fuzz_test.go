@@ -1,14 +1,17 @@
 package session
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -22,16 +25,23 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bytes.NewReader(in)
+		// The same bytes through the smallest bufio.Reader, whose
+		// headers are read from its buffer: same frames, same errors.
+		br := bufio.NewReaderSize(bytes.NewReader(in), 16)
 		for i := 0; i < 100; i++ {
 			before := r.Len()
-			ch, payload, size, err := ReadFrame(r, 1<<16)
+			ch, payload, size, err := wire.ReadFrame(r, 1<<16)
+			bch, bpayload, bsize, berr := wire.ReadFrame(br, 1<<16)
+			if bch != ch || !bytes.Equal(bpayload, payload) || bsize != size || fmt.Sprint(berr) != fmt.Sprint(err) {
+				t.Fatalf("through bufio: %q %q %d %v, direct: %q %q %d %v", bch, bpayload, bsize, berr, ch, payload, size, err)
+			}
 			if err != nil {
 				if err != io.EOF && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrBlockTooLarge) {
 					t.Fatalf("unexpected error kind: %v", err)
 				}
 				return
 			}
-			if IsInputChannel(ch) {
+			if wire.IsInputChannel(ch) {
 				if payload != nil || before-r.Len() != headerSize {
 					t.Fatalf("input request %q consumed %d bytes, payload %q", ch, before-r.Len(), payload)
 				}
@@ -63,7 +73,11 @@ func FuzzReadBlock(f *testing.F) {
 		if limit > 1<<30 {
 			limit = 1 << 30
 		}
-		got, err := ReadBlock(bytes.NewReader(in), limit)
+		got, err := wire.ReadBlock(bytes.NewReader(in), limit)
+		bgot, berr := wire.ReadBlock(bufio.NewReaderSize(bytes.NewReader(in), 16), limit)
+		if !bytes.Equal(bgot, got) || fmt.Sprint(berr) != fmt.Sprint(err) {
+			t.Fatalf("through bufio: %q %v, direct: %q %v", bgot, berr, got, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrBlockTooLarge) {
 				t.Fatalf("unexpected error kind: %v", err)
@@ -73,7 +87,7 @@ func FuzzReadBlock(f *testing.F) {
 			}
 			return
 		}
-		if !bytes.Equal(AppendBlock(nil, got), in[:4+len(got)]) {
+		if !bytes.Equal(wire.AppendBlock(nil, got), in[:4+len(got)]) {
 			t.Fatal("block does not round-trip")
 		}
 		eff := limit
@@ -113,8 +127,8 @@ func FuzzSessionRequests(f *testing.F) {
 	f.Add([]byte("\n"))
 	f.Add([]byte("getencoding\n"))
 	f.Add(runcmd("echo", "hi"))
-	f.Add(cat(runcmd("cat"), AppendBlock(nil, []byte("data")), AppendBlock(nil, nil)))
-	f.Add(cat(runcmd("--config", "ui.interactive=1", "prompt"), AppendBlock(nil, []byte("x\n"))))
+	f.Add(cat(runcmd("cat"), wire.AppendBlock(nil, []byte("data")), wire.AppendBlock(nil, nil)))
+	f.Add(cat(runcmd("--config", "ui.interactive=1", "prompt"), wire.AppendBlock(nil, []byte("x\n"))))
 	f.Add(runcmd("--config", "ui.message-output=channel", "msg"))
 	f.Add(runcmd("--cwd", "/", "-R", "..", "--config=a.b=c", "--pager", "on", "--traceback", "panic"))
 	f.Add(runcmd("--config"))

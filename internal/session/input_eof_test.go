@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestEOFWhileCommandReadsInput(t *testing.T) {
 	var in bytes.Buffer
 	in.WriteString("runcommand\n")
-	in.Write(session.AppendBlock(nil, []byte("cat")))
+	in.Write(wire.AppendBlock(nil, []byte("cat")))
 	var readErr error
 	var out bytes.Buffer
 	s := &session.Session{Handler: protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
@@ -31,7 +32,7 @@ func TestEOFWhileCommandReadsInput(t *testing.T) {
 	require.Equal(t, 1, session.ServeStatus(err))
 	var chans []byte
 	for {
-		ch, _, _, err := session.ReadFrame(&out, 0)
+		ch, _, _, err := wire.ReadFrame(&out, 0)
 		if err != nil {
 			break
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/internal/reqhook"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -86,14 +86,17 @@ type Session struct {
 	stderr io.Writer
 	msgEnc string
 	input  *ChannelReader // stdin of the current request, when on channels
+	// inputReader is what input points to: one per session, reset for
+	// each request, so that its answer buffer (256 KiB once a command
+	// copies its stdin) is allocated once per session, not per command.
+	inputReader ChannelReader
 
 	greeted      bool  // Greet has run
 	timings      []any // request name, duration...: at debug level only
 	commandsDone atomic.Int64
 
-	mu      sync.Mutex         // guards cancel
-	cancel  context.CancelFunc // of the running command, nil between requests
-	stopped bool
+	mu     sync.Mutex         // guards cancel
+	cancel context.CancelFunc // of the running command, nil between requests
 }
 
 // ServeStatus maps the error returned by Serve to the process exit status a
@@ -185,7 +188,7 @@ func (s *Session) sendHello() error {
 		return s.abort(err, false)
 	}
 	s.msgEnc = enc
-	h := Hello{Capabilities: s.Capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
+	h := wire.Hello{Capabilities: s.capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
 	if h.PID == 0 {
 		h.PID = os.Getpid()
 	}
@@ -242,7 +245,7 @@ func (s *Session) dispatch(ctx context.Context, name string) error {
 // abort reports an error that ends the session, on the server's stderr and
 // log, and on 'e' too when toChannel is set, then returns it.
 func (s *Session) abort(err error, toChannel bool) error {
-	msg := "abort: " + errorText(err) + "\n"
+	msg := "abort: " + err.Error() + "\n"
 	if toChannel && s.fw != nil {
 		_ = s.fw.WriteFrame(ChannelError, []byte(msg))
 	}
@@ -251,15 +254,6 @@ func (s *Session) abort(err error, toChannel bool) error {
 	}
 	s.logger().Error("session aborted", "error", err)
 	return err
-}
-
-// errorText is the user-facing text of err: truncation keeps its detail.
-func errorText(err error) string {
-	var u *UnknownCommandError
-	if errors.As(err, &u) {
-		return u.Error()
-	}
-	return err.Error()
 }
 
 func (s *Session) logger() hclog.Logger {
@@ -271,7 +265,7 @@ func (s *Session) logger() hclog.Logger {
 
 // ReadBlock reads the block of the current request.
 func (s *Session) ReadBlock() ([]byte, error) {
-	return ReadBlock(s.br, s.MaxBlock)
+	return wire.ReadBlock(s.br, s.MaxBlock)
 }
 
 // Reader returns the buffered reader of the connection; extensions that read
@@ -463,7 +457,8 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 	if s.stdout != nil {
 		req.Stdin, req.Stdout = s.stdin, s.stdout
 	} else {
-		s.input = &ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock}
+		s.inputReader = ChannelReader{fw: s.fw, br: s.br, max: s.MaxBlock, buf: s.inputReader.buf}
+		s.input = &s.inputReader
 		req.Stdin = s.input
 		req.Stdout = &channelWriter{fw: s.fw, ch: ChannelOutput}
 	}
@@ -474,12 +469,13 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 	return req, nil
 }
 
-// Capabilities returns the sorted capability names of the session.
-func (s *Session) Capabilities() []string {
-	caps := []string{"getencoding", "runcommand"}
+// capabilities returns the capability names of the session, in no order:
+// Hello.Marshal sorts them.
+func (s *Session) capabilities() []string {
+	caps := make([]string, 0, 2+len(s.Commands))
+	caps = append(caps, "getencoding", "runcommand")
 	for name := range s.Commands {
 		caps = append(caps, name)
 	}
-	sort.Strings(caps)
 	return caps
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmdsrv/cmdsrv/internal/message"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -186,7 +188,7 @@ func serveScript(t *testing.T, s *Session, input []byte) result {
 		defer close(framesDone)
 		first := true
 		for {
-			ch, payload, size, err := ReadFrame(outR, 0)
+			ch, payload, size, err := wire.ReadFrame(outR, 0)
 			if err != nil {
 				if err != io.EOF {
 					t.Errorf("reading frames: %v", err)
@@ -215,7 +217,7 @@ func serveScript(t *testing.T, s *Session, input []byte) result {
 // req builds raw request bytes: a command line and, for runcommand, the
 // block of its arguments.
 func runcmd(args ...string) []byte {
-	return AppendBlock([]byte("runcommand\n"), []byte(strings.Join(args, "\x00")))
+	return wire.AppendBlock([]byte("runcommand\n"), []byte(strings.Join(args, "\x00")))
 }
 
 func TestSessionEndOfInput(t *testing.T) {
@@ -377,7 +379,7 @@ func TestSessionHello(t *testing.T) {
 			if res.hello != tt.want {
 				t.Fatalf("hello\n%q\nwant\n%q", res.hello, tt.want)
 			}
-			h, err := ParseHello([]byte(res.hello))
+			h, err := wire.ParseHello([]byte(res.hello))
 			if err != nil || h.PID != tt.s.PID || !h.Has("runcommand") {
 				t.Fatalf("ParseHello: %+v, %v", h, err)
 			}
@@ -385,7 +387,7 @@ func TestSessionHello(t *testing.T) {
 	}
 	t.Run("own pid by default", func(t *testing.T) {
 		res := serveScript(t, &Session{Handler: &recorder{}}, nil)
-		h, err := ParseHello([]byte(res.hello))
+		h, err := wire.ParseHello([]byte(res.hello))
 		if err != nil || h.PID != os.Getpid() || h.PGID <= 0 {
 			t.Fatalf("hello %q: %+v, %v", res.hello, h, err)
 		}
@@ -420,7 +422,7 @@ func TestSessionNoSupportedMessageEncoding(t *testing.T) {
 }
 
 func TestSessionResults(t *testing.T) {
-	in := cat(runcmd("exit", "0"), runcmd("exit", "3"), runcmd("exit", "-1"), runcmd("exit", "256"), runcmd("exit", "257"), AppendBlock([]byte("runcommand\n"), nil))
+	in := cat(runcmd("exit", "0"), runcmd("exit", "3"), runcmd("exit", "-1"), runcmd("exit", "256"), runcmd("exit", "257"), wire.AppendBlock([]byte("runcommand\n"), nil))
 	rec := &recorder{}
 	res := serveScript(t, &Session{Handler: rec}, in)
 	if res.err != nil {
@@ -506,7 +508,7 @@ func TestSessionOptionsDoNotStick(t *testing.T) {
 }
 
 func TestSessionPrompt(t *testing.T) {
-	lineAnswer := func(s string) []byte { return AppendBlock(nil, []byte(s)) }
+	lineAnswer := func(s string) []byte { return wire.AppendBlock(nil, []byte(s)) }
 	tests := []struct {
 		name   string
 		input  []byte
@@ -585,7 +587,7 @@ func TestSessionInput(t *testing.T) {
 	// its own buffer. The second answer is longer than that: the excess
 	// must reach the command, not be lost or read as a request.
 	data := bytes.Repeat([]byte("0123456789\x00\n"), 40000)
-	answers := cat(AppendBlock(nil, data[:5000]), AppendBlock(nil, data[5000:]), AppendBlock(nil, nil))
+	answers := cat(wire.AppendBlock(nil, data[:5000]), wire.AppendBlock(nil, data[5000:]), wire.AppendBlock(nil, nil))
 	res := serveScript(t, &Session{Handler: &recorder{}}, cat(runcmd("cat"), answers, runcmd("echo", "next")))
 	if res.err != nil {
 		t.Fatal(res.err)
@@ -611,7 +613,7 @@ func TestSessionInput(t *testing.T) {
 // exactly that much, and an answer longer than asked reaches its later
 // reads in order.
 func TestSessionInputRead(t *testing.T) {
-	answers := cat(AppendBlock(nil, []byte("abcdefghijklmnopqrstuvwxy")), AppendBlock(nil, []byte("z")), AppendBlock(nil, nil))
+	answers := cat(wire.AppendBlock(nil, []byte("abcdefghijklmnopqrstuvwxy")), wire.AppendBlock(nil, []byte("z")), wire.AppendBlock(nil, nil))
 	res := serveScript(t, &Session{Handler: &recorder{}}, cat(runcmd("readsome", "10"), answers, runcmd("echo", "next")))
 	if res.err != nil {
 		t.Fatal(res.err)
@@ -642,7 +644,7 @@ func TestSessionMessages(t *testing.T) {
 			if f.ch != 'm' {
 				continue
 			}
-			m, err := DecodeMessage([]byte(f.data))
+			m, err := message.Decode([]byte(f.data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -685,7 +687,7 @@ func TestSessionExtraCommands(t *testing.T) {
 		},
 		"fail": func(ctx context.Context, s *Session) error { return errors.New("nope") },
 	}}
-	res := serveScript(t, s, cat(AppendBlock([]byte("setthing\n"), []byte("v")), []byte("fail\n"), runcmd("echo", "never")))
+	res := serveScript(t, s, cat(wire.AppendBlock([]byte("setthing\n"), []byte("v")), []byte("fail\n"), runcmd("echo", "never")))
 	if string(got) != "v" || res.frames[0] != (frame{'r', "ok", 2}) {
 		t.Fatalf("got %q, frames %+v", got, res.frames)
 	}

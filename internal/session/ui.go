@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cmdsrv/cmdsrv/internal/message"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -57,7 +58,7 @@ func (u *sessionUI) ask(w io.Writer, msg, def string) (string, error) {
 	if _, err := io.WriteString(w, msg); err != nil {
 		return "", err
 	}
-	line, err := ReadLineFrom(u.req.Stdin)
+	line, err := readLineFrom(u.req.Stdin)
 	if err == io.EOF {
 		return "", protocol.ErrResponseExpected
 	}
@@ -71,9 +72,9 @@ func (u *sessionUI) ask(w io.Writer, msg, def string) (string, error) {
 	return line, nil
 }
 
-// ReadLineFrom reads one line from r: through 'L' when r is a LineReader,
+// readLineFrom reads one line from r: through 'L' when r is a LineReader,
 // else byte by byte so nothing beyond the line is consumed.
-func ReadLineFrom(r io.Reader) (string, error) {
+func readLineFrom(r io.Reader) (string, error) {
 	if lr, ok := r.(LineReader); ok {
 		return lr.ReadLine()
 	}
@@ -108,7 +109,7 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 		return u.s.System(ctx, u.req, cmd)
 	}
 	if u.foreground {
-		return RunShellForeground(ctx, u.req, cmd)
+		return wire.RunShellForeground(ctx, shellOf(u.req), cmd)
 	}
 	return RunShell(ctx, u.req, cmd)
 }
@@ -128,15 +129,6 @@ func RunShell(ctx context.Context, req *protocol.Request, cmd string) (int, erro
 	return wire.RunShell(ctx, shellOf(req), cmd)
 }
 
-// RunShellForeground is RunShell for a command run on the caller's own
-// terminal (a direct run): the shell stays in the caller's process group,
-// the terminal's foreground job, so the terminal's Ctrl-C, Ctrl-Z and
-// hang-up reach every process of the command directly, and it may read
-// the terminal. When ctx ends, the shell is killed.
-func RunShellForeground(ctx context.Context, req *protocol.Request, cmd string) (int, error) {
-	return wire.RunShellForeground(ctx, shellOf(req), cmd)
-}
-
 func shellOf(req *protocol.Request) wire.Shell {
 	stdin, _ := req.Stdin.(*os.File) // the client's own stdin (attached); channels are not passed on
 	return wire.Shell{Dir: req.Dir, Env: req.Env, Stdin: stdin, Stdout: req.Stdout, Stderr: req.Stderr}
@@ -146,7 +138,7 @@ func (u *sessionUI) StartPager(ctx context.Context) error {
 	if u.s.Pager == nil || u.stopPagerFn != nil {
 		return nil
 	}
-	pagerCmd, ok := PagerCommand(u.req)
+	pagerCmd, ok := pagerCommand(u.req)
 	if !ok {
 		return nil
 	}
@@ -165,10 +157,10 @@ func (u *sessionUI) stopPager() {
 	}
 }
 
-// PagerCommand decides whether req wants a pager and which command runs it:
+// pagerCommand decides whether req wants a pager and which command runs it:
 // --pager on (or auto, the default, with stdout a terminal), and pager.pager
 // config, then $PAGER, then "less -FRX".
-func PagerCommand(req *protocol.Request) (string, bool) {
+func pagerCommand(req *protocol.Request) (string, bool) {
 	mode := req.Pager
 	if mode == "" {
 		mode = "auto"
@@ -194,19 +186,19 @@ func PagerCommand(req *protocol.Request) (string, bool) {
 	return "less -FRX", true
 }
 
-func (u *sessionUI) Status(text string) { u.message(MessageStatus, text) }
-func (u *sessionUI) Warn(text string)   { u.message(MessageWarning, text) }
-func (u *sessionUI) Error(text string)  { u.message(MessageError, text) }
+func (u *sessionUI) Status(text string) { u.message(message.Status, text) }
+func (u *sessionUI) Warn(text string)   { u.message(message.Warning, text) }
+func (u *sessionUI) Error(text string)  { u.message(message.Error, text) }
 
 func (u *sessionUI) message(typ, text string) {
 	if u.s.msgEnc != "" && u.req.Config.Get("ui.message-output", "stdio") == "channel" {
-		if b, err := EncodeMessage(typ, text); err == nil {
+		if b, err := message.Encode(typ, text); err == nil {
 			_ = u.s.fw.WriteFrame(ChannelMessage, b)
 			return
 		}
 	}
 	w := u.req.Stdout
-	if typ != MessageStatus {
+	if typ != message.Status {
 		w = u.req.Stderr
 	}
 	_, _ = io.WriteString(w, text)

@@ -8,6 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Dup duplicates fd as a close-on-exec descriptor above the standard range
+// (0-2), in one call (F_DUPFD_CLOEXEC): no exec started meanwhile can
+// inherit it, and a later dup2 onto 0-2 cannot overwrite it.
+func Dup(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3) }
+
 // SavedStdio holds close-on-exec duplicates of descriptors 0, 1 and 2, so
 // that a process which lends its standard descriptors out (chg's attachio
 // and pager, a reused worker's client) can put its own back.
@@ -19,7 +24,7 @@ type SavedStdio struct {
 func SaveStdio() (*SavedStdio, error) {
 	s := &SavedStdio{fds: [3]int{-1, -1, -1}}
 	for i := range s.fds {
-		fd, err := unix.FcntlInt(uintptr(i), unix.F_DUPFD_CLOEXEC, 3)
+		fd, err := Dup(i)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("saving descriptor %d: %w", i, err)

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -72,8 +73,8 @@ func ReadFrame(r io.Reader, maxPayload int) (ch byte, payload []byte, size uint3
 // exactly size bytes. End of input before any byte is io.EOF, inside the
 // header ErrTruncated.
 func ReadFrameHeader(r io.Reader) (ch byte, size uint32, err error) {
-	var hdr [headerSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	hdr, err := readFixed(r, headerSize)
+	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, 0, fmt.Errorf("reading frame header: %w", ErrTruncated)
 		}
@@ -108,14 +109,40 @@ func ReadBlock(r io.Reader, limit int) ([]byte, error) {
 
 // ReadBlockLength reads the 4-byte length that starts a block.
 func ReadBlockLength(r io.Reader) (uint32, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	hdr, err := readFixed(r, 4)
+	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, fmt.Errorf("reading block length: %w", ErrTruncated)
 		}
 		return 0, fmt.Errorf("reading block length: %w", err)
 	}
-	return binary.BigEndian.Uint32(hdr[:]), nil
+	return binary.BigEndian.Uint32(hdr), nil
+}
+
+// readFixed reads exactly n bytes (a header: n is at most 16, bufio's
+// smallest buffer) with io.ReadFull's errors and consumption. From a
+// *bufio.Reader, which every client and session reads through, the bytes
+// are those of its buffer, valid until the next read: a header array
+// handed to r.Read would escape and cost an allocation per frame.
+func readFixed(r io.Reader, n int) ([]byte, error) {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	p, err := br.Peek(n)
+	if err != nil {
+		// As io.ReadFull: what arrived is consumed, and end of input
+		// after some of it is unexpected.
+		_, _ = br.Discard(len(p))
+		if err == io.EOF && len(p) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	_, _ = br.Discard(n) // n bytes are buffered: p stays valid
+	return p, nil
 }
 
 // ReadBody reads a block's n bytes, refusing n above limit (0:

@@ -95,12 +95,12 @@ func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, er
 	var ee *exec.ExitError
 	switch {
 	case err == nil, errors.Is(err, exec.ErrWaitDelay) && c.ProcessState != nil:
-		return ShellStatus(c.ProcessState), nil
+		return shellStatus(c.ProcessState), nil
 	case errors.As(err, &ee):
-		return ShellStatus(ee.ProcessState), nil
+		return shellStatus(ee.ProcessState), nil
 	case ctx.Err() != nil && c.ProcessState != nil:
 		// Interrupted, yet the shell exited 0 (it ignored the hang-up).
-		return ShellStatus(c.ProcessState), nil
+		return shellStatus(c.ProcessState), nil
 	}
 	return 127, fmt.Errorf("running %q: %w", cmd, err)
 }
@@ -183,9 +183,9 @@ func HangUpGroups(pgids []int, grace time.Duration) {
 	wg.Wait()
 }
 
-// ShellStatus turns a process state into a shell-style status: the exit code,
+// shellStatus turns a process state into a shell-style status: the exit code,
 // or minus the signal number when a signal ended the process.
-func ShellStatus(ps *os.ProcessState) int {
+func shellStatus(ps *os.ProcessState) int {
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return -int(ws.Signal())
 	}
