@@ -10,8 +10,6 @@ import (
 	"net"
 	"os"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cmdsrv/cmdsrv/internal/fdpass"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
@@ -34,7 +32,7 @@ func (c *conn) attachio(ctx context.Context, s *session.Session) error {
 	if err != nil {
 		return err
 	}
-	defer closeFDs(fds)
+	defer fdpass.Close(fds)
 	for i, fd := range fds {
 		if err := sysfd.Dup2(fd, i); err != nil {
 			return fmt.Errorf("attaching descriptor %d: %w", i, err)
@@ -64,16 +62,10 @@ func recvStdio(uc *net.UnixConn) ([]int, error) {
 		return nil, err
 	}
 	if err := checkAttachFDs(len(fds)); err != nil {
-		closeFDs(fds)
+		fdpass.Close(fds)
 		return nil, err
 	}
 	return fds, nil
-}
-
-func closeFDs(fds []int) {
-	for _, fd := range fds {
-		_ = unix.Close(fd)
-	}
 }
 
 // checkAttachFDs refuses an attachio that does not pass exactly stdin,

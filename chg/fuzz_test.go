@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/fdpass"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -143,7 +144,7 @@ func FuzzAttachioRequest(f *testing.F) {
 				t.Fatalf("%d descriptors accepted", n)
 			}
 		}
-		closeFDs(got)
+		fdpass.Close(got)
 		if after := openFDs(t); after != before {
 			t.Fatalf("%d descriptors open before, %d after", before, after)
 		}
