@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cmdsrv/cmdsrv/internal/wire"
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -53,8 +53,8 @@ func NewState(address string, cfg *protocol.Config, env []string, opts *Options)
 // the server's own environment hashes like the client's.
 func CleanEnv(env []string) []string {
 	out := make([]string, 0, len(env))
-	orig, hasOrig := wire.LookupEnv(env, "CHGORIG_LC_CTYPE")
-	_, clear := wire.LookupEnv(env, "CHG_CLEAR_LC_CTYPE")
+	orig, hasOrig := envlist.Lookup(env, "CHGORIG_LC_CTYPE")
+	_, clear := envlist.Lookup(env, "CHG_CLEAR_LC_CTYPE")
 	for _, e := range env {
 		k, _, _ := strings.Cut(e, "=")
 		switch {

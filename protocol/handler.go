@@ -8,8 +8,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/internal/reqhook"
-	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // A Handler runs one command of an application.
@@ -72,7 +72,7 @@ type Request struct {
 
 // Getenv returns the value of name in the request's environment.
 func (r *Request) Getenv(name string) string {
-	v, _ := wire.LookupEnv(r.Env, name)
+	v, _ := envlist.Lookup(r.Env, name)
 	return v
 }
 

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cmdsrv/cmdsrv/internal/wire"
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
 )
 
 // maxRedirects is how many validate instructions to follow, as chg does.
@@ -163,7 +163,7 @@ func startServer(ctx context.Context, o *Options) (*conn, error) {
 	// As chg does: tell the server whether LC_CTYPE was set, because
 	// Python's start-up (Mercurial's server) may coerce it, which would
 	// change the server's config hash.
-	if v, ok := wire.LookupEnv(cmd.Env, "LC_CTYPE"); ok {
+	if v, ok := envlist.Lookup(cmd.Env, "LC_CTYPE"); ok {
 		cmd.Env = append(cmd.Env, "CHGORIG_LC_CTYPE="+v)
 	} else {
 		cmd.Env = append(cmd.Env, "CHG_CLEAR_LC_CTYPE=")

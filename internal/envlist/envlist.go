@@ -71,3 +71,14 @@ func Replace(env []string) error {
 	}
 	return nil
 }
+
+// Lookup finds name in an environment list of "NAME=VALUE" entries; the
+// last entry wins, as in the os package.
+func Lookup(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}

@@ -33,3 +33,17 @@ func TestReplace(t *testing.T) {
 	slices.Sort(got)
 	require.Equal(t, []string{"ADD=1", "CHANGE=new", "EMPTY=", "KEEP=same", "TWICE=b"}, got)
 }
+
+func TestLookup(t *testing.T) {
+	env := []string{"A=1", "B=", "A=2", "C"}
+	v, ok := Lookup(env, "A")
+	require.True(t, ok)
+	require.Equal(t, "2", v, "the last entry wins")
+	v, ok = Lookup(env, "B")
+	require.True(t, ok)
+	require.Empty(t, v)
+	_, ok = Lookup(env, "C")
+	require.False(t, ok, "an entry without '=' names nothing")
+	_, ok = Lookup(env, "D")
+	require.False(t, ok)
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -190,15 +189,4 @@ func shellStatus(ps *os.ProcessState) int {
 		return -int(ws.Signal())
 	}
 	return ps.ExitCode()
-}
-
-// LookupEnv finds name in an environment list of "NAME=VALUE" entries; the
-// last entry wins, as in the os package.
-func LookupEnv(env []string, name string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
-			return v, true
-		}
-	}
-	return "", false
 }
