@@ -7,8 +7,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -152,11 +150,10 @@ func (s *Server) readSettings() (settings, error) {
 		{&st.maxClients, "cmdserver.max-clients", DefaultMaxClients},
 		{&st.maxKeys, "cmdserver.max-repo-cache", 0},
 	}
-	legacy, hasLegacy := cfg.Lookup("cmdserver.workers")
-	if hasLegacy {
-		n, err := strconv.Atoi(strings.TrimSpace(legacy))
+	if _, ok := cfg.Lookup("cmdserver.workers"); ok {
+		n, err := cfg.Int("cmdserver.workers", 0)
 		if err != nil {
-			return st, fmt.Errorf("cmdserver.workers: %q is not a number", legacy)
+			return st, err
 		}
 		ints[0].def, ints[1].def = n, n
 	}

@@ -3,6 +3,7 @@ package unixfork
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -11,7 +12,7 @@ import (
 // configDuration reads a duration setting: a Go duration ("500ms", "2s")
 // or a bare number of seconds; "" or absent gives def.
 func configDuration(cfg *protocol.Config, key string, def time.Duration) (time.Duration, error) {
-	v := cfg.Get(key, "")
+	v := strings.TrimSpace(cfg.Get(key, ""))
 	if v == "" {
 		return def, nil
 	}
