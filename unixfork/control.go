@@ -40,6 +40,7 @@ const (
 	msgPong     = "pong"
 	msgIdle     = "idle"
 	msgEvict    = "evict"
+	msgEvicted  = "evicted" // the worker closed its idle client (else: idle -1)
 	msgStatus   = "status"
 	// shell, shell-end: a command's shell started or ended in its own
 	// process group (PGID), for the master to hang up if the worker dies

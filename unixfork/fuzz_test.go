@@ -38,6 +38,7 @@ func FuzzDecodeMsg(f *testing.F) {
 		{Type: msgReady, PID: 1, PGID: 1},
 		{Type: msgDone, Status: 255, Recycle: "rss"},
 		{Type: msgIdle, IdleMS: -1},
+		{Type: msgEvicted},
 		{Type: msgStatus, Pool: &Status{Idle: 1}},
 	} {
 		b, _ := json.Marshal(m)

@@ -208,7 +208,6 @@ func (s *Server) evictIdleClientLocked() {
 		s.logger().Debug("asking worker to close its idle client", "pid", victim.pid, "error", err)
 		return
 	}
-	s.stats.idleClosed++
 	s.logger().Info("asked a worker to close its idle client: clients wait at max-clients",
 		"pid", victim.pid, "idle", now.Sub(victim.idleSince).Round(time.Millisecond))
 }

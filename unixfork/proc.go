@@ -296,14 +296,15 @@ func (s *Server) readControl(p *proc) {
 		case msgIdle:
 			s.mu.Lock()
 			if m.IdleMS < 0 || !p.hasClient {
-				if m.IdleMS < 0 && !p.evictSent.IsZero() {
-					s.stats.idleClosed-- // declined: the client was busy again
-				}
 				p.idleSince, p.evictSent = time.Time{}, time.Time{}
 			} else {
 				p.idleSince = time.Now().Add(-time.Duration(m.IdleMS) * time.Millisecond)
 				p.evictSent = time.Time{}
 			}
+			s.mu.Unlock()
+		case msgEvicted:
+			s.mu.Lock()
+			s.stats.idleClosed++
 			s.mu.Unlock()
 		case msgStatus:
 			s.mu.Lock()

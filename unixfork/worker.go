@@ -473,11 +473,13 @@ func (rw *runningWorker) readControl() {
 			}
 			continue
 		case msgEvict:
-			if c := rw.client.Load(); c == nil || !c.evict(rw.idleAfter, rw.log) {
-				// Not idle (any more): the master picks another.
-				if err := sendMsg(rw.ctl, controlMsg{Type: msgIdle, IdleMS: -1}); err != nil {
-					rw.log.Debug("declining evict", "error", err)
-				}
+			// Not idle (any more): the master picks another.
+			answer := controlMsg{Type: msgIdle, IdleMS: -1}
+			if c := rw.client.Load(); c != nil && c.evict(rw.idleAfter, rw.log) {
+				answer = controlMsg{Type: msgEvicted}
+			}
+			if err := sendMsg(rw.ctl, answer); err != nil {
+				rw.log.Debug("answering evict", "error", err)
 			}
 			continue
 		case msgStatus:
