@@ -104,8 +104,10 @@ func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, er
 	return 127, fmt.Errorf("running %q: %w", cmd, err)
 }
 
-// liveShells are the process groups of the shells RunShell is running.
-var liveShells = &shellGroups{pgids: map[int]struct{}{}}
+// liveShells are the process groups of the shells RunShell is running
+// (a server's; a client runs RunShellForeground and never fills it, nor
+// pays for it at start-up).
+var liveShells shellGroups
 
 type shellGroups struct {
 	mu    sync.Mutex
@@ -115,6 +117,9 @@ type shellGroups struct {
 
 func (g *shellGroups) add(pgid int) {
 	g.mu.Lock()
+	if g.pgids == nil {
+		g.pgids = make(map[int]struct{})
+	}
 	g.pgids[pgid] = struct{}{}
 	watch := g.watch
 	g.mu.Unlock()
