@@ -109,6 +109,13 @@ func newTestHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, e
 		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(3)
 	}
+	if dir := cfg.Get("test.hang-first", ""); dir != "" {
+		// The first worker to get here hangs; the others start normally.
+		if f, err := os.OpenFile(filepath.Join(dir, "hung"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+			f.Close()
+			time.Sleep(time.Hour)
+		}
+	}
 	if d, err := time.ParseDuration(cfg.Get("test.init-delay", "0s")); err == nil {
 		time.Sleep(d)
 	}

@@ -75,8 +75,8 @@ func (s *Server) wakeHealthLocked(at time.Time) {
 // checkHealthLocked kills workers that are too slow to start or stopped
 // answering, pings idle workers, and stops spare workers the pool no
 // longer needs. It returns the error to answer waiting clients with, if a
-// start timed out while no worker is ready for them, and when the next
-// check is due. s.mu must be held.
+// start timed out while no worker is ready for them or on its way, and
+// when the next check is due. s.mu must be held.
 func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time) {
 	next = now.Add(healthMaxSleep)
 	dueBy := func(t time.Time) {
@@ -88,12 +88,14 @@ func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time)
 		return nil, next
 	}
 	log := s.logger()
+	onTheirWay := 0 // workers still starting within their time
 	for p := range s.procs {
 		if p.state != stateStarting || p.timedOut || s.settings.startTimeout <= 0 {
 			continue
 		}
 		if deadline := p.startedAt.Add(s.settings.startTimeout); now.Before(deadline) {
 			dueBy(deadline)
+			onTheirWay++
 			continue
 		}
 		p.timedOut = true
@@ -103,9 +105,12 @@ func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time)
 		s.stats.lastFailure = err.Error()
 		log.Error("worker start timed out; killing it", "pid", p.pid, "timeout", s.settings.startTimeout)
 		p.signalGroup(sigKill)
-		if len(s.idle) == 0 {
-			answer = err
-		}
+		answer = err
+	}
+	if len(s.idle) > 0 || onTheirWay > 0 {
+		// Waiting clients are not this worker's: any worker ready takes
+		// them from the shared backlog, and one may still come.
+		answer = nil
 	}
 	if s.settings.answerTimeout > 0 {
 		for i := 0; i < len(s.idle); i++ {

@@ -246,6 +246,22 @@ func TestHangingConstructor(t *testing.T) {
 	require.Contains(t, ts.log.String(), "worker start timed out")
 }
 
+// TestStartTimeoutWhileOthersStart: a worker whose start times out is
+// killed, but a client waiting meanwhile is not turned away while another
+// worker is still on its way: that one serves it. The first worker hangs
+// (start timeout 4 s); the client comes at 2 s and has a second worker
+// started for it, which takes 2.5 s: it is still starting when the first
+// times out.
+func TestStartTimeoutWhileOthersStart(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-start-timeout=4s",
+		"test.hang-first="+t.TempDir(), "test.init-delay=2500ms")
+	time.Sleep(2 * time.Second)
+	c := dial(t, ts.addr)
+	_, out, _ := run(t, c, "echo", "served")
+	require.Equal(t, "served\n", out)
+	require.Contains(t, ts.log.String(), "worker start timed out")
+}
+
 // TestCrashLoopGivesTheReason: workers that die while starting get a
 // back-off, and waiting clients get the reason the worker gave, not a
 // generic one.
