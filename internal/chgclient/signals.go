@@ -85,6 +85,9 @@ func (f *forwarder) catch() {
 			}
 		}
 		signal.Notify(f.sigs, sigs...)
+		if f.restore && canRestoreTSTP {
+			armTSTP()
+		}
 		f.notified = true
 		f.wg.Add(1)
 		go func() {

@@ -3,6 +3,7 @@
 package chgclient
 
 import (
+	"sync"
 	"syscall"
 
 	"github.com/cmdsrv/cmdsrv/internal/sigaction"
@@ -29,6 +30,36 @@ func saveTSTP() tstpAction {
 func (a tstpAction) restore() {
 	if a.valid {
 		_ = sigaction.Set(syscall.SIGTSTP, a.act)
+	}
+}
+
+// runtimeTSTP is the runtime's SIGTSTP handler as first seen installed by
+// signal.Notify. After restore has put the default action back behind the
+// runtime's back, a later signal.Notify in the same process (a library
+// caller running a second command) does not install it again: the
+// runtime believes it still is.
+var runtimeTSTP struct {
+	sync.Mutex
+	act sigaction.Action
+	ok  bool
+}
+
+// armTSTP runs after signal.Notify(SIGTSTP): it remembers the runtime's
+// handler, or puts it back where a restore took it away, so that Ctrl-Z
+// reaches the client's forwarding instead of stopping the client alone.
+func armTSTP() {
+	cur, err := sigaction.Get(syscall.SIGTSTP)
+	if err != nil {
+		return
+	}
+	runtimeTSTP.Lock()
+	defer runtimeTSTP.Unlock()
+	if !cur.IsDefault() && !cur.IsIgnored() {
+		runtimeTSTP.act, runtimeTSTP.ok = cur, true
+		return
+	}
+	if runtimeTSTP.ok {
+		_ = sigaction.Set(syscall.SIGTSTP, runtimeTSTP.act)
 	}
 }
 
