@@ -19,17 +19,21 @@ type poolStats struct {
 }
 
 // The health watcher sleeps until the next thing it must check is due,
-// not on a ticker: a per-user server idle for an hour wakes about once a
-// second (its idle workers' pings), not four times. pingInterval is how
-// long an idle worker may stay silent before it is pinged; pingSlack lets
-// one wake-up ping every worker that is nearly due, so that the pings of
-// the pool's workers fall together. shrinkEvery paces the pool's
-// shrinking, one worker at a time; healthMaxSleep bounds every sleep.
+// not on a ticker. pingInterval is how long an idle worker may stay silent
+// before it is pinged while clients come and go; quietPingInterval once
+// none came for cmdserver.spare-idle-timeout: a per-user server idle for
+// an hour then pings its pool every 5 s, and a stuck idle worker, which
+// other idle workers cover for (it does not accept), is found a few
+// seconds later. pingSlack lets one wake-up ping every worker that is
+// nearly due, so that the pings of the pool's workers fall together.
+// shrinkEvery paces the pool's shrinking, one worker at a time;
+// healthMaxSleep bounds every sleep.
 const (
-	pingInterval   = time.Second
-	pingSlack      = 100 * time.Millisecond
-	shrinkEvery    = 250 * time.Millisecond
-	healthMaxSleep = 5 * time.Second
+	pingInterval      = time.Second
+	quietPingInterval = 5 * time.Second
+	pingSlack         = 100 * time.Millisecond
+	shrinkEvery       = 250 * time.Millisecond
+	healthMaxSleep    = 5 * time.Second
 )
 
 // watchHealth checks the workers whenever a check is due, until shutdown:
@@ -112,7 +116,16 @@ func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time)
 		// them from the shared backlog, and one may still come.
 		answer = nil
 	}
+	quietSince := s.lastAct
+	if s.lastDry.After(quietSince) {
+		quietSince = s.lastDry
+	}
+	quiet := now.Sub(quietSince) >= s.settings.spareIdle
 	if s.settings.answerTimeout > 0 {
+		interval := pingInterval
+		if quiet {
+			interval = quietPingInterval
+		}
 		for i := 0; i < len(s.idle); i++ {
 			p := s.idle[i]
 			switch {
@@ -127,21 +140,21 @@ func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time)
 				p.signalGroup(sigKill) // SIGKILL ends a stopped process too
 				s.refillLocked()
 				continue
-			case p.pingSent.IsZero() && now.Sub(p.heard) >= pingInterval-pingSlack:
+			case p.pingSent.IsZero() && now.Sub(p.heard) >= interval-pingSlack:
 				if err := sendMsg(p.ctl, controlMsg{Type: msgPing}); err != nil {
 					log.Debug("pinging worker", "pid", p.pid, "error", err)
 				}
 				p.pingSent = now
 			}
 			if p.pingSent.IsZero() {
-				dueBy(p.heard.Add(pingInterval))
+				dueBy(p.heard.Add(interval))
 				continue
 			}
 			// The answer does not wake the watcher: wake for the next
 			// round of pings, when this one is likely answered by then,
 			// else when the answer is overdue (in the future: an overdue
 			// worker was killed above).
-			nextRound, overdue := p.pingSent.Add(pingInterval), p.pingSent.Add(s.settings.answerTimeout)
+			nextRound, overdue := p.pingSent.Add(interval), p.pingSent.Add(s.settings.answerTimeout)
 			if now.Before(nextRound) && nextRound.Before(overdue) {
 				dueBy(nextRound)
 			} else {
@@ -154,10 +167,6 @@ func (s *Server) checkHealthLocked(now time.Time) (answer error, next time.Time)
 	// reused worker comes back to the pool after its client, and stopping
 	// it only to start another for the next client would churn.
 	if s.spareTarget > s.settings.minSpare || len(s.idle) > s.settings.minSpare {
-		quietSince := s.lastAct
-		if s.lastDry.After(quietSince) {
-			quietSince = s.lastDry
-		}
 		due := quietSince.Add(s.settings.spareIdle)
 		if paced := s.lastShrink.Add(shrinkEvery); paced.After(due) {
 			due = paced

@@ -203,10 +203,23 @@ func TestIdleClientsDoNotStarveOthers(t *testing.T) {
 // unanswered (an answer timeout shorter and longer than the ping
 // interval): it checks a few times a second, not in a loop.
 func TestStoppedIdleWorkerReplaced(t *testing.T) {
-	for _, answerTimeout := range []string{"500ms", "2s"} {
-		t.Run(answerTimeout, func(t *testing.T) {
-			ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-answer-timeout="+answerTimeout)
+	for name, opts := range map[string][]string{
+		"500ms": {"cmdserver.worker-answer-timeout=500ms"},
+		"2s":    {"cmdserver.worker-answer-timeout=2s"},
+		// Pinged every quietPingInterval once nobody came for the spare
+		// idle timeout: found later, but found.
+		"quiet pool": {"cmdserver.spare-idle-timeout=200ms"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := startServer(t, append([]string{"cmdserver.workers=1"}, opts...)...)
 			ts.waitIdle(t, 1)
+			if name == "quiet pool" {
+				waitFor(t, "the pool quiet", func() bool {
+					ts.mu.Lock()
+					defer ts.mu.Unlock()
+					return time.Since(ts.lastAct) > time.Second
+				})
+			}
 			ts.mu.Lock()
 			pid := ts.idle[0].pid
 			checks0 := ts.healthChecks
