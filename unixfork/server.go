@@ -55,8 +55,7 @@ type Server struct {
 	Traceback bool
 
 	mu       sync.Mutex    // guards the fields below
-	changed  *sync.Cond    // broadcast when the fields below change (notifyLocked)
-	kick     chan struct{} // signalled by notifyLocked too, for waits with a timeout
+	kick     chan struct{} // signalled when the fields below change (notifyLocked); the backlog watcher waits on it
 	started  bool
 	closing  bool
 	closed   chan struct{} // closed when closing is set
@@ -318,7 +317,6 @@ func (s *Server) init() {
 		s.closed = make(chan struct{})
 		s.finished = make(chan struct{})
 		s.procs = make(map[*proc]struct{})
-		s.changed = sync.NewCond(&s.mu)
 		s.kick = make(chan struct{}, 1)
 		s.healthKick = make(chan struct{}, 1)
 	}
@@ -327,7 +325,6 @@ func (s *Server) init() {
 // notifyLocked wakes whoever waits for the server's state to change;
 // s.mu must be held.
 func (s *Server) notifyLocked() {
-	s.changed.Broadcast()
 	select {
 	case s.kick <- struct{}{}:
 	default:
@@ -354,7 +351,14 @@ func (s *Server) watchBacklog() {
 		for !s.closing && len(s.idle) > 0 {
 			s.atCap = false
 			waitSince = time.Time{}
-			s.changed.Wait()
+			s.mu.Unlock()
+			// A change made after the unlock has left its kick in the
+			// channel: none is missed.
+			select {
+			case <-s.kick:
+			case <-s.closed:
+			}
+			s.mu.Lock()
 		}
 		closing := s.closing
 		s.mu.Unlock()
