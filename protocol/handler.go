@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/internal/envlist"
-	"github.com/cmdsrv/cmdsrv/internal/reqhook"
 )
 
 // A Handler runs one command of an application.
@@ -66,8 +65,6 @@ type Request struct {
 	// Traceback is true when --traceback was given: errors should carry
 	// stack traces.
 	Traceback bool
-
-	useKey func(string)
 }
 
 // Getenv returns the value of name in the request's environment.
@@ -84,16 +81,14 @@ func (r *Request) Path(p string) string {
 	return filepath.Join(r.Dir, p)
 }
 
-func init() {
-	reqhook.SetUseKey = func(req any, f func(string)) { req.(*Request).useKey = f }
-}
-
 // UseKey tells the server that this command used the warm state named key
 // (a project directory, say). A unix server remembers recent keys and asks
 // new workers to prepare them (see Prewarmer) before they serve anyone.
 func (r *Request) UseKey(key string) {
-	if r.useKey != nil {
-		r.useKey(key)
+	// The server's UI takes it; a UI of the application's own (a test's)
+	// has nowhere to send it.
+	if k, ok := r.UI.(interface{ UseKey(key string) }); ok {
+		k.UseKey(key)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/cmdsrv/cmdsrv/internal/reqhook"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -449,9 +448,6 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 		Log:       s.logger(),
 		Pager:     g.Pager,
 		Traceback: g.Traceback || s.Traceback,
-	}
-	if s.OnKey != nil {
-		reqhook.SetUseKey(req, s.OnKey)
 	}
 	s.input = nil
 	if s.stdout != nil {

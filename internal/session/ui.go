@@ -34,6 +34,14 @@ func NewLocalUI(req *protocol.Request) protocol.UI {
 	return &sessionUI{s: &Session{}, req: req, interactiveDefault: ok && isTerminal(f), foreground: true}
 }
 
+// UseKey passes a key the command used (Request.UseKey) to the session's
+// OnKey: a unix worker reports it to its master.
+func (u *sessionUI) UseKey(key string) {
+	if u.s.OnKey != nil {
+		u.s.OnKey(key)
+	}
+}
+
 func (u *sessionUI) Interactive() bool {
 	v, _ := u.req.Config.Bool("ui.interactive", u.interactiveDefault)
 	return v
