@@ -90,7 +90,7 @@ func (p *pager) start(stdio Stdio, command string, env []string) error {
 
 // redirect points f's descriptor at w, keeping a duplicate of the old one.
 func (p *pager) redirect(i int, f, w *os.File) error {
-	saved, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	saved, err := sysfd.Dup(int(f.Fd()))
 	if err != nil {
 		return err
 	}
