@@ -267,7 +267,7 @@ func (ts *testServer) waitIdle(t testing.TB, n int) {
 func (ts *testServer) isIdle(pid int) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	for _, p := range ts.idle {
+	for _, p := range ts.pool.idle {
 		if p.pid == pid {
 			return true
 		}

@@ -217,12 +217,12 @@ func TestStoppedIdleWorkerReplaced(t *testing.T) {
 				waitFor(t, "the pool quiet", func() bool {
 					ts.mu.Lock()
 					defer ts.mu.Unlock()
-					return time.Since(ts.lastAct) > time.Second
+					return time.Since(ts.pool.lastAct) > time.Second
 				})
 			}
 			ts.mu.Lock()
-			pid := ts.idle[0].pid
-			checks0 := ts.healthChecks
+			pid := ts.pool.idle[0].pid
+			checks0 := ts.pool.checks
 			ts.mu.Unlock()
 			require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
 			t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
@@ -240,7 +240,7 @@ func TestStoppedIdleWorkerReplaced(t *testing.T) {
 			require.Contains(t, ts.log.String(), "idle worker stopped answering")
 			require.GreaterOrEqual(t, status(t, ts).WorkersUnresponsive, int64(1))
 			ts.mu.Lock()
-			checks := ts.healthChecks - checks0
+			checks := ts.pool.checks - checks0
 			ts.mu.Unlock()
 			// About one a second per round of pings, a few more for the
 			// workers started meanwhile; a watcher that spins runs
@@ -320,7 +320,7 @@ func TestRecycleByCount(t *testing.T) {
 	waitFor(t, "recycling counted", func() bool {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
-		return ts.stats.recycled >= 2
+		return ts.pool.stats.recycled >= 2
 	})
 	require.GreaterOrEqual(t, status(t, ts).WorkersRecycled, int64(2))
 }
@@ -342,7 +342,7 @@ func TestDoneSaysWorkerExits(t *testing.T) {
 	})
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	require.Zero(t, ts.stats.recycled)
+	require.Zero(t, ts.pool.stats.recycled)
 }
 
 // TestRecycleByRSS: a worker whose client left it over the RSS limit is
@@ -454,9 +454,7 @@ func TestStatusCountsWaitingClients(t *testing.T) {
 		t.Logf("backlog length unknown (%d): %v", n, err)
 		want = 1 // not countable here: "at least one"
 	}
-	ts.mu.Lock()
-	st := ts.statusLocked()
-	ts.mu.Unlock()
+	st := ts.status()
 	require.Equal(t, want, st.ClientsWaiting)
 	require.Equal(t, 1, st.Busy)
 	held.Close()

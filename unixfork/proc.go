@@ -24,52 +24,33 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-type workerState int
-
-const (
-	stateStarting workerState = iota // started, building its warm state
-	stateIdle                        // ready, in Server.idle
-	stateBusy                        // serving a client (or between clients)
-	stateStopping                    // told to exit
-	stateGone                        // its control socket reached end of input
-)
-
 const (
 	sigTerm = unix.SIGTERM
 	sigKill = unix.SIGKILL
 )
 
-// proc is the master's handle on one worker process. Its fields after pid
-// are guarded by Server.mu.
+// proc is the master's handle on one worker process; the pool's record
+// of it is w (policy.go). shells is guarded by Server.mu.
 type proc struct {
-	cmd    *exec.Cmd
-	pid    int
-	ctl    *net.UnixConn
-	exited chan struct{} // closed once Wait has returned
-
-	state     workerState
-	hasClient bool // a client counted in Server.active is with this worker
-
-	startedAt time.Time
-	timedOut  bool      // killed for not being ready in time
-	recycling bool      // exits after its client: not coming back
-	heard     time.Time // last message from the worker
-	pingSent  time.Time // unanswered ping, zero if none
-	// idleSince is when its client went idle, as the worker reported
-	// (zero: not idle); evictSent when the master asked it to close that
-	// client.
-	idleSince, evictSent time.Time
-	lastLine             atomic.Pointer[string] // last line of its output
-	drained              chan struct{}          // closed once its output is read to the end
-	// stopped is set once the master has shut down its side of the
-	// socketpair (stopIdleLocked): the worker exits, at the latest after
-	// a client it took meanwhile. spare, closed, cancels the kill of a
-	// stopped worker that turns out to have taken a client (accepted).
-	stopped bool
-	spare   chan struct{}
+	w        *worker
+	cmd      *exec.Cmd
+	pid      int
+	ctl      *net.UnixConn
+	exited   chan struct{}          // closed once Wait has returned
+	lastLine atomic.Pointer[string] // last line of its output
+	drained  chan struct{}          // closed once its output is read to the end
 	// shells are the process groups of the shells the worker reported
 	// running: hung up by the master if the worker dies with them.
 	shells map[int]struct{}
+}
+
+// procOrNil is w's process, nil before it runs (or in the policy's
+// tests).
+func (w *worker) procOrNil() *proc {
+	if w == nil {
+		return nil
+	}
+	return w.proc
 }
 
 // signalGroup signals the worker's process group (it leads its own, so
@@ -83,92 +64,25 @@ func (p *proc) signalGroup(sig unix.Signal) {
 	_ = unix.Kill(-p.pid, sig)
 }
 
-// refillLocked starts workers until the ready and starting ones make up
-// the pool size, within the cap on clients; s.mu must be held.
-func (s *Server) refillLocked() {
-	s.notifyLocked()
-	if !s.started || s.closing {
-		return
-	}
-	if s.deficitLocked() <= 0 || s.retry != nil || s.fdWait != nil {
-		return
-	}
-	if s.failures > 0 {
-		// Back off after workers died young, so that a broken binary or
-		// handler does not turn into a fork loop.
-		delay := min(50*time.Millisecond<<min(s.failures-1, 5), time.Second)
-		s.retry = time.AfterFunc(delay, func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.retry = nil
-			s.failures = min(s.failures, maxEarlyFailures-1) // let one more try through
-			if !s.closing {
-				s.startWorkersLocked(s.deficitLocked(), true)
-			}
-		})
-		return
-	}
-	s.startWorkersLocked(s.deficitLocked(), true)
-}
-
-// deficitLocked is how many workers to start now for the pool: what it
-// lacks of its spare target, within the cap on clients and the bound on
-// parallel starts; s.mu must be held.
-func (s *Server) deficitLocked() int {
-	// Workers on their way back from a client count as spare: starting
-	// another for each would grow the pool under a sequential loop.
-	want := s.spareTarget - len(s.idle) - s.starting - s.returningLocked()
-	return min(want, s.settings.maxClients-s.liveLocked(), s.settings.parallel-s.starting)
-}
-
-// maxEarlyFailures is how many workers in a row may die before ready
-// before waiting clients are told so.
-const maxEarlyFailures = 5
-
-// startWorkersLocked starts n workers; s.mu must be held. Pool workers
-// rehearse a session before they report ready; a worker started for a
-// client already waiting skips that, since the client would wait for it.
-func (s *Server) startWorkersLocked(n int, rehearse bool) {
-	for ; n > 0; n-- {
-		s.starting++
-		s.wg.Add(1)
-		go s.startWorker(rehearse)
-	}
-	s.notifyLocked()
-}
-
-// startWorker starts one worker process and owns its control socket until
-// the process is gone.
-func (s *Server) startWorker(rehearse bool) {
+// startWorker starts the process of worker w and owns its control socket
+// until the process is gone. It is counted in s.wg by takeLocked.
+func (s *Server) startWorker(w *worker, rehearse bool) {
 	defer s.wg.Done()
 	p, err := s.exec()
 	if err != nil {
-		s.mu.Lock()
-		s.starting--
-		if isFDShortage(err) {
-			s.fdShortageLocked(err)
-		} else {
-			s.logger().Error("cannot start a worker process", "error", err)
-			s.failures++
-			s.stats.lastFailure = "cannot start a worker process: " + err.Error()
-			s.refillLocked()
-		}
-		s.mu.Unlock()
+		s.event(func(pl *pool, now time.Time) { pl.startFailed(w, err, isFDShortage(err), now) })
 		return
 	}
+	p.w = w
+	var keys []string
 	s.mu.Lock()
-	s.fdBackoff = 0
-	s.stats.started++
 	s.procs[p] = struct{}{}
-	if s.settings.startTimeout > 0 {
-		s.wakeHealthLocked(p.startedAt.Add(s.settings.startTimeout))
-	}
-	keys := s.keys.list()
-	closing := s.closing
+	w.proc = p
+	s.pool.launched(w, p.pid, time.Now())
+	keys = s.keys.list()
+	acts := s.takeLocked()
 	s.mu.Unlock()
-	if closing {
-		p.signalGroup(sigTerm)
-	}
+	s.carryOut(acts, true)
 	init := controlMsg{
 		Type:          msgInit,
 		Data:          s.WorkerData,
@@ -238,9 +152,8 @@ func (s *Server) exec() (*proc, error) {
 		pr.Close()
 		return nil, fmt.Errorf("starting %s: %w", exe, err)
 	}
-	now := time.Now()
 	drained := make(chan struct{})
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), drained: drained, state: stateStarting, startedAt: now, heard: now}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, ctl: ctl, exited: make(chan struct{}), drained: drained}
 	log := s.logger()
 	log.Info(fmt.Sprintf("forked worker process (pid=%d)", p.pid))
 	s.wg.Add(2)
@@ -276,6 +189,7 @@ func (s *Server) exec() (*proc, error) {
 // readControl handles the worker's messages until its end closes.
 func (s *Server) readControl(p *proc) {
 	log := s.logger()
+	w := p.w
 	buf := make([]byte, maxControlMsg)
 	for {
 		m, err := recvMsg(p.ctl, buf)
@@ -285,109 +199,63 @@ func (s *Server) readControl(p *proc) {
 			}
 			break
 		}
-		s.mu.Lock()
-		p.heard = time.Now()
-		s.mu.Unlock()
 		switch m.Type {
 		case msgPong:
-			s.mu.Lock()
-			p.pingSent = time.Time{}
-			s.mu.Unlock()
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.pong(w) })
 		case msgIdle:
-			s.mu.Lock()
-			if m.IdleMS < 0 || !p.hasClient {
-				p.idleSince, p.evictSent = time.Time{}, time.Time{}
-			} else {
-				p.idleSince = time.Now().Add(-time.Duration(m.IdleMS) * time.Millisecond)
-				p.evictSent = time.Time{}
-			}
-			s.mu.Unlock()
+			s.event(func(pl *pool, now time.Time) {
+				pl.heard(w, now)
+				var since time.Time
+				if m.IdleMS >= 0 {
+					since = now.Add(-time.Duration(m.IdleMS) * time.Millisecond)
+				}
+				pl.clientIdle(w, since)
+			})
 		case msgEvicted:
-			s.mu.Lock()
-			s.stats.idleClosed++
-			s.mu.Unlock()
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.evicted() })
 		case msgStatus:
-			s.mu.Lock()
-			st := s.statusLocked()
-			err := sendMsg(p.ctl, controlMsg{Type: msgStatus, Pool: st})
-			s.mu.Unlock()
-			if err != nil {
+			var st *Status
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); st = s.statusLocked(now) })
+			s.addWaiting(st)
+			if err := sendMsg(p.ctl, controlMsg{Type: msgStatus, Pool: st}); err != nil {
 				log.Debug("answering status request", "pid", p.pid, "error", err)
 			}
 		case msgReady:
 			if m.InitError != "" {
 				log.Error("worker could not build its handler; its clients get the error", "pid", p.pid, "error", m.InitError)
 			}
-			s.ready(p)
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.ready(w, now) })
 		case msgAccepted:
-			s.accepted(p)
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.accepted(w, now) })
 		case msgDone:
-			s.mu.Lock()
-			s.endClientLocked(p)
-			switch m.Recycle {
-			case "":
-			case recycleExit:
-				p.recycling = true // not coming back
-				log.Debug("worker exits after its client", "pid", p.pid)
-			default:
-				p.recycling = true
-				s.stats.recycled++
-				log.Debug("worker recycled", "pid", p.pid, "reason", m.Recycle)
-			}
-			s.mu.Unlock()
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.done(w, m.Recycle, now) })
 		case msgKey:
-			s.mu.Lock()
-			s.keys.add(m.Key)
-			s.mu.Unlock()
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); s.keys.add(m.Key) })
 		case msgShell, msgShellEnd:
-			s.mu.Lock()
-			if m.Type == msgShellEnd {
-				delete(p.shells, m.PGID)
-			} else if m.PGID > 0 {
-				if p.shells == nil {
-					p.shells = make(map[int]struct{})
+			s.event(func(pl *pool, now time.Time) {
+				pl.heard(w, now)
+				if m.Type == msgShellEnd {
+					delete(p.shells, m.PGID)
+				} else if m.PGID > 0 {
+					if p.shells == nil {
+						p.shells = make(map[int]struct{})
+					}
+					p.shells[m.PGID] = struct{}{}
 				}
-				p.shells[m.PGID] = struct{}{}
-			}
-			s.mu.Unlock()
+			})
 		default:
 			log.Warn("unexpected message from worker", "pid", p.pid, "type", m.Type)
 		}
 	}
 	p.ctl.Close()
 	s.mu.Lock()
-	state, timedOut := p.state, p.timedOut
+	explain := s.pool.needsExitReason(w)
 	s.mu.Unlock()
 	var reason string
-	if state == stateStarting && !timedOut {
+	if explain {
 		reason = s.exitReason(p)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch p.state {
-	case stateStarting:
-		s.starting--
-		if !p.timedOut { // a timeout is counted and explained already
-			s.failures++
-			s.stats.crashed++
-			s.stats.lastFailure = reason
-			log.Warn("worker exited before it was ready", "pid", p.pid, "reason", reason)
-		}
-	case stateBusy:
-		if p.hasClient {
-			s.stats.crashed++
-		}
-	case stateIdle:
-		for i, q := range s.idle {
-			if q == p {
-				s.idle = append(s.idle[:i], s.idle[i+1:]...)
-				break
-			}
-		}
-	}
-	p.state = stateGone
-	s.endClientLocked(p) // a crash ends its client's session
-	s.refillLocked()
+	s.event(func(pl *pool, now time.Time) { pl.gone(w, reason, now) })
 }
 
 // hangUpLeftShells ends the shells a dead worker left running: a worker
@@ -414,33 +282,6 @@ func (s *Server) hangUpLeftShells(p *proc) {
 	}
 	s.logger().Warn("worker died with shell commands running; hanging them up", "pid", p.pid, "groups", pgids)
 	wire.HangUpGroups(pgids, shellHangupGrace)
-}
-
-// ready records that a worker is accepting clients: it joins the pool
-// or, when shutting down, is told to exit.
-func (s *Server) ready(p *proc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p.state == stateStarting {
-		s.starting--
-		s.failures = 0
-	}
-	p.pingSent = time.Time{}
-	if p.stopped || p.state == stateStopping {
-		// Told to exit (it came back from a client before it read the
-		// end of input): it exits on its own.
-		return
-	}
-	if s.closing {
-		s.stopIdleLocked(p)
-	} else {
-		p.state = stateIdle
-		s.idle = append(s.idle, p)
-		if s.settings.answerTimeout > 0 {
-			s.wakeHealthLocked(p.heard.Add(pingInterval))
-		}
-	}
-	s.refillLocked()
 }
 
 // executable is the binary workers run: this one (see package selfexe for

@@ -54,44 +54,26 @@ type Server struct {
 	Dir       string
 	Traceback bool
 
-	mu       sync.Mutex    // guards the fields below
-	kick     chan struct{} // signalled when the fields below change (notifyLocked); the backlog watcher waits on it
-	started  bool
-	closing  bool
-	closed   chan struct{} // closed when closing is set
-	bound    *boundSocket  // nil when the socket is not ours to remove
-	backlog  *os.File      // the listening socket, shared with every worker
-	procs    map[*proc]struct{}
-	idle     []*proc // ready workers accepting clients, most recent last
-	starting int     // workers started and not yet ready
-	active   int     // clients accepted and not yet ended
-	lastAct  time.Time
-	keys     *lru
-	failures int         // consecutive workers that died before ready
-	retry    *time.Timer // pending refill after failures
-	// refillSoon is the pending refill after a worker took a client.
-	refillSoon *time.Timer
-	settings   settings
-
-	// The dynamic pool: spareTarget spare (idle or starting) workers are
-	// kept, between settings.minSpare and settings.maxSpare; it grows
-	// when a client takes the last idle worker (lastDry) and shrinks
-	// after settings.spareIdle without that.
-	spareTarget int
-	lastDry     time.Time
-	// fdWait is the pending retry after the master ran out of file
-	// descriptors; fdBackoff its delay.
-	fdWait    *time.Timer
-	fdBackoff time.Duration
-	// atCap is set while clients wait with every worker slot taken.
-	atCap bool
-	// healthAt is when the health watcher wakes next; healthKick wakes
-	// it sooner (wakeHealthLocked). lastShrink paces the pool's shrinking.
-	healthAt     time.Time
-	healthKick   chan struct{}
-	healthChecks int // how many checks ran (tests)
-	lastShrink   time.Time
-	stats        poolStats
+	mu sync.Mutex // guards the fields below and the pool's state
+	// kick wakes the backlog watcher while it waits for the pool to
+	// change (it could not act for a waiting client): every pool event
+	// but the watcher's own signals it (carry).
+	kick chan struct{}
+	// tickKick wakes the supervisor when an event moved the pool's next
+	// deadline earlier (pool.woken).
+	tickKick chan struct{}
+	// wake, written to by Shutdown, wakes the backlog watcher from a
+	// poll(2) with no timeout (wakeR is the read end it polls).
+	wakeR, wake *os.File
+	started     bool
+	closing     bool
+	closed      chan struct{} // closed when closing is set
+	bound       *boundSocket  // nil when the socket is not ours to remove
+	backlog     *os.File      // the listening socket, shared with every worker
+	procs       map[*proc]struct{}
+	keys        *lru
+	pool        *pool // the policy (policy.go); nil before ListenAndServe
+	settings    settings
 
 	wg       sync.WaitGroup
 	finished chan struct{} // closed when every goroutine and worker is gone
@@ -215,11 +197,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.started = true
 	s.init()
 	s.settings = st
-	s.spareTarget = st.minSpare
-	s.stats.startedAt = time.Now()
-	// Set before Ready: an idle timeout counted from LastActivity (chg's)
-	// must not see the zero time once the socket accepts.
-	s.lastAct = s.stats.startedAt
+	// Its last activity is now, before Ready: an idle timeout counted
+	// from LastActivity (chg's) must not see the zero time once the
+	// socket accepts.
+	s.pool = newPool(st, time.Now())
 	s.keys = newLRU(st.maxKeys)
 	closing := s.closing
 	s.mu.Unlock()
@@ -234,6 +215,14 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 	}
 	backlog, err := shareListener(ln)
+	var wakeR, wake *os.File
+	if err == nil {
+		wakeR, wake, err = os.Pipe()
+		if err != nil {
+			backlog.Close()
+			err = fmt.Errorf("creating the backlog watcher's pipe: %w", err)
+		}
+	}
 	if err != nil {
 		if bound != nil {
 			ln.Close()
@@ -241,6 +230,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 		return err
 	}
+	defer wakeR.Close()
+	defer wake.Close()
 	// Ready before the first worker is started: a daemon detaches there
 	// (setsid), and a worker started earlier would stay in its caller's
 	// session, in a background process group of the caller's terminal,
@@ -251,16 +242,19 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.bound, s.backlog = bound, backlog
-	s.lastAct = time.Now()
-	s.refillLocked()
+	s.wakeR, s.wake = wakeR, wake
 	closing = s.closing
+	var acts []action
 	if !closing {
+		s.pool.begin(time.Now())
+		acts = s.takeLocked()
 		// Added under s.mu before closing is set: Shutdown's Wait never
 		// races with this Add.
 		s.wg.Add(1)
-		go s.watchHealth()
+		go s.supervise()
 	}
 	s.mu.Unlock()
+	s.carryOut(acts, true)
 	if closing { // Shutdown came while we were binding
 		ln.Close()
 		backlog.Close()
@@ -318,157 +312,220 @@ func (s *Server) init() {
 		s.finished = make(chan struct{})
 		s.procs = make(map[*proc]struct{})
 		s.kick = make(chan struct{}, 1)
-		s.healthKick = make(chan struct{}, 1)
+		s.tickKick = make(chan struct{}, 1)
 	}
 }
 
-// notifyLocked wakes whoever waits for the server's state to change;
-// s.mu must be held.
-func (s *Server) notifyLocked() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
+// event runs f on the pool under s.mu, then carries out what it decided
+// with the lock released: every send to a worker, answer to a client and
+// log line of the policy happens outside the lock.
+func (s *Server) event(f func(pl *pool, now time.Time)) {
+	s.mu.Lock()
+	f(s.pool, time.Now())
+	acts := s.takeLocked()
+	s.mu.Unlock()
+	s.carryOut(acts, true)
+}
+
+// takeLocked returns the pool's actions, the goroutines they start
+// already counted in s.wg (under s.mu, so that Shutdown's Wait never races
+// with the Add); s.mu must be held.
+func (s *Server) takeLocked() []action {
+	acts := s.pool.take()
+	for _, a := range acts {
+		if a.kind == actStart || a.kind == actStop {
+			s.wg.Add(1)
+		}
+	}
+	if s.pool.woken {
+		s.pool.woken = false
+		select {
+		case s.tickKick <- struct{}{}:
+		default:
+		}
+	}
+	return acts
+}
+
+// carryOut does what the pool decided; s.mu must not be held. kick wakes
+// the backlog watcher, which may wait for the pool to change (its own
+// events do not wake it).
+func (s *Server) carryOut(acts []action, kick bool) {
+	if kick {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	log := s.logger()
+	for _, a := range acts {
+		p := a.w.procOrNil()
+		switch a.kind {
+		case actStart:
+			go s.startWorker(a.w, a.rehearse)
+		case actStop:
+			s.stopWorker(a.w, a.drain)
+		case actLog:
+			log.Log(a.level, a.msg, a.args...)
+		case actAnswer:
+			answerBacklog(int(s.backlog.Fd()), a.err)
+		case actPing, actDrain, actEvict:
+			if p == nil {
+				continue
+			}
+			if err := sendMsg(p.ctl, controlMsg{Type: actMessages[a.kind]}); err != nil {
+				log.Debug("sending to worker", "pid", p.pid, "error", err)
+			} else if a.kind == actEvict {
+				log.Info("asked a worker to close its idle client: clients wait at max-clients",
+					"pid", p.pid, "idle", a.idle.Round(time.Millisecond))
+			}
+		case actKill:
+			if p != nil {
+				p.signalGroup(sigKill)
+			}
+		case actTerm:
+			if p != nil {
+				p.signalGroup(sigTerm)
+			}
+		}
+	}
+}
+
+// actMessages are the control messages of the actions that send one.
+var actMessages = map[actionKind]string{actPing: msgPing, actDrain: msgDrain, actEvict: msgEvict}
+
+// stopWorker ends an idle worker: end of input on its socketpair makes it
+// exit; its process group is killed if, stopGrace later, it has not and
+// the pool still has it stopping. Only the master's sending side is shut
+// down, so that an "accepted" the worker sent meanwhile still arrives; it
+// then serves that client (drained at shutdown: it was asked to drain
+// first) and exits. The goroutine is counted in s.wg by takeLocked.
+func (s *Server) stopWorker(w *worker, drain bool) {
+	p := w.procOrNil()
+	if p == nil {
+		s.wg.Done()
+		return
+	}
+	if drain {
+		s.drain(p)
+	}
+	if err := p.ctl.CloseWrite(); err != nil {
+		s.logger().Debug("stopping worker", "pid", p.pid, "error", err)
+		p.ctl.Close()
+	}
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(stopGrace)
+		defer t.Stop()
+		select {
+		case <-p.exited:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		kill := s.pool.killStopped(w)
+		s.mu.Unlock()
+		if kill {
+			p.signalGroup(sigKill)
+		}
+	}()
+}
+
+// drain asks a busy worker to end its session once the running command is
+// done.
+func (s *Server) drain(p *proc) {
+	if err := sendMsg(p.ctl, controlMsg{Type: msgDrain}); err != nil {
+		s.logger().Debug("asking worker to drain", "pid", p.pid, "error", err)
 	}
 }
 
 // backlogPoll is how long the backlog watcher sleeps in poll(2) before it
-// looks at the server's state again.
+// looks at the pool again while no worker is ready.
 const backlogPoll = 100 * time.Millisecond
 
-// watchBacklog acts for clients waiting in the listen backlog while no
-// worker is ready: it starts a worker for them (within
-// cmdserver.max-clients and the bound on parallel starts); at the cap it
-// asks the worker of the longest-idle client to close that connection;
-// while workers keep dying before they are ready it answers waiting
-// clients with the reason. At shutdown it answers the clients still
-// queued and returns.
+// watchBacklog reports clients waiting in the listen backlog to the pool
+// (clientsWaiting while no worker is ready, waitingWhileReady while some
+// are) and carries out what it decides. While workers are ready it sleeps
+// in poll(2) until a client connects (which they take at once) or
+// Shutdown writes to s.wake, and after a client is seen it looks again
+// only stuckAfter later: it wakes at most a few times a second, not for
+// every client. At shutdown it answers the clients still queued and
+// returns.
 func (s *Server) watchBacklog() {
 	fd := int(s.backlog.Fd())
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	var waitSince time.Time // since when a client waits with no worker ready
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(s.wakeR.Fd()), Events: unix.POLLIN}}
+	look := false // look at once, without waiting: a recheck is due
 	for {
 		s.mu.Lock()
-		for !s.closing && len(s.idle) > 0 {
-			s.atCap = false
-			waitSince = time.Time{}
-			s.mu.Unlock()
-			// A change made after the unlock has left its kick in the
-			// channel: none is missed.
-			select {
-			case <-s.kick:
-			case <-s.closed:
-			}
-			s.mu.Lock()
-		}
-		closing := s.closing
+		closing, ready := s.closing, len(s.pool.idle) > 0
 		s.mu.Unlock()
 		if closing {
 			answerBacklog(fd, fmt.Errorf("server is shutting down: %w", ErrServerClosed))
 			return
 		}
-		fds[0].Revents = 0
-		n, err := unix.Poll(fds, int(backlogPoll/time.Millisecond))
+		timeout := int(backlogPoll / time.Millisecond)
+		switch {
+		case look:
+			timeout = 0
+		case ready:
+			timeout = -1
+		}
+		look = false
+		fds[0].Revents, fds[1].Revents = 0, 0
+		n, err := unix.Poll(fds, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			s.logger().Error("watching the listen backlog", "error", err)
 			time.Sleep(backlogPoll)
 			continue
 		}
 		if n <= 0 || fds[0].Revents&unix.POLLIN == 0 {
-			s.mu.Lock()
-			s.atCap = false
-			waitSince = time.Time{}
-			s.mu.Unlock()
+			s.quietEvent(func(pl *pool, _ time.Time) { pl.noClientWaiting() })
 			continue
 		}
-		s.mu.Lock()
-		if !s.closing && len(s.idle) == 0 {
-			// A client waits with no worker ready. When it still does a
-			// moment later, with no worker on its way back from a client,
-			// the pool ran dry: keep one more spare worker from now on.
-			// (A client that merely connected before a ready worker was
-			// scheduled, on a loaded machine, is not a reason to grow.)
-			now := time.Now()
-			if waitSince.IsZero() {
-				waitSince = now
-			} else if now.Sub(waitSince) >= dryAfter && s.returningLocked() == 0 {
-				waitSince = now
-				s.lastDry = now
-				if s.spareTarget < s.settings.maxSpare {
-					s.spareTarget++
-					s.refillLocked()
-				}
+		acted, recheck := true, time.Duration(0)
+		s.quietEvent(func(pl *pool, now time.Time) {
+			if len(pl.idle) > 0 {
+				recheck = pl.waitingWhileReady(now)
+			} else {
+				acted = pl.clientsWaiting(now)
 			}
-		}
-		acted := true
+		})
 		switch {
-		case s.closing || len(s.idle) > 0:
-		case s.failures >= maxEarlyFailures:
-			err := fmt.Errorf("worker processes keep exiting before they are ready (%d in a row): %s; see the server log", s.failures, s.stats.lastFailure)
-			s.logger().Error("no worker for waiting clients", "error", err)
-			answerBacklog(fd, err)
-			s.failures = maxEarlyFailures - 1 // the next client gets one more try
-		case s.fdWait != nil, s.retry != nil:
-			acted = false // a retry is pending; clients wait for it
-		case s.returningLocked() > 0:
-			acted = false // a worker back from its client takes it sooner than a new one
-		case s.liveLocked() >= s.settings.maxClients:
-			if !s.atCap {
-				s.atCap = true
-				s.stats.maxClientsReached++
-				s.logger().Warn("max-clients reached: a client waits for a worker", "max_clients", s.settings.maxClients)
-			}
-			s.evictIdleClientLocked()
-			acted = false
-		case s.starting <= s.spareTarget && s.starting < s.settings.parallel:
-			// One beyond the pool's own refills: the pool grows through
-			// its spare target, not through guesses at how many wait.
-			s.startWorkersLocked(1, false)
-		default:
-			acted = false // workers are on their way
-		}
-		s.mu.Unlock()
-		if !acted {
+		case recheck > 0:
+			look = true
+			s.sleep(recheck, false)
+		case !acted:
 			// Nothing more to do until a worker is ready, takes a client
 			// or ends (or, at the cap, until the next idle client may be
 			// closed): wait for that rather than spin on the backlog.
-			t := time.NewTimer(backlogPoll)
-			select {
-			case <-s.kick:
-			case <-t.C:
-			case <-s.closed:
-			}
-			t.Stop()
+			s.sleep(backlogPoll, true)
 		}
 	}
 }
 
-// dryAfter is how long a client must wait with no worker ready before the
-// pool grows.
-const dryAfter = 5 * time.Millisecond
-
-// returningLocked counts the workers whose client has ended and that are
-// on their way back to the pool (a Reusable Handler's worker restoring
-// its state); s.mu must be held.
-func (s *Server) returningLocked() int {
-	n := 0
-	for p := range s.procs {
-		if p.state == stateBusy && !p.hasClient && !p.recycling {
-			n++
-		}
-	}
-	return n
+// quietEvent is event without waking the backlog watcher: for the
+// watcher's own events.
+func (s *Server) quietEvent(f func(pl *pool, now time.Time)) {
+	s.mu.Lock()
+	f(s.pool, time.Now())
+	acts := s.takeLocked()
+	s.mu.Unlock()
+	s.carryOut(acts, false)
 }
 
-// liveLocked counts the workers that are starting, ready or serving: each
-// can hold a client, so their number is what cmdserver.max-clients caps.
-func (s *Server) liveLocked() int {
-	n := s.starting
-	for p := range s.procs {
-		if p.state == stateIdle || p.state == stateBusy {
-			n++
-		}
+// sleep waits for d, or until shutdown, or (kicked) until a pool event.
+func (s *Server) sleep(d time.Duration, kicked bool) {
+	kick := s.kick
+	if !kicked {
+		kick = nil
 	}
-	return n
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-kick:
+	case <-t.C:
+	case <-s.closed:
+	}
 }
 
 // answerBacklog accepts the clients queued on the listening socket fd
@@ -485,68 +542,14 @@ func answerBacklog(fd int, why error) {
 	}
 }
 
-// refillDelay is how long after a worker took a client the pool is
-// refilled.
-const refillDelay = 10 * time.Millisecond
-
-// accepted records that worker p took a client from the backlog.
-func (s *Server) accepted(p *proc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, q := range s.idle {
-		if q == p {
-			s.idle = append(s.idle[:i], s.idle[i+1:]...)
-			break
-		}
-	}
-	if p.state == stateStopping && p.spare != nil {
-		// Stopped while it took this client: it serves the client, then
-		// exits (the end of input it reads tells it so).
-		close(p.spare)
-		p.spare = nil
-	}
-	p.state = stateBusy
-	p.hasClient = true
-	p.idleSince, p.evictSent = time.Time{}, time.Time{}
-	s.active++
-	s.stats.served++
-	s.lastAct = time.Now()
-	if s.closing {
-		s.drainLocked(p) // accepted during shutdown: this command only
-	}
-	// Refill a moment later: starting a process competes for the CPU
-	// with the client's first request, which on a small machine doubles
-	// the time it waits.
-	// One pending refill serves every client accepted meanwhile.
-	if s.refillSoon == nil {
-		s.refillSoon = time.AfterFunc(refillDelay, func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.refillSoon = nil
-			s.refillLocked()
-		})
-	}
-	s.notifyLocked()
-}
-
-// endClientLocked records the end of the session of worker p's client, if
-// it has one; s.mu must be held.
-func (s *Server) endClientLocked(p *proc) {
-	if !p.hasClient {
-		return
-	}
-	p.hasClient = false
-	p.idleSince, p.evictSent = time.Time{}, time.Time{}
-	s.active--
-	s.lastAct = time.Now()
-	s.notifyLocked()
-}
-
 // ActiveClients returns the number of clients being served now.
 func (s *Server) ActiveClients() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.active
+	if s.pool == nil {
+		return 0
+	}
+	return s.pool.active()
 }
 
 // LastActivity returns the time of the last accept or client end (chg's
@@ -554,7 +557,10 @@ func (s *Server) ActiveClients() int {
 func (s *Server) LastActivity() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastAct
+	if s.pool == nil {
+		return time.Time{}
+	}
+	return s.pool.lastAct
 }
 
 // idleWorkers returns the number of ready, idle workers (tests and
@@ -562,7 +568,10 @@ func (s *Server) LastActivity() time.Time {
 func (s *Server) idleWorkers() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.idle)
+	if s.pool == nil {
+		return 0
+	}
+	return len(s.pool.idle)
 }
 
 // Shutdown stops accepting, removes the socket file it bound (if still
@@ -572,45 +581,35 @@ func (s *Server) idleWorkers() int {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.init()
-	if !s.closing {
+	var (
+		acts  []action
+		bound *boundSocket
+		wake  *os.File
+		first = !s.closing
+	)
+	if first {
 		s.closing = true
 		close(s.closed)
-		s.logger().Info("shutting down", "active_clients", s.active)
-		if s.bound != nil {
-			if err := s.bound.remove(); err != nil {
-				s.logger().Warn("socket file left behind", "path", s.bound.path, "error", err)
-			}
-		}
-		if s.retry != nil {
-			s.retry.Stop()
-			s.retry = nil
-		}
-		if s.fdWait != nil {
-			s.fdWait.Stop()
-			s.fdWait = nil
-		}
-		if s.refillSoon != nil {
-			s.refillSoon.Stop()
-			s.refillSoon = nil
-		}
-		for _, p := range s.idle {
-			s.stopIdleLocked(p)
-		}
-		s.idle = nil
-		// Clients still in the backlog have started nothing: the backlog
-		// watcher tells them, rather than starting workers only to stop
-		// them.
-		s.notifyLocked()
-		for p := range s.procs {
-			switch p.state {
-			case stateStarting:
-				p.signalGroup(sigTerm) // no client yet: nothing to finish
-			case stateBusy:
-				s.drainLocked(p)
-			}
+		bound, wake = s.bound, s.wake
+		if s.pool != nil {
+			s.pool.shutdown()
+			acts = s.takeLocked()
 		}
 	}
+	noPool := s.pool == nil
 	s.mu.Unlock()
+	if first && noPool {
+		s.logger().Info("shutting down", "active_clients", 0)
+	}
+	if bound != nil {
+		if err := bound.remove(); err != nil {
+			s.logger().Warn("socket file left behind", "path", bound.path, "error", err)
+		}
+	}
+	s.carryOut(acts, true)
+	if wake != nil {
+		_, _ = wake.Write([]byte{0}) // the backlog watcher answers the clients queued
+	}
 	s.waitOnce.Do(func() {
 		go func() {
 			s.wg.Wait()
@@ -624,12 +623,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// SIGTERM first: a worker then hangs up the shells it started in
 	// process groups of their own, out of reach of a signal to its group.
-	s.mu.Lock()
-	for p := range s.procs {
-		s.logger().Warn("terminating worker at shutdown deadline", "pid", p.pid)
-		p.signalGroup(sigTerm)
-	}
-	s.mu.Unlock()
+	s.signalAll(sigTerm, "terminating worker at shutdown deadline")
 	t := time.NewTimer(shutdownKillGrace)
 	defer t.Stop()
 	select {
@@ -637,63 +631,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	case <-t.C:
 	}
-	s.mu.Lock()
-	for p := range s.procs {
-		s.logger().Warn("killing worker at shutdown deadline", "pid", p.pid)
-		p.signalGroup(sigKill)
-	}
-	s.mu.Unlock()
+	s.signalAll(sigKill, "killing worker at shutdown deadline")
 	<-s.finished
 	return ctx.Err()
+}
+
+// signalAll signals every worker's process group, and logs it.
+func (s *Server) signalAll(sig unix.Signal, msg string) {
+	s.mu.Lock()
+	procs := make([]*proc, 0, len(s.procs))
+	for p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	for _, p := range procs {
+		s.logger().Warn(msg, "pid", p.pid)
+		p.signalGroup(sig)
+	}
 }
 
 // shutdownKillGrace is how long workers have between SIGTERM and SIGKILL
 // when Shutdown's context ends.
 const shutdownKillGrace = 2 * time.Second
-
-// drainLocked asks a busy worker to end its session once the running
-// command is done; s.mu must be held.
-func (s *Server) drainLocked(p *proc) {
-	if err := sendMsg(p.ctl, controlMsg{Type: msgDrain}); err != nil {
-		s.logger().Debug("asking worker to drain", "pid", p.pid, "error", err)
-	}
-}
-
-// stopIdleLocked ends an idle worker: end of input on its socketpair makes
-// it exit; its process group is killed if it has not within 2 s.
-//
-// The worker may have just accepted a client and not yet said so: only
-// the master's sending side is shut down, so that its "accepted" still
-// arrives; accepted then spares it, and it serves that client (drained at
-// shutdown: it was asked to drain first) and exits.
-func (s *Server) stopIdleLocked(p *proc) {
-	p.state = stateStopping
-	if p.stopped {
-		return // already; the worker exits on its own
-	}
-	p.stopped = true
-	if s.closing {
-		s.drainLocked(p)
-	}
-	if err := p.ctl.CloseWrite(); err != nil {
-		s.logger().Debug("stopping worker", "pid", p.pid, "error", err)
-		p.ctl.Close()
-	}
-	spare := make(chan struct{})
-	p.spare = spare
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTimer(2 * time.Second)
-		defer t.Stop()
-		select {
-		case <-p.exited:
-		case <-spare:
-		case <-t.C:
-			p.signalGroup(sigKill)
-		}
-	}()
-}
 
 func isTemporary(err error) bool {
 	var t interface{ Temporary() bool }

@@ -395,7 +395,7 @@ func TestShutdownWithClientWaitingForWorker(t *testing.T) {
 	require.Eventually(t, func() bool {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
-		return ts.starting == 1
+		return ts.pool != nil && ts.pool.starting() == 1
 	}, 5*time.Second, 5*time.Millisecond, "a worker is started on demand for the client")
 	require.NoError(t, ts.Shutdown(context.Background()))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -431,7 +431,7 @@ func TestMaxClientsQueuesInBacklog(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	ts.mu.Lock()
-	live := ts.liveLocked()
+	live := ts.pool.live()
 	ts.mu.Unlock()
 	require.Equal(t, 2, live, "no worker beyond the cap")
 	c1.Close()
@@ -515,7 +515,7 @@ func TestShutdownDrainsClientAcceptedByIdleWorker(t *testing.T) {
 		return len(ents) > 0
 	})
 	ts.mu.Lock()
-	announced := ts.active > 0
+	announced := ts.pool.active() > 0
 	ts.mu.Unlock()
 	require.False(t, announced, "the worker announced its client before the shutdown (test.hello-delay too short)")
 	require.NoError(t, ts.Shutdown(context.Background()))
