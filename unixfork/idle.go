@@ -19,18 +19,23 @@ import (
 // trackedConn is a client connection that remembers when the client last
 // sent a byte or was last written to, so that the worker can tell an idle
 // client (nothing sent, no command running) from a working one, and that
-// calls onFirstWrite after the first write to it (the hello): the worker
-// then tells the master it took a client.
+// calls beforeFirstWrite just before the first write to it (the hello):
+// the worker then tells the master it took a client. Before, not after:
+// a client that has its hello is one the master knows is taken, so that
+// a worker stopped right after it (SIGSTOP) is not killed as an idle
+// worker that stopped answering, with the client's session.
 type trackedConn struct {
 	*net.UnixConn
-	sess         *session.Session
-	onFirstWrite func()
+	sess             *session.Session
+	beforeFirstWrite func()
 
 	mu       sync.Mutex // guards the fields below
 	last     time.Time  // last byte read or written
 	reported time.Time  // last when the master was told "idle"
 	evicted  bool
 	wrote    bool // anything was written
+	// announced: beforeFirstWrite was called.
+	announced bool
 	// writing counts writes under way: a result the client does not
 	// read, blocked after its command ended, is not idleness.
 	writing int
@@ -62,19 +67,27 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 func (c *trackedConn) startWrite() {
 	c.mu.Lock()
 	c.writing++
+	first := !c.announced
+	c.announced = true
 	c.mu.Unlock()
+	if first && c.beforeFirstWrite != nil {
+		c.beforeFirstWrite()
+	}
 }
 
 func (c *trackedConn) endWrite() {
 	c.mu.Lock()
 	c.writing--
 	c.last = time.Now()
-	first := !c.wrote
 	c.wrote = true
 	c.mu.Unlock()
-	if first && c.onFirstWrite != nil {
-		c.onFirstWrite()
-	}
+}
+
+// wasAnnounced reports whether beforeFirstWrite was called.
+func (c *trackedConn) wasAnnounced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.announced
 }
 
 // wroteAny reports whether anything was written to the client.

@@ -226,12 +226,7 @@ func TestStoppedIdleWorkerReplaced(t *testing.T) {
 			ts.mu.Unlock()
 			require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
 			t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
-			// kill returns before every thread has stopped.
-			waitFor(t, "the worker stopped", func() bool {
-				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-				f := strings.Fields(string(b))
-				return err == nil && len(f) > 2 && f[2] == "T"
-			})
+			waitStopped(t, pid)
 			c := dial(t, ts.addr)
 			require.NotEqual(t, pid, c.Hello.PID)
 			_, out, _ := run(t, c, "echo", "ok")
@@ -248,6 +243,79 @@ func TestStoppedIdleWorkerReplaced(t *testing.T) {
 			require.Less(t, checks, 100, "health checks while the worker was stopped")
 		})
 	}
+}
+
+// waitStopped waits until every thread of process pid has stopped (kill
+// returns before they all have).
+func waitStopped(t testing.TB, pid int) {
+	t.Helper()
+	waitFor(t, "the worker stopped", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		f := strings.Fields(string(b))
+		return err == nil && len(f) > 2 && f[2] == "T"
+	})
+}
+
+// TestStoppedAfterAccept: a worker stopped (SIGSTOP) right after its
+// client got its hello holds that client: it is not killed as an idle
+// worker that stopped answering, and once continued it runs the client's
+// command. The master knows of the client before the hello goes out.
+func TestStoppedAfterAccept(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=1", "cmdserver.worker-answer-timeout=300ms")
+	ts.waitIdle(t, 1)
+	c := dial(t, ts.addr)
+	pid := c.Hello.PID
+	require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
+	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
+	waitStopped(t, pid)
+	// Past a round of pings and the answer timeout: a worker counted as
+	// idle would be killed by now.
+	time.Sleep(pingInterval + 3*300*time.Millisecond)
+	require.False(t, processGone(pid), "the stopped worker with a client was killed")
+	require.NoError(t, unix.Kill(pid, unix.SIGCONT))
+	_, out, _ := run(t, c, "echo", "ok")
+	require.Equal(t, "ok\n", out)
+	require.NotContains(t, ts.log.String(), "idle worker stopped answering")
+}
+
+// TestAllIdleWorkersStopped: with every idle worker of a quiet pool
+// stopped (SIGSTOP), a new client is served promptly by a worker started
+// for it, not after the next round of pings (5 s in a quiet pool) and its
+// answer timeout; the stopped ones are found and killed.
+func TestAllIdleWorkersStopped(t *testing.T) {
+	ts := startServer(t, "cmdserver.workers=2", "cmdserver.spare-idle-timeout=200ms")
+	ts.waitIdle(t, 2)
+	waitFor(t, "the pool quiet", func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		return time.Since(ts.pool.lastAct) > time.Second
+	})
+	ts.mu.Lock()
+	var pids []int
+	for _, w := range ts.pool.idle {
+		pids = append(pids, w.pid)
+	}
+	ts.mu.Unlock()
+	for _, pid := range pids {
+		require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
+		t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
+		waitStopped(t, pid)
+	}
+	// Well within the 5 s of a quiet pool's ping round, on a loaded
+	// machine too.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, ts.addr)
+	require.NoError(t, err, "the client was not served in time; log:\n%s", ts.log)
+	defer c.Close()
+	require.NotContains(t, pids, c.Hello.PID)
+	_, out, _ := run(t, c, "echo", "ok")
+	require.Equal(t, "ok\n", out)
+	for _, pid := range pids {
+		waitFor(t, "the stopped worker killed", func() bool { return processGone(pid) })
+	}
+	require.Contains(t, ts.log.String(), "a client waits while workers count as ready")
+	require.GreaterOrEqual(t, status(t, ts).WorkersUnresponsive, int64(2))
 }
 
 // TestHangingConstructor: a worker whose Handler constructor hangs is

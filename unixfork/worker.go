@@ -440,9 +440,10 @@ func (rw *runningWorker) accept() (*net.UnixConn, error) {
 }
 
 // announce tells the master that this worker took a client: once per
-// client, after the first write to it (trackedConn.onFirstWrite), when
-// the hello is out (waking the master earlier would compete for the CPU
-// with the hello), or after the client if nothing was written to it.
+// client, just before the first write to it (the hello:
+// trackedConn.beforeFirstWrite; not at accept, which would have the
+// master compete for the CPU with the session's start), or after the
+// client if nothing was written to it.
 func (rw *runningWorker) announce() {
 	if err := sendMsg(rw.ctl, controlMsg{Type: msgAccepted}); err != nil {
 		// The master is gone: serve this client, then exit.
@@ -502,7 +503,7 @@ func (rw *runningWorker) readControl() {
 }
 
 // serveClient runs one session on conn and returns its exit status, and
-// whether the master was told of the client (on the first write to it).
+// whether the master was told of the client (before the first write to it).
 func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (status int, announced bool) {
 	fd, err := connFD(conn)
 	if err != nil {
@@ -512,7 +513,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 	for len(rw.ints) > 0 {
 		<-rw.ints // an interrupt while idle is for no one
 	}
-	tc := &trackedConn{UnixConn: conn, last: time.Now(), onFirstWrite: rw.announce}
+	tc := &trackedConn{UnixConn: conn, last: time.Now(), beforeFirstWrite: rw.announce}
 	sess := &session.Session{
 		Handler:   rw.h,
 		Config:    rw.cfg,
@@ -566,12 +567,11 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 	for {
 		select {
 		case err := <-done:
-			wrote := tc.wroteAny()
-			if err != nil && !wrote {
+			if err != nil && !tc.wroteAny() {
 				// Failed before its hello: the client would see nothing.
 				writeLastResort(conn, err)
 			}
-			return session.ServeStatus(err), wrote
+			return session.ServeStatus(err), tc.wasAnnounced()
 		case <-rw.ints:
 			if !sess.Interrupt() {
 				rw.log.Debug("SIGINT between commands ignored")
