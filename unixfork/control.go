@@ -18,7 +18,10 @@ import (
 //	worker → master  done     the client's session has ended
 //	master → worker  drain    shutting down: stop accepting, finish the
 //	                          running command, end the session and exit
-//	master → worker  ping     are you there? (idle workers, every second)
+//	master → worker  ping     are you there? (idle workers silent for a
+//	                          second, 5 s in a quiet pool, and at once
+//	                          when a client waits while they count as
+//	                          ready; see policy.go)
 //	worker → master  pong     the answer
 //	worker → master  idle     the client has sent nothing and no command
 //	                          has run for cmdserver.client-idle-timeout

@@ -16,11 +16,18 @@
 // is protocol.Reusable (the default: 250, with jitter), restoring its
 // process state between them.
 //
-// The pool is dynamic (pool.go): between a floor and a ceiling of spare
-// workers, growing when clients wait and shrinking after a quiet period.
-// The master also pings idle workers, kills workers that do not start in
-// time, asks a worker to close its idle client when others wait at
-// cmdserver.max-clients, and answers status requests (status.go).
+// The pool is dynamic: between a floor and a ceiling of spare workers,
+// growing when clients wait and shrinking after a quiet period. It also
+// pings idle workers, kills workers that do not start in time or stop
+// answering, and asks a worker to close its idle client when others wait
+// at cmdserver.max-clients. All of that policy is in policy.go: a pool
+// value with an explicit state per worker (starting, ready, busy,
+// returning, recycling, stopping, gone) and generation, fed events and
+// the time, returning actions. The Server (server.go, proc.go, pool.go)
+// carries them out: it binds and watches the backlog, starts and reaps
+// the processes, reads their control sockets, runs the pool's timers, and
+// answers status requests (status.go). It holds its mutex only to feed
+// the pool: sends, answers to clients and log lines happen after.
 //
 // Control messages on the socketpair are small JSON objects, one per
 // packet; see control.go.

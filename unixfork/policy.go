@@ -737,12 +737,17 @@ func (p *pool) clientsWaiting(now time.Time) (acted bool) {
 	return false // workers are on their way
 }
 
-// noClientWaiting: the backlog watcher saw the backlog empty, or workers
-// ready for it.
+// noClientWaiting: the backlog watcher saw the backlog empty.
 func (p *pool) noClientWaiting() {
+	p.workersReady()
+	p.suspectAt = time.Time{}
+}
+
+// workersReady: the backlog watcher saw workers ready: a client waiting
+// from now on starts a new wait.
+func (p *pool) workersReady() {
 	p.atCap = false
 	p.waitSince = time.Time{}
-	p.suspectAt = time.Time{}
 }
 
 // waitingWhileReady: the backlog watcher saw a client waiting while

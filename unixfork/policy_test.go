@@ -26,15 +26,29 @@ func testSettings() settings {
 	}
 }
 
-// newFakePool starts a pool and has the workers it asks for start and
-// report ready.
-func newFakePool(t *testing.T, st settings) *fakePool {
+// beginFakePool starts a pool; the workers it asks for are in its
+// actions.
+func beginFakePool(t *testing.T, st settings) *fakePool {
 	f := &fakePool{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), pid: 100}
 	f.p = newPool(st, f.now)
 	f.p.begin(f.now)
+	return f
+}
+
+// newFakePool starts a pool and has the workers it asks for start and
+// report ready.
+func newFakePool(t *testing.T, st settings) *fakePool {
+	f := beginFakePool(t, st)
 	f.readyAll(f.launch(f.take()))
 	require.Len(t, f.p.idle, st.minSpare)
 	return f
+}
+
+// oneSpare is testSettings with a floor of one spare worker.
+func oneSpare() settings {
+	st := testSettings()
+	st.minSpare = 1
+	return st
 }
 
 func (f *fakePool) take() []action { return f.p.take() }
@@ -187,9 +201,7 @@ func TestPolicyShrinksAfterIdleTimeout(t *testing.T) {
 func TestPolicyRecycle(t *testing.T) {
 	for _, reason := range []string{recycleCount, recycleRSS, recycleExit, ""} {
 		t.Run("recycle="+reason, func(t *testing.T) {
-			st := testSettings()
-			st.minSpare = 1
-			f := newFakePool(t, st)
+			f := newFakePool(t, oneSpare())
 			w := f.p.idle[0]
 			f.serve(w)
 			f.advance(time.Millisecond)
@@ -223,11 +235,7 @@ func TestPolicyRecycle(t *testing.T) {
 // a row a waiting client is told why, and a worker that gets ready ends
 // the back-off.
 func TestPolicyCrashLoopBackOff(t *testing.T) {
-	st := testSettings()
-	st.minSpare = 1
-	f := &fakePool{t: t, now: time.Unix(1e9, 0), pid: 1}
-	f.p = newPool(st, f.now)
-	f.p.begin(f.now)
+	f := beginFakePool(t, oneSpare())
 	ws := f.launch(f.take())
 	require.Len(t, ws, 1)
 	var delays []time.Duration
@@ -263,11 +271,9 @@ func TestPolicyCrashLoopBackOff(t *testing.T) {
 // killed, counted, and the clients waiting are told why when no other
 // worker is ready or on its way.
 func TestPolicyStartTimeout(t *testing.T) {
-	st := testSettings()
-	st.minSpare, st.startTimeout = 1, time.Second
-	f := &fakePool{t: t, now: time.Unix(1e9, 0), pid: 1}
-	f.p = newPool(st, f.now)
-	f.p.begin(f.now)
+	st := oneSpare()
+	st.startTimeout = time.Second
+	f := beginFakePool(t, st)
 	ws := f.launch(f.take())
 	require.Equal(t, f.now.Add(time.Second), f.p.wakeAt)
 	require.Empty(t, only(f.tick(999*time.Millisecond), actKill))
@@ -442,11 +448,7 @@ func TestPolicyShutdown(t *testing.T) {
 // doubling delay and, after a second of retries with no worker left,
 // tells the waiting clients.
 func TestPolicyFDShortage(t *testing.T) {
-	st := testSettings()
-	st.minSpare = 1
-	f := &fakePool{t: t, now: time.Unix(1e9, 0), pid: 1}
-	f.p = newPool(st, f.now)
-	f.p.begin(f.now)
+	f := beginFakePool(t, oneSpare())
 	var answered bool
 	acts := f.take()
 	for i := 0; i < 20 && !answered; i++ {

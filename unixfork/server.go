@@ -319,12 +319,18 @@ func (s *Server) init() {
 // event runs f on the pool under s.mu, then carries out what it decided
 // with the lock released: every send to a worker, answer to a client and
 // log line of the policy happens outside the lock.
-func (s *Server) event(f func(pl *pool, now time.Time)) {
+func (s *Server) event(f func(pl *pool, now time.Time)) { s.feed(f, true) }
+
+// quietEvent is event without waking the backlog watcher: for the
+// watcher's own events.
+func (s *Server) quietEvent(f func(pl *pool, now time.Time)) { s.feed(f, false) }
+
+func (s *Server) feed(f func(pl *pool, now time.Time), kick bool) {
 	s.mu.Lock()
 	f(s.pool, time.Now())
 	acts := s.takeLocked()
 	s.mu.Unlock()
-	s.carryOut(acts, true)
+	s.carryOut(acts, kick)
 }
 
 // takeLocked returns the pool's actions, the goroutines they start
@@ -458,6 +464,9 @@ func (s *Server) watchBacklog() {
 	for {
 		s.mu.Lock()
 		closing, ready := s.closing, len(s.pool.idle) > 0
+		if ready {
+			s.pool.workersReady()
+		}
 		s.mu.Unlock()
 		if closing {
 			answerBacklog(fd, fmt.Errorf("server is shutting down: %w", ErrServerClosed))
@@ -501,16 +510,6 @@ func (s *Server) watchBacklog() {
 			s.sleep(backlogPoll, true)
 		}
 	}
-}
-
-// quietEvent is event without waking the backlog watcher: for the
-// watcher's own events.
-func (s *Server) quietEvent(f func(pl *pool, now time.Time)) {
-	s.mu.Lock()
-	f(s.pool, time.Now())
-	acts := s.takeLocked()
-	s.mu.Unlock()
-	s.carryOut(acts, false)
 }
 
 // sleep waits for d, or until shutdown, or (kicked) until a pool event.
