@@ -502,7 +502,7 @@ func (s *Server) watchBacklog() {
 		switch {
 		case recheck > 0:
 			look = true
-			s.sleep(recheck, false)
+			s.sleepWhileReady(recheck)
 		case !acted:
 			// Nothing more to do until a worker is ready, takes a client
 			// or ends (or, at the cap, until the next idle client may be
@@ -524,6 +524,29 @@ func (s *Server) sleep(d time.Duration, kicked bool) {
 	case <-kick:
 	case <-t.C:
 	case <-s.closed:
+	}
+}
+
+// sleepWhileReady waits for d, or until shutdown, or until no worker is
+// ready any more: a client that waits then is the backlog watcher's to
+// start a worker for, now.
+func (s *Server) sleepWhileReady(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.kick:
+			s.mu.Lock()
+			ready := !s.closing && len(s.pool.idle) > 0
+			s.mu.Unlock()
+			if !ready {
+				return
+			}
+		case <-t.C:
+			return
+		case <-s.closed:
+			return
+		}
 	}
 }
 
