@@ -55,9 +55,11 @@ type Server struct {
 	Traceback bool
 
 	mu sync.Mutex // guards the fields below and the pool's state
-	// kick wakes the backlog watcher while it waits for the pool to
-	// change (it could not act for a waiting client): every pool event
-	// but the watcher's own signals it (carry).
+	// kick is a wake-up for the backlog watcher, nothing more: after
+	// every pool event but its own (carryOut) one is left in it, saying
+	// only that the pool may have changed. The watcher waits on it when
+	// it could not act for a waiting client, and while it rechecks a
+	// client seen with workers ready (to stop once none is).
 	kick chan struct{}
 	// tickKick wakes the supervisor when an event moved the pool's next
 	// deadline earlier (pool.woken).
