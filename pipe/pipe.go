@@ -44,6 +44,11 @@ type Server struct {
 	// and SIGHUP end the server ("killed!"), and SIGINT does too
 	// ("interrupted!") unless cmdserver.shutdown-on-interrupt is false.
 	Signals <-chan os.Signal
+	// Rebuild, if set, builds the Handler again (the application's
+	// constructor) when a dependency it declared with protocol.Deps
+	// changed: checked before every command, which then runs on the new
+	// Handler (see session.Warm).
+	Rebuild func() (protocol.Handler, error)
 }
 
 // abandonAfter bounds how long Serve waits, after closing an
@@ -78,6 +83,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Traceback: s.Traceback,
 
 		GlobalOptions: s.GlobalOptions,
+	}
+	if s.Rebuild != nil {
+		sess.Warm = session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
 	}
 	if fd, ok := fileFD(out); ok {
 		// A pipe whose reader went away reports POLLERR on our end.

@@ -339,6 +339,10 @@ func (s *Server) readControl(p *proc) {
 			s.mu.Lock()
 			s.keys.add(m.Key)
 			s.mu.Unlock()
+		case msgStale:
+			// The worker rebuilt its own Handler; the workers built
+			// from the same old state are the pool's to replace.
+			log.Info("worker found its warm state stale and rebuilt it", "pid", p.pid, "changed", m.Key)
 		case msgShell, msgShellEnd:
 			s.mu.Lock()
 			if m.Type == msgShellEnd {
