@@ -47,7 +47,8 @@ type Server struct {
 	// Rebuild, if set, builds the Handler again (the application's
 	// constructor) when a dependency it declared with protocol.Deps
 	// changed: checked before every command, which then runs on the new
-	// Handler (see session.Warm).
+	// Handler, and watched, so that the new Handler is built between
+	// commands as soon as a file changes (see session.Warm).
 	Rebuild func() (protocol.Handler, error)
 }
 
@@ -86,6 +87,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	if s.Rebuild != nil {
 		sess.Warm = session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
+		defer sess.Warm.Watch()()
 	}
 	if fd, ok := fileFD(out); ok {
 		// A pipe whose reader went away reports POLLERR on our end.

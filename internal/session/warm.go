@@ -46,6 +46,11 @@ type Warm struct {
 	// dependency behind the last one.
 	rebuilds int
 	changed  fresh.Change
+	// watch is set by Watch; watcher, created with the first dependency
+	// (a Handler that declares none costs no watcher), follows the
+	// dependencies of each new Handler.
+	watch   bool
+	watcher *fresh.Watcher
 }
 
 // NewWarm returns a Warm serving h, built by build (which is called again
@@ -128,6 +133,7 @@ func (w *Warm) Acquire() (protocol.Handler, *fresh.Set, func(), error) {
 func (w *Warm) release() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.syncWatchLocked() // the command may have declared a key's dependencies
 	w.running--
 	if w.running == 0 && w.pending {
 		w.pending = false
@@ -191,6 +197,7 @@ func (w *Warm) finishLocked(h protocol.Handler, err error, why fresh.Change) {
 		w.h, w.set, w.err = nil, nil, fmt.Errorf("rebuilding after a change of %s: %w", why, err)
 	} else {
 		w.h, w.set, w.err = h, depsOf(h), nil
+		w.syncWatchLocked()
 	}
 	w.rebuilds++
 	w.changed = why
@@ -200,6 +207,47 @@ func (w *Warm) finishLocked(h protocol.Handler, err error, why fresh.Change) {
 		w.pending = false
 		w.startLocked()
 	}
+}
+
+// Watch watches the dependencies of the Handler, and of each one built
+// after it, and rebuilds in the background (Refresh) soon after a change:
+// the next command finds the new state ready. It returns the function that
+// stops watching. Where the system gives no watches (limits, file systems
+// without events) it says so once in the log, and the check before each
+// command, which Watch never replaces, is all there is.
+func (w *Warm) Watch() (stop func()) {
+	w.mu.Lock()
+	w.watch = true
+	w.syncWatchLocked()
+	w.mu.Unlock()
+	return func() {
+		w.mu.Lock()
+		fw := w.watcher
+		w.watch, w.watcher = false, nil
+		w.mu.Unlock()
+		if fw != nil {
+			fw.Close()
+		}
+	}
+}
+
+// syncWatchLocked makes the watches follow the current dependencies.
+func (w *Warm) syncWatchLocked() {
+	if !w.watch || w.set == nil || w.set.Len() == 0 {
+		return
+	}
+	if w.watcher == nil {
+		w.watcher = fresh.NewWatcher(w.log, w.Refresh)
+	}
+	w.watcher.Sync(w.set)
+}
+
+// Watching reports whether Watch watches every dependency of the current
+// Handler.
+func (w *Warm) Watching() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.watcher != nil && w.watcher.Watching()
 }
 
 // callBuild runs the constructor, a panic in it being an error.

@@ -181,3 +181,23 @@ func TestWarmRefreshInBackground(t *testing.T) {
 	require.Equal(t, "two (build 2)", <-got)
 	require.EqualValues(t, 2, b.builds.Load())
 }
+
+func TestWarmWatchRebuildsBetweenCommands(t *testing.T) {
+	var stale atomic.Int64
+	b, w := newFileWarm(t, "one", func(fresh.Change) { stale.Add(1) })
+	defer w.Watch()()
+	require.True(t, w.Watching())
+	c := startWarm(t, w)
+	require.Equal(t, "one (build 1)", run(t, c, "show"))
+
+	// Saved by rename, as editors do.
+	require.NoError(t, os.WriteFile(b.path+".tmp", []byte("two"), 0o644))
+	require.NoError(t, os.Rename(b.path+".tmp", b.path))
+	deadline := time.Now().Add(10 * time.Second)
+	for n, _ := w.Rebuilds(); n == 0; n, _ = w.Rebuilds() {
+		require.True(t, time.Now().Before(deadline), "no background rebuild")
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Equal(t, "two (build 2)", run(t, c, "show"))
+	require.Zero(t, stale.Load(), "rebuilt by the watcher, not by the command's check")
+}
