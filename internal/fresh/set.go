@@ -93,6 +93,17 @@ func (s *Set) Len() int {
 	return len(s.items)
 }
 
+// Gen returns the count of additions so far: a set whose Gen did not
+// change has the same dependencies.
+func (s *Set) Gen() int {
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
 // Deps returns the dependencies, in the order they were declared, and
 // the count of additions so far.
 func (s *Set) Deps() ([]Dep, int) {

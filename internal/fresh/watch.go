@@ -90,12 +90,12 @@ func (w *Watcher) Watching() bool {
 // added, the others removed. It does nothing when set did not grow since
 // the last call, so it may be called after every command.
 func (w *Watcher) Sync(set *Set) {
-	deps, gen := set.Deps()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.fw == nil || w.closed || (set == w.set && gen == w.gen) {
-		return
+	if w.fw == nil || w.closed || (set == w.set && set.Gen() == w.gen) {
+		return // after every command: no copy of the list
 	}
+	deps, gen := set.Deps()
 	w.set, w.gen = set, gen
 	want := map[string]*watchedDir{}
 	need := func(dir string) *watchedDir {
