@@ -86,8 +86,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		GlobalOptions: s.GlobalOptions,
 	}
 	if s.Rebuild != nil {
-		sess.Warm = session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
-		defer sess.Warm.Watch()()
+		warm := session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
+		sess.Handler = warm.Handler()
+		defer warm.Watch()()
 	}
 	if fd, ok := fileFD(out); ok {
 		// A pipe whose reader went away reports POLLERR on our end.

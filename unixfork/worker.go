@@ -186,6 +186,14 @@ type runningWorker struct {
 	warm *session.Warm
 }
 
+// handler is what sessions run: rw.h through its Warm.
+func (rw *runningWorker) handler() protocol.Handler {
+	if rw.warm == nil {
+		return rw.h // it failed to build: the session reports that
+	}
+	return rw.warm.Handler()
+}
+
 // newWarm keeps rw.h fresh: a command that finds a declared dependency
 // changed runs on a Handler built again, here, and the master is told
 // (msgStale) so that its pool can replace the workers built from the old
@@ -534,8 +542,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 	}
 	tc := &trackedConn{UnixConn: conn, last: time.Now(), onFirstWrite: rw.announce}
 	sess := &session.Session{
-		Handler:   rw.h,
-		Warm:      rw.warm,
+		Handler:   rw.handler(),
 		Config:    rw.cfg,
 		Dir:       rw.dir,
 		Logger:    rw.log,

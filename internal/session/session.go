@@ -76,9 +76,6 @@ type Session struct {
 	Pager func(ctx context.Context, req *protocol.Request, pagerCmd string) (stop func(), err error)
 	// OnKey receives the keys reported by Request.UseKey.
 	OnKey func(key string)
-	// Warm, if set, supplies the Handler of each command in place of
-	// Handler, checked against its declared dependencies first (see Warm).
-	Warm *Warm
 
 	br     *bufio.Reader
 	fw     *FrameWriter
@@ -89,8 +86,9 @@ type Session struct {
 	stderr io.Writer
 	msgEnc string
 	input  *ChannelReader // stdin of the current request, when on channels
-	// curDeps is the dependency set of the running command's Handler,
-	// for Request.UseKeyFrom; nil when it declares none.
+	// curDeps is the dependency set of the Handler the running command
+	// runs on, for Request.UseKeyFrom (set by Warm's Handler); nil when
+	// it declares none.
 	curDeps *fresh.Set
 	// inputReader is what input points to: one per session, reset for
 	// each request, so that its answer buffer (256 KiB once a command
@@ -161,7 +159,7 @@ func (s *Session) Greet(r io.Reader, w io.Writer) error {
 		s.timings = []any{}
 		defer func() { s.timings = append(s.timings, "hello", time.Since(start).String()) }()
 	}
-	if s.Handler == nil && s.Warm == nil {
+	if s.Handler == nil {
 		return errors.New("protocol: Session.Handler is nil")
 	}
 	if br, ok := r.(*bufio.Reader); ok {
@@ -393,17 +391,7 @@ func (s *Session) run(ctx context.Context, args []string) int {
 	}
 	ui := req.UI.(*sessionUI)
 	defer ui.stopPager()
-	h := s.Handler
-	if s.Warm != nil {
-		wh, set, release, err := s.Warm.Acquire()
-		defer release()
-		if err != nil {
-			return fail(err)
-		}
-		h, s.curDeps = wh, set
-		defer func() { s.curDeps = nil }()
-	}
-	return RunHandler(cctx, h, req, s.logger())
+	return RunHandler(cctx, s.Handler, req, s.logger())
 }
 
 // IsReusable reports whether h declares itself reusable.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,7 +12,8 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// Warm is a Handler kept fresh: before each command, Acquire confirms that
+// Warm is a Handler kept fresh: before each command, its Handler (what a
+// Session is given) calls Acquire, which confirms that
 // the dependencies the Handler declared (protocol.Deps) are unchanged, and
 // builds a new Handler with the constructor when one changed, so that no
 // command runs on state built from an old file. Refresh does the same in
@@ -272,6 +274,37 @@ func (w *Warm) waitBuildLocked() {
 		<-ch
 		w.mu.Lock()
 	}
+}
+
+// Handler returns the Handler a Session serves: each command acquires the
+// fresh Handler (Acquire) and runs on it; when the rebuild it needed
+// failed, the command aborts with the error (status 255) rather than run
+// on the stale state. An extension may wrap it like any Handler.
+func (w *Warm) Handler() protocol.Handler { return warmHandler{w} }
+
+type warmHandler struct{ w *Warm }
+
+func (wh warmHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
+	h, set, release, err := wh.w.Acquire()
+	defer release()
+	if err != nil {
+		fmt.Fprintf(req.Stderr, "abort: %s\n", err)
+		return 255
+	}
+	if ui, ok := req.UI.(*sessionUI); ok {
+		prev := ui.s.curDeps
+		ui.s.curDeps = set
+		defer func() { ui.s.curDeps = prev }()
+	}
+	return h.ServeCommand(ctx, req)
+}
+
+// Reusable reports whether the current Handler is reusable.
+func (wh warmHandler) Reusable() bool {
+	wh.w.mu.Lock()
+	h := wh.w.h
+	wh.w.mu.Unlock()
+	return h != nil && IsReusable(h)
 }
 
 // UseKeyDeps takes the dependencies a command declared for key
