@@ -100,7 +100,7 @@ func (w *Warm) Acquire() (protocol.Handler, *fresh.Set, func(), error) {
 	w.mu.Lock()
 	for {
 		w.waitBuildLocked()
-		var why fresh.Change
+		why := w.changed // when the last build failed, its cause
 		stale := w.h == nil
 		if !stale && w.set != nil {
 			why, stale = w.set.Check()

@@ -201,3 +201,17 @@ func TestWarmWatchRebuildsBetweenCommands(t *testing.T) {
 	require.Equal(t, "two (build 2)", run(t, c, "show"))
 	require.Zero(t, stale.Load(), "rebuilt by the watcher, not by the command's check")
 }
+
+func TestWarmFailedBackgroundBuild(t *testing.T) {
+	b, w := newFileWarm(t, "one", nil)
+	c := startWarm(t, w)
+	b.fail.Store(true)
+	require.NoError(t, os.WriteFile(b.path, []byte("bad!"), 0o644))
+	w.Refresh()
+	// The command waits for that build, which failed: it builds again,
+	// fails again, and says which change it follows.
+	out := run(t, c, "show")
+	require.Contains(t, out, "status 255: abort: rebuilding after a change of file "+b.path+": bad file")
+	b.fail.Store(false)
+	require.Equal(t, "bad! (build 4)", run(t, c, "show"))
+}
