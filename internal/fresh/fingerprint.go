@@ -148,13 +148,21 @@ func contentSum(path string, dir bool, size int64) (sum [sha256.Size]byte, ok bo
 
 // changed reports whether d no longer matches p, and updates p when it
 // does match but is no longer racy, so that later checks are stat only.
-func (p *print) changed(d Dep) bool {
+// A file is stat'ed relative to dir when dir is set (see dirRef), base
+// being its name there.
+func (p *print) changed(d Dep, dir *dirRef, base string) bool {
 	if d.Kind == Env {
 		v, ok := os.LookupEnv(d.Name)
 		return v != p.value || ok != p.set
 	}
 	now := time.Now()
-	st, err := statPath(d.Name)
+	var st statInfo
+	var err error
+	if dir != nil {
+		st, err = statAt(dir.fd, base)
+	} else {
+		st, err = statPath(d.Name)
+	}
 	if err != nil {
 		return errorKind(err) != p.errKind
 	}

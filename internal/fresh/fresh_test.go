@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -186,4 +187,54 @@ func BenchmarkCheck10(b *testing.B) {
 			b.Fatal("changed")
 		}
 	}
+}
+
+// BenchmarkCheck10Dirs is BenchmarkCheck10 with each file in a directory
+// of its own: every one is stat'ed by its whole path.
+func BenchmarkCheck10Dirs(b *testing.B) {
+	var s Set
+	for i := 0; i < 10; i++ {
+		p := filepath.Join(b.TempDir(), "f")
+		require.NoError(b, os.WriteFile(p, []byte("x"), 0o644))
+		old := time.Now().Add(-time.Hour)
+		require.NoError(b, os.Chtimes(p, old, old))
+		s.Add("", Dep{Kind: File, Name: p})
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, changed := s.Check(); changed {
+			b.Fatal("changed")
+		}
+	}
+}
+
+func TestDirectoryReplacedUnderGroupedFiles(t *testing.T) {
+	// Files stat'ed relative to their open directory: a directory swapped
+	// for another (a checkout that renames the tree) is seen, although
+	// the old directory's files are untouched.
+	root := t.TempDir()
+	dir := filepath.Join(root, "conf")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	old := time.Now().Add(-time.Hour)
+	var s Set
+	for i := 0; i < dirGroup+1; i++ {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		write(t, p, "x")
+		require.NoError(t, os.Chtimes(p, old, old))
+		s.Add("", Dep{Kind: File, Name: p})
+	}
+	if s.dirs[dir].fd < 0 && runtime.GOOS == "linux" {
+		t.Fatal("the directory of a group of files is not open")
+	}
+	_, changed := s.Check()
+	require.False(t, changed)
+	require.NoError(t, os.Rename(dir, dir+".old"))
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	for i := 0; i < dirGroup+1; i++ {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		write(t, p, "x")
+		require.NoError(t, os.Chtimes(p, old, old))
+	}
+	_, changed = s.Check()
+	require.True(t, changed)
 }

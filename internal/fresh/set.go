@@ -13,10 +13,38 @@ type Set struct {
 	index map[Dep]int
 	// gen counts additions, so that a watcher knows when to watch more.
 	gen int
+	// dirs are the parent directories of the files, by path; checks
+	// counts the checks, for dirRef.checked.
+	dirs   map[string]*dirRef
+	checks uint64
+}
+
+// dirGroup is how many files of one directory make it worth keeping the
+// directory open and stat'ing them relative to it: one stat of the
+// directory's path per check confirms that the path still leads to it,
+// then each file costs a lookup of its name only (about a third less
+// than a whole path, here), so below 4 files it costs more than it saves.
+const dirGroup = 4
+
+// dirRef is a parent directory of declared files, open once it has
+// dirGroup of them (where the system can: Linux).
+type dirRef struct {
+	path  string
+	files int
+	fd    int // -1: not open
+	// dev and ino identify the open directory; a check confirms that
+	// path still leads to it before stat'ing names relative to it.
+	dev, ino uint64
+	// checked is the Set.checks of the last confirmation, ok its result.
+	checked uint64
+	ok      bool
 }
 
 type item struct {
 	dep Dep
+	// dir and base locate a file relative to its open parent directory.
+	dir  *dirRef
+	base string
 	// key is the Request.UseKey key the dependency was declared for, ""
 	// for the Handler's own.
 	key string
@@ -59,11 +87,47 @@ func (s *Set) Add(key string, d Dep) {
 		s.index = make(map[Dep]int)
 	}
 	s.index[d] = len(s.items)
-	s.items = append(s.items, item{dep: d, key: key})
+	it := item{dep: d, key: key}
+	if d.Kind == File {
+		it.dir, it.base = s.dirLocked(filepath.Dir(d.Name)), filepath.Base(d.Name)
+	}
+	s.items = append(s.items, it)
 	// Taken under the lock so that a concurrent Check never sees an
 	// item without its fingerprint; a stat is short.
 	s.items[len(s.items)-1].p = take(d)
 	s.gen++
+}
+
+// dirLocked returns the dirRef of dir, counting one more file in it and
+// opening it when that makes a group.
+func (s *Set) dirLocked(dir string) *dirRef {
+	if s.dirs == nil {
+		s.dirs = make(map[string]*dirRef)
+	}
+	r := s.dirs[dir]
+	if r == nil {
+		r = &dirRef{path: dir, fd: -1}
+		s.dirs[dir] = r
+	}
+	r.files++
+	if r.files >= dirGroup && r.fd < 0 {
+		openDir(r)
+	}
+	return r
+}
+
+// usable reports whether r's files can be stat'ed relative to it in this
+// check: it is open and its path still leads to it (one stat per check).
+func (s *Set) usable(r *dirRef) bool {
+	if r == nil || r.fd < 0 {
+		return false
+	}
+	if r.checked != s.checks {
+		r.checked = s.checks
+		st, err := statPath(r.path)
+		r.ok = err == nil && st.isDir() && sameDir(st, r)
+	}
+	return r.ok
 }
 
 // Check compares every dependency with its fingerprint and returns the
@@ -74,9 +138,14 @@ func (s *Set) Check() (Change, bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.checks++
 	for i := range s.items {
 		it := &s.items[i]
-		if it.p.changed(it.dep) {
+		var dir *dirRef
+		if s.usable(it.dir) {
+			dir = it.dir
+		}
+		if it.p.changed(it.dep, dir, it.base) {
 			return Change{Dep: it.dep, Key: it.key}, true
 		}
 	}
@@ -143,6 +212,11 @@ func (s *Set) Merge(key string, o *Set) {
 			s.index = make(map[Dep]int)
 		}
 		it.key = key
+		// The other set's directories are confirmed on its checks.
+		it.dir = nil
+		if it.dep.Kind == File {
+			it.dir = s.dirLocked(filepath.Dir(it.dep.Name))
+		}
 		s.index[it.dep] = len(s.items)
 		s.items = append(s.items, it)
 		s.gen++
