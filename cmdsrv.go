@@ -299,6 +299,13 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 		Signals:   sigs,
 
 		GlobalOptions: p.GlobalOptions,
+		Rebuild: func() (protocol.Handler, error) {
+			h, err := p.NewHandler(cfg, log)
+			if err != nil {
+				return nil, err
+			}
+			return p.wrap(h, log), nil
+		},
 	}
 	err = srv.Serve(context.Background(), in, out)
 	return session.ServeStatus(err)

@@ -46,6 +46,15 @@ func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) in
 // Reusable reports whether the wrapped Handler is reusable.
 func (a *appHandler) Reusable() bool { return session.IsReusable(a.h) }
 
+// Dependencies forwards to the wrapped Handler: what it declared with
+// protocol.Deps (nil: nothing).
+func (a *appHandler) Dependencies() *protocol.Deps {
+	if d, ok := a.h.(protocol.Dependent); ok {
+		return d.Dependencies()
+	}
+	return nil
+}
+
 // Prewarm forwards to the wrapped Handler when it is a Prewarmer.
 func (a *appHandler) Prewarm(ctx context.Context, key string) error {
 	if pw, ok := a.h.(protocol.Prewarmer); ok {

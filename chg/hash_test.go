@@ -16,8 +16,12 @@ func TestConfigHashSensitivity(t *testing.T) {
 	require.NotEqual(t, h, ConfigHash(cfg, append(base, "LANG=fr_FR.UTF-8"), nil))
 	require.NotEqual(t, h, ConfigHash(cfg, append(base, "CMDSRV_DEBUG_INIT_DELAY=1s"), nil))
 	require.NotEqual(t, h, ConfigHash(cfg, append(base, "MYAPP_MODE=x"), &Options{SensitiveEnv: []string{"MYAPP_*"}}))
+	// Packages derive paths from these when they load.
+	require.NotEqual(t, h, ConfigHash(cfg, append(base, "HOME=/elsewhere"), nil))
+	require.NotEqual(t, h, ConfigHash(cfg, append(base, "USER=other"), nil))
+	require.NotEqual(t, h, ConfigHash(cfg, append(base, "XDG_CONFIG_HOME=/cfg"), nil))
 	// Others, and the client mode's own variables, do not.
-	require.Equal(t, h, ConfigHash(cfg, append(base, "HOME=/elsewhere", "TERM=dumb"), nil))
+	require.Equal(t, h, ConfigHash(cfg, append(base, "TERM=dumb", "EDITOR=vi"), nil))
 	require.Equal(t, h, ConfigHash(cfg, append(base, "CMDSRV_CLIENT=auto", "CMDSRV_DEBUG=1", "CMDSRV_SOCKNAME=/tmp/s"), nil))
 }
 

@@ -8,7 +8,7 @@ type Options struct {
 	// SensitiveEnv adds environment variables to those whose values select
 	// a server: a client whose values differ is redirected to another one.
 	// The defaults are DefaultSensitiveEnv (CHGHG, PATH, LANG, LANGUAGE,
-	// LC_*, TZ and CMDSRV_*, besides the client-only CMDSRV_CLIENT,
+	// LC_*, TZ, HOME, USER, XDG_* and CMDSRV_*, besides the client-only CMDSRV_CLIENT,
 	// CMDSRV_DEBUG, CMDSRV_SOCKNAME and CMDSRV_APP). A trailing '*' matches
 	// a prefix.
 	SensitiveEnv []string
@@ -24,7 +24,10 @@ type Options struct {
 // DefaultSensitiveEnv are the environment variables whose values select a
 // server: a client whose values differ is redirected to another one.
 // CHGHG is among them so that two applications never share a server.
-var DefaultSensitiveEnv = []string{"CHGHG", "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "CMDSRV_*"}
+// HOME, USER and the XDG_* directories are because Go packages derive
+// configuration and cache paths from them when they load (os.UserHomeDir,
+// os.UserConfigDir), state a worker cannot rebuild for another client.
+var DefaultSensitiveEnv = []string{"CHGHG", "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "HOME", "USER", "XDG_*", "CMDSRV_*"}
 
 // clientOnlyEnv are variables that only steer cmdsrv's own client mode and
 // the thin client cmd/cmdsrv-chg (which socket, whether to use one, debug

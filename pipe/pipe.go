@@ -44,6 +44,12 @@ type Server struct {
 	// and SIGHUP end the server ("killed!"), and SIGINT does too
 	// ("interrupted!") unless cmdserver.shutdown-on-interrupt is false.
 	Signals <-chan os.Signal
+	// Rebuild, if set, builds the Handler again (the application's
+	// constructor) when a dependency it declared with protocol.Deps
+	// changed: checked before every command, which then runs on the new
+	// Handler, and watched, so that the new Handler is built between
+	// commands as soon as a file changes (see session.Warm).
+	Rebuild func() (protocol.Handler, error)
 }
 
 // abandonAfter bounds how long Serve waits, after closing an
@@ -78,6 +84,11 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Traceback: s.Traceback,
 
 		GlobalOptions: s.GlobalOptions,
+	}
+	if s.Rebuild != nil {
+		warm := session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
+		sess.Handler = warm.Handler()
+		defer warm.Watch()()
 	}
 	if fd, ok := fileFD(out); ok {
 		// A pipe whose reader went away reports POLLERR on our end.

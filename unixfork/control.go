@@ -15,6 +15,9 @@ import (
 //	                          the listening socket it inherited (fd 4)
 //	worker → master  accepted the worker took a client from the backlog
 //	worker → master  key      a key reported by Request.UseKey
+//	worker → master  stale    a command found a dependency the Handler
+//	                          declared changed (Key: which); the worker
+//	                          rebuilt its Handler before running it
 //	worker → master  done     the client's session has ended
 //	master → worker  drain    shutting down: stop accepting, finish the
 //	                          running command, end the session and exit
@@ -37,6 +40,7 @@ const (
 	msgReady    = "ready"
 	msgAccepted = "accepted"
 	msgKey      = "key"
+	msgStale    = "stale"
 	msgDone     = "done"
 	msgDrain    = "drain"
 	msgPing     = "ping"

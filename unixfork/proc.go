@@ -231,6 +231,11 @@ func (s *Server) readControl(p *proc) {
 			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.done(w, m.Recycle, now) })
 		case msgKey:
 			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); s.keys.add(m.Key) })
+		case msgStale:
+			// The worker rebuilt its own Handler; the workers built
+			// from the same old state are the pool's to replace.
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now) })
+			log.Info("worker found its warm state stale and rebuilt it", "pid", p.pid, "changed", m.Key)
 		case msgShell, msgShellEnd:
 			s.event(func(pl *pool, now time.Time) {
 				pl.heard(w, now)

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/fresh"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -180,6 +181,30 @@ type runningWorker struct {
 	client    atomic.Pointer[trackedConn]
 	// statusReplies receives the master's answers to status requests.
 	statusReplies chan controlMsg
+	// warm checks the Handler's declared dependencies before each
+	// command and rebuilds it when one changed (see newWarm).
+	warm *session.Warm
+}
+
+// handler is what sessions run: rw.h through its Warm.
+func (rw *runningWorker) handler() protocol.Handler {
+	if rw.warm == nil {
+		return rw.h // it failed to build: the session reports that
+	}
+	return rw.warm.Handler()
+}
+
+// newWarm keeps rw.h fresh: a command that finds a declared dependency
+// changed runs on a Handler built again, here, and the master is told
+// (msgStale) so that its pool can replace the workers built from the old
+// state.
+func (rw *runningWorker) newWarm() *session.Warm {
+	build := func() (protocol.Handler, error) { return rw.w.NewHandler(rw.cfg, rw.log) }
+	return session.NewWarm(rw.h, build, rw.log, func(c fresh.Change) {
+		if err := sendMsg(rw.ctl, controlMsg{Type: msgStale, Key: c.String()}); err != nil {
+			rw.log.Debug("reporting stale state", "error", err)
+		}
+	})
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
@@ -203,6 +228,9 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	}
 	if initErr == nil {
 		rw.h, initErr = rw.w.NewHandler(rw.cfg, rw.log)
+	}
+	if initErr == nil {
+		rw.warm = rw.newWarm()
 	}
 	if initErr == nil {
 		rw.prewarm(ctx)
@@ -515,7 +543,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 	}
 	tc := &trackedConn{UnixConn: conn, last: time.Now(), beforeFirstWrite: rw.announce}
 	sess := &session.Session{
-		Handler:   rw.h,
+		Handler:   rw.handler(),
 		Config:    rw.cfg,
 		Dir:       rw.dir,
 		Logger:    rw.log,

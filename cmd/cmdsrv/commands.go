@@ -27,6 +27,11 @@ const version = "0.1.0"
 // with expensive start-up in tests and benchmarks.
 const initDelayEnv = "CMDSRV_DEBUG_INIT_DELAY"
 
+// initFileEnv names a file the constructor reads (after the delay) and
+// declares as a dependency, for the tests of fresh warm state: the
+// command debuginitfile prints what was read.
+const initFileEnv = "CMDSRV_DEBUG_INIT_FILE"
+
 type command struct {
 	summary string
 	hidden  bool // listed by `help --debug` only
@@ -36,7 +41,13 @@ type command struct {
 // referenceHandler runs the reference command set. It keeps no state of
 // one request that another could see, so it is reusable.
 type referenceHandler struct {
+	protocol.Deps
 	commands map[string]command
+	// initFile is what the constructor read from $CMDSRV_DEBUG_INIT_FILE;
+	// initFileRead is false when the variable was unset or the file
+	// missing.
+	initFile     []byte
+	initFileRead bool
 }
 
 func newReferenceHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
@@ -48,6 +59,15 @@ func newReferenceHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handl
 		time.Sleep(dur)
 	}
 	h := &referenceHandler{}
+	if path := os.Getenv(initFileEnv); path != "" {
+		data, err := h.ReadFile(path)
+		switch {
+		case err == nil:
+			h.initFile, h.initFileRead = data, true
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("%s: %w", initFileEnv, err)
+		}
+	}
 	h.commands = map[string]command{
 		"echo":             {summary: "print the arguments joined by a space", run: cmdEcho},
 		"cat":              {summary: "copy files (or stdin, or -) to stdout", run: cmdCat},
@@ -71,6 +91,7 @@ func newReferenceHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handl
 		"debugwritestdout": {summary: "write to fd 1 and os.Stdout directly", hidden: true, run: cmdDebugWriteStdout},
 		"debugreadstdin":   {summary: "read fd 0 directly", hidden: true, run: cmdDebugReadStdin},
 		"debugisatty":      {summary: "say whether the command's stdin, stdout and stderr are terminals", hidden: true, run: cmdDebugIsatty},
+		"debuginitfile":    {summary: "print what the constructor read from $" + initFileEnv + " (missing: no file)", hidden: true, run: h.cmdDebugInitFile},
 	}
 	return h, nil
 }
@@ -88,6 +109,15 @@ func (h *referenceHandler) ServeCommand(ctx context.Context, req *protocol.Reque
 		return 255
 	}
 	return c.run(ctx, req, req.Args[1:])
+}
+
+func (h *referenceHandler) cmdDebugInitFile(_ context.Context, req *protocol.Request, _ []string) int {
+	if !h.initFileRead {
+		fmt.Fprintln(req.Stdout, "missing")
+		return 0
+	}
+	_, _ = req.Stdout.Write(h.initFile)
+	return 0
 }
 
 func (h *referenceHandler) cmdHelp(_ context.Context, req *protocol.Request, args []string) int {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -19,8 +20,11 @@ import (
 // corpusSize is the number of generated words when no file is given.
 const corpusSize = 300_000
 
-// index is the warm state: sorted unique words and an anagram table.
+// index is the warm state: sorted unique words and an anagram table. Its
+// Deps declare $WORDINDEX_FILE: a server builds the index again when the
+// file changes.
 type index struct {
+	protocol.Deps
 	words    []string            // sorted, unique
 	anagrams map[string][]string // sorted letters -> words
 	built    time.Duration
@@ -29,26 +33,29 @@ type index struct {
 
 func newIndexHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
 	start := time.Now()
-	words, source, err := loadWords()
+	idx := &index{}
+	words, source, err := loadWords(&idx.Deps)
 	if err != nil {
 		return nil, err
 	}
-	idx := buildIndex(words)
+	idx.build(words)
 	idx.built = time.Since(start)
 	idx.source = source
 	log.Debug("index built", "words", len(idx.words), "took", idx.built)
 	return idx, nil
 }
 
-func loadWords() ([]string, string, error) {
+// loadWords reads $WORDINDEX_FILE, declared in deps (the variable too), or
+// generates the corpus.
+func loadWords(deps *protocol.Deps) ([]string, string, error) {
+	deps.DependOnEnv("WORDINDEX_FILE")
 	if path := os.Getenv("WORDINDEX_FILE"); path != "" {
-		f, err := os.Open(path)
+		data, err := deps.ReadFile(path)
 		if err != nil {
 			return nil, "", fmt.Errorf("opening word list: %w", err)
 		}
-		defer f.Close()
 		var words []string
-		sc := bufio.NewScanner(f)
+		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
 			if w := strings.TrimSpace(sc.Text()); w != "" {
 				words = append(words, strings.ToLower(w))
@@ -82,7 +89,7 @@ func generate(n int) []string {
 	return words
 }
 
-func buildIndex(words []string) *index {
+func (idx *index) build(words []string) {
 	sort.Strings(words)
 	uniq := words[:0]
 	for i, w := range words {
@@ -90,12 +97,11 @@ func buildIndex(words []string) *index {
 			uniq = append(uniq, w)
 		}
 	}
-	idx := &index{words: uniq, anagrams: make(map[string][]string, len(uniq))}
+	idx.words, idx.anagrams = uniq, make(map[string][]string, len(uniq))
 	for _, w := range uniq {
 		k := letters(w)
 		idx.anagrams[k] = append(idx.anagrams[k], w)
 	}
-	return idx
 }
 
 func letters(w string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/internal/fresh"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -85,6 +86,10 @@ type Session struct {
 	stderr io.Writer
 	msgEnc string
 	input  *ChannelReader // stdin of the current request, when on channels
+	// curDeps is the dependency set of the Handler the running command
+	// runs on, for Request.UseKeyFrom (set by Warm's Handler); nil when
+	// it declares none.
+	curDeps *fresh.Set
 	// inputReader is what input points to: one per session, reset for
 	// each request, so that its answer buffer (256 KiB once a command
 	// copies its stdin) is allocated once per session, not per command.

@@ -1,0 +1,187 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
+)
+
+// initFileEnv is CMDSRV_DEBUG_INIT_FILE: the reference Handler reads it in
+// its constructor and declares it as a dependency.
+const testInitFileEnv = "CMDSRV_DEBUG_INIT_FILE"
+
+// freshFiles is the state the tests change: a directory of 1,000 files,
+// one of which (f0500) is the init file.
+type freshFiles struct {
+	dir, path string
+}
+
+func newFreshFiles(t *testing.T) *freshFiles {
+	t.Helper()
+	f := &freshFiles{dir: t.TempDir()}
+	for i := 0; i < 1000; i++ {
+		require.NoError(t, os.WriteFile(filepath.Join(f.dir, fmt.Sprintf("f%04d", i)), []byte(fmt.Sprintf("v1 %d\n", i)), 0o644))
+	}
+	f.path = filepath.Join(f.dir, "f0500")
+	require.NoError(t, os.WriteFile(f.path, []byte("alpha\n"), 0o644))
+	return f
+}
+
+// freshSteps are the kinds of change, in order, each with what
+// debuginitfile prints after it. Every step is checked by a call made
+// right after the change, without waiting for any watcher.
+func freshSteps(t *testing.T, f *freshFiles) []struct {
+	name   string
+	change func()
+	want   string
+} {
+	return []struct {
+		name   string
+		change func()
+		want   string
+	}{
+		{"rewritten in place, same size, mtime kept", func() {
+			fi, err := os.Stat(f.path)
+			require.NoError(t, err)
+			w, err := os.OpenFile(f.path, os.O_WRONLY, 0)
+			require.NoError(t, err)
+			_, err = w.WriteAt([]byte("gamma\n"), 0)
+			require.NoError(t, err)
+			require.NoError(t, w.Close())
+			require.NoError(t, os.Chtimes(f.path, fi.ModTime(), fi.ModTime()))
+		}, "gamma\n"},
+		{"saved by rename", func() {
+			require.NoError(t, os.WriteFile(f.path+".swp", []byte("renamed\n"), 0o644))
+			require.NoError(t, os.Rename(f.path+".swp", f.path))
+		}, "renamed\n"},
+		{"deleted", func() { require.NoError(t, os.Remove(f.path)) }, "missing\n"},
+		{"created where missing", func() {
+			require.NoError(t, os.WriteFile(f.path, []byte("created\n"), 0o644))
+		}, "created\n"},
+		{"directory of 1,000 files rewritten at once", func() {
+			for i := 0; i < 1000; i++ {
+				require.NoError(t, os.WriteFile(filepath.Join(f.dir, fmt.Sprintf("f%04d", i)), []byte(fmt.Sprintf("v2 %d\n", i)), 0o644))
+			}
+		}, "v2 500\n"},
+	}
+}
+
+// runFreshSteps calls debuginitfile (call returns its stdout) before and
+// after each change.
+func runFreshSteps(t *testing.T, f *freshFiles, call func() string) {
+	t.Helper()
+	require.Equal(t, "alpha\n", call())
+	require.Equal(t, "alpha\n", call())
+	for _, st := range freshSteps(t, f) {
+		st.change()
+		require.Equal(t, st.want, call(), "right after: %s", st.name)
+		require.Equal(t, st.want, call(), "again: %s", st.name)
+	}
+}
+
+func TestFreshPipe(t *testing.T) {
+	f := newFreshFiles(t)
+	cmd := exec.Command(testutil.Binary(t), "serve", "--cmdserver", "pipe")
+	cmd.Env = append(os.Environ(), testInitFileEnv+"="+f.path, "CMDSRV_LOG_LEVEL=info")
+	stderr := &testutil.SyncBuffer{}
+	cmd.Stderr = stderr
+	c, err := client.StartCommand(cmd)
+	require.NoError(t, err)
+	defer c.Close()
+	runFreshSteps(t, f, func() string {
+		code, out, errs := testutil.Run(t, c, "debuginitfile")
+		require.Equal(t, 0, code, errs)
+		return out
+	})
+	require.NotContains(t, stderr.String(), "cannot watch", "the pipe server watches its file")
+
+	// A change seen by the watcher is rebuilt before any call.
+	require.NoError(t, os.WriteFile(f.path, []byte("background\n"), 0o644))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "rebuilding the handler in the background") {
+		require.True(t, time.Now().Before(deadline), "no background rebuild; log:\n%s", stderr)
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, out, _ := testutil.Run(t, c, "debuginitfile")
+	require.Equal(t, 0, code)
+	require.Equal(t, "background\n", out)
+}
+
+// TestFreshUnixWorker: a unix worker warmed before the change finds it by
+// its per-call check, rebuilds, and tells the master.
+func TestFreshUnixWorker(t *testing.T) {
+	f := newFreshFiles(t)
+	t.Setenv(testInitFileEnv, f.path)
+	t.Setenv("CMDSRV_LOG_LEVEL", "info")
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	runFreshSteps(t, f, func() string {
+		c, err := client.Dial(context.Background(), s.addr)
+		require.NoError(t, err)
+		defer c.Close()
+		code, out, errs := testutil.Run(t, c, "debuginitfile")
+		require.Equal(t, 0, code, errs)
+		return out
+	})
+	require.Contains(t, s.log.String(), "worker found its warm state stale")
+}
+
+// TestFreshClients: through the own client mode, cmdsrv-chg and
+// Mercurial's chg, whose chgunix workers check their state on each call.
+func TestFreshClients(t *testing.T) {
+	forClients(t, func(t *testing.T, kind string) {
+		f := newFreshFiles(t)
+		e := newClientEnv(t, kind, testutil.Binary(t))
+		e.env = append(e.env, testInitFileEnv+"="+f.path)
+		runFreshSteps(t, f, func() string {
+			code, out, errs := e.served("debuginitfile")
+			require.Equal(t, 0, code, errs)
+			return out
+		})
+	})
+	t.Run("hg-chg", func(t *testing.T) {
+		chg := testutil.NeedExternal(t, "chg")
+		f := newFreshFiles(t)
+		dir := testutil.ShortDir(t)
+		defer killServers(t, dir)
+		env := append(baseEnv(t), "CHGHG="+testutil.Binary(t), "CHGSOCKNAME="+filepath.Join(dir, "s"), testInitFileEnv+"="+f.path)
+		runFreshSteps(t, f, func() string {
+			cmd := exec.Command(chg, "debuginitfile")
+			cmd.Env = env
+			code, out, errs := runCmd(t, cmd)
+			require.Equal(t, 0, code, errs)
+			return out
+		})
+		require.Len(t, serverPids(dir), 1, "one server served every call")
+	})
+}
+
+// TestFreshHglib drives a pipe server through python-hglib while the file
+// changes under it.
+func TestFreshHglib(t *testing.T) {
+	if _, err := os.Stat(hglibPython); err != nil {
+		testutil.Missing(t, "%s not found: %v", hglibPython, err)
+	}
+	if out, err := exec.Command(hglibPython, "-c", "import hglib").CombinedOutput(); err != nil {
+		testutil.Missing(t, "python-hglib not importable by %s: %v\n%s", hglibPython, err, out)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "hglib_fresh.py"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "state")
+	cmd := exec.Command(hglibPython, script, testutil.Binary(t), t.TempDir(), path)
+	cmd.Env = append(os.Environ(), testInitFileEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.True(t, strings.HasSuffix(string(out), "ALL OK\n"), "%s", out)
+}
