@@ -119,8 +119,9 @@ type UI interface {
 	// GetPass asks for a secret the same way, without echo where that is
 	// possible.
 	GetPass(msg string) (string, error)
-	// System runs cmd with /bin/sh -c in the request's directory and
-	// environment and returns its exit status. Under chg the client runs it.
+	// System runs cmd with /bin/sh -c (on Windows %COMSPEC% /c, cmd.exe)
+	// in the request's directory and environment and returns its exit
+	// status. Under chg the client runs it.
 	System(ctx context.Context, cmd string) (int, error)
 	// StartPager sends the rest of the command's output through the pager
 	// when --pager and the pager.* configuration ask for one; otherwise it
