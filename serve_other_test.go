@@ -12,7 +12,8 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
-// Built and vetted for Windows in CI; no Windows machine runs it here.
+// Run for Windows under Wine in CI (.ci/wine/run); no Windows machine
+// runs it here.
 
 func TestSocketModesAbortNamingPipe(t *testing.T) {
 	for _, mode := range []string{"unix", "chgunix"} {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,11 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestCancelInterruptsCommand(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		// os.Process.Signal sends only Kill on Windows; a cancelled
+		// command there runs to its end.
+		t.Skip("a pipe server is interrupted with SIGINT, which Windows cannot send to another process")
+	}
 	c := testutil.StartPipe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -63,11 +63,13 @@ const abandonAfter = time.Second
 // Serve does not leave its session running where it can end it: on a
 // signal that ends the server between requests it cancels the session,
 // closes in (when in is an io.Closer) and, when that close interrupts a
-// read in progress (os.Pipe, a net.Conn, an io.Pipe: descriptors Go's
-// poller reads), waits for the session to end. A blocking descriptor
-// (ProtectStdio's in, a terminal) cannot be interrupted so: Serve then
-// returns at once and the session's goroutine ends with in's next read,
-// the caller being about to exit, as cmdsrv's pipe mode is. ProtectStdio
+// read in progress (on Unix os.Pipe, a net.Conn, an io.Pipe: descriptors
+// Go's poller reads), waits for the session to end. A blocking descriptor
+// (ProtectStdio's in, a terminal, any file on Windows) cannot be
+// interrupted so: Serve then returns at once, leaving the close to a
+// goroutine (on Windows a file's Close waits for its read in progress),
+// and the session's goroutine ends with in's next read, the caller being
+// about to exit, as cmdsrv's pipe mode is. ProtectStdio
 // leaves stdin blocking on purpose: a read through the poller costs every
 // request round trip some 15-20 µs (about twice the round trip itself).
 func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
@@ -124,7 +126,15 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 			cancel()
 			wait := interruptible(in)
 			if c, ok := in.(io.Closer); ok {
-				_ = c.Close() // unblock the session's read where the file allows it
+				if wait {
+					_ = c.Close() // unblock the session's read
+				} else {
+					// The close cannot end the read, and on Windows it
+					// waits for it (a file's Close waits for its reads in
+					// progress there): the caller, about to exit, must
+					// not wait on the client's next write.
+					go c.Close()
+				}
 			}
 			if !wait {
 				return fmt.Errorf("%w by %v", ErrInterrupted, sig)

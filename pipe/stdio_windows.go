@@ -21,6 +21,17 @@ func protectStdio() (in, out *os.File, err error) {
 		windows.CloseHandle(inH)
 		return nil, nil, fmt.Errorf("duplicating stdout: %w", err)
 	}
+	// The originals stay open (code that kept os.Stdin or os.Stdout before
+	// this may still use them) but are no longer inherited: a process that a
+	// command starts with bInheritHandles=TRUE, as native code and cmd.exe's
+	// start do, would otherwise hold the client's pipes open after the
+	// server has exited, and the client would see the end of its output
+	// only when that process ends. A failure here costs only that.
+	for _, std := range []uint32{windows.STD_INPUT_HANDLE, windows.STD_OUTPUT_HANDLE} {
+		if h, err := windows.GetStdHandle(std); err == nil {
+			_ = windows.SetHandleInformation(h, windows.HANDLE_FLAG_INHERIT, 0)
+		}
+	}
 	in = os.NewFile(uintptr(inH), "protocol-in")
 	out = os.NewFile(uintptr(outH), "protocol-out")
 	fail := func(err error) (*os.File, *os.File, error) {

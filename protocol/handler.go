@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/internal/envlist"
+	"github.com/cmdsrv/cmdsrv/internal/hostpath"
 )
 
 // A Handler runs one command of an application.
@@ -73,12 +73,11 @@ func (r *Request) Getenv(name string) string {
 	return v
 }
 
-// Path resolves p against the request's working directory.
+// Path resolves p against the request's working directory as the system
+// does: on Windows a rooted path (`\x`, `/x`) is on the directory's drive
+// and `C:x` in drive C's current directory.
 func (r *Request) Path(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(r.Dir, p)
+	return hostpath.Resolve(r.Dir, p)
 }
 
 // UseKey tells the server that this command used the warm state named key
@@ -120,8 +119,9 @@ type UI interface {
 	// GetPass asks for a secret the same way, without echo where that is
 	// possible.
 	GetPass(msg string) (string, error)
-	// System runs cmd with /bin/sh -c in the request's directory and
-	// environment and returns its exit status. Under chg the client runs it.
+	// System runs cmd with /bin/sh -c (on Windows %COMSPEC% /c, cmd.exe)
+	// in the request's directory and environment and returns its exit
+	// status. Under chg the client runs it.
 	System(ctx context.Context, cmd string) (int, error)
 	// StartPager sends the rest of the command's output through the pager
 	// when --pager and the pager.* configuration ask for one; otherwise it

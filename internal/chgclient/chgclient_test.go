@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,6 +47,7 @@ func (o *outFiles) read(t *testing.T) (string, string) {
 // TestAgainstMercurialChgServer drives Mercurial's own chgunix server with
 // the Go client: the client is not fitted to cmdsrv alone.
 func TestAgainstMercurialChgServer(t *testing.T) {
+	needUnixClient(t)
 	hg := testutil.NeedExternal(t, "hg")
 	home := t.TempDir()
 	env := append(os.Environ(), "HOME="+home, "HGRCPATH=", "HGPLAIN=1", "LANG=C")
@@ -99,6 +101,7 @@ func TestAgainstMercurialChgServer(t *testing.T) {
 }
 
 func TestNoServerIsNotRun(t *testing.T) {
+	needUnixClient(t)
 	files := newOutFiles(t)
 	_, err := chgclient.Run(context.Background(), chgclient.Options{
 		SocketPath: filepath.Join(testutil.ShortDir(t), "server"),
@@ -125,6 +128,7 @@ func TestNoServerIsNotRun(t *testing.T) {
 // would hold Run for its whole Timeout (60 s); a cancelled ctx ends the wait
 // at once, with nothing run and the cause in the error.
 func TestRunHonoursContextWhileWaitingForServer(t *testing.T) {
+	needUnixClient(t)
 	files := newOutFiles(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -178,6 +182,7 @@ func TestRunHonoursContextWhileWaitingForServer(t *testing.T) {
 // TestNotRunKeepsCause: an error of Run wraps both ErrNotRun and its
 // cause, so that a caller can tell why nothing ran.
 func TestNotRunKeepsCause(t *testing.T) {
+	needUnixClient(t)
 	files := newOutFiles(t)
 	notDir := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(notDir, nil, 0o600))
@@ -194,6 +199,7 @@ func TestNotRunKeepsCause(t *testing.T) {
 // that died without removing it) counts as no server, so the client starts
 // one instead of giving up on "connection refused".
 func TestStaleSocketStartsServer(t *testing.T) {
+	needUnixClient(t)
 	files := newOutFiles(t)
 	path := filepath.Join(testutil.ShortDir(t), "server")
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
@@ -217,6 +223,7 @@ func TestStaleSocketStartsServer(t *testing.T) {
 }
 
 func TestSocketDirIsPrivate(t *testing.T) {
+	needUnixClient(t)
 	base := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", base)
 	dir, err := chgclient.SocketDir("app")
@@ -234,5 +241,15 @@ func TestSocketDirIsPrivate(t *testing.T) {
 		require.NoError(t, os.Chown(dir, 65534, 65534))
 		_, err = chgclient.SocketDir("app")
 		require.ErrorIs(t, err, chgclient.ErrForeignDir)
+	}
+}
+
+// needUnixClient skips a test of the chg client where it does not run:
+// it needs unix sockets and descriptor passing, which Windows lacks (the
+// client mode runs commands in-process there).
+func needUnixClient(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the chg client needs unix sockets and descriptor passing, which Windows lacks")
 	}
 }

@@ -307,6 +307,9 @@ func TestChannelWriterSplitsLargeWrites(t *testing.T) {
 func TestFrameWriterLargeFramesOnSocket(t *testing.T) {
 	dir := t.TempDir()
 	l, err := net.Listen("unix", filepath.Join(dir, "s"))
+	if err != nil && runtime.GOOS == "windows" {
+		t.Skipf("no unix sockets here (Wine 8.0 has none): %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cmdsrv/cmdsrv/internal/hostpath"
 )
 
 // GlobalOptions are the options that may lead a command line and apply to
@@ -95,9 +97,7 @@ func (g GlobalOptions) Dir(base string) (string, error) {
 		if d == "" {
 			continue
 		}
-		if !filepath.IsAbs(d) {
-			d = filepath.Join(dir, d)
-		}
+		d = hostpath.Resolve(dir, d) // Windows: `\x` is on dir's drive
 		fi, err := os.Stat(d)
 		if err != nil {
 			var pe *os.PathError

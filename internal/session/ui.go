@@ -122,9 +122,10 @@ func (u *sessionUI) System(ctx context.Context, cmd string) (int, error) {
 	return RunShell(ctx, u.req, cmd)
 }
 
-// RunShell runs cmd with /bin/sh -c in req's directory and environment,
-// its output going to req's streams, and returns its exit status (minus
-// the signal number when a signal killed it, as chg reports it).
+// RunShell runs cmd with /bin/sh -c (on Windows %COMSPEC% /c) in req's
+// directory and environment, its output going to req's streams, and
+// returns its exit status (minus the signal number when a signal killed
+// it, as chg reports it).
 //
 // It is for a server, where no terminal stands behind the command: the
 // shell leads a process group of its own, and when ctx ends (the client

@@ -57,8 +57,22 @@ type buildResult struct {
 
 // BuildCommand builds the main package pkg (relative to the module root)
 // once per test process, as a binary named name, and returns its path.
+//
+// With CMDSRV_TEST_BIN_DIR set, the binary is not built but taken from that
+// directory (name, plus .exe on Windows): test binaries cross-compiled for
+// Windows and run under Wine have no Go toolchain to build with.
 func BuildCommand(t testing.TB, pkg, name string) string {
 	t.Helper()
+	if dir := os.Getenv("CMDSRV_TEST_BIN_DIR"); dir != "" {
+		if runtime.GOOS == "windows" {
+			name += ".exe"
+		}
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("prebuilt %s (CMDSRV_TEST_BIN_DIR): %v", pkg, err)
+		}
+		return path
+	}
 	v, _ := builds.LoadOrStore(pkg, &buildResult{})
 	b := v.(*buildResult)
 	b.once.Do(func() {

@@ -29,9 +29,10 @@ type Shell struct {
 	Stderr io.Writer
 }
 
-// RunShell runs cmd with /bin/sh -c in sh's directory and environment, its
-// output going to sh's streams, and returns its exit status (minus the
-// signal number when a signal killed it, as chg reports it).
+// RunShell runs cmd with /bin/sh -c (on Windows with %COMSPEC% /c, which is
+// cmd.exe) in sh's directory and environment, its output going to sh's
+// streams, and returns its exit status (minus the signal number when a
+// signal killed it, as chg reports it).
 //
 // It is for a server, where no terminal stands behind the command: the
 // shell leads a process group of its own, and when ctx ends (the client
@@ -55,7 +56,7 @@ func RunShellForeground(ctx context.Context, sh Shell, cmd string) (int, error) 
 }
 
 func runShell(ctx context.Context, sh Shell, cmd string, ownGroup bool) (int, error) {
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+	c := shellCommand(ctx, sh, cmd)
 	c.Dir, c.Env = sh.Dir, sh.Env
 	c.Stdout, c.Stderr = sh.Stdout, sh.Stderr
 	if sh.Stdin != nil {

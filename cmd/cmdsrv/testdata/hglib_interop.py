@@ -1,7 +1,10 @@
 """Drive cmdsrv with the real python-hglib client.
 
-Usage: hglib_interop.py CMDSRV_BINARY REPO_DIR
+Usage: hglib_interop.py CMDSRV_BINARY REPO_DIR [--wine]
 Prints one line per check and "ALL OK" at the end; any failure raises.
+With --wine the binary runs cmdsrv.exe under Wine (.ci/wine/run): the same
+checks, with the directory as Windows names it (Wine's drive Z: is /) and
+the system command in cmd.exe's syntax.
 """
 import io
 import os
@@ -19,6 +22,12 @@ def check(name, got, want):
 
 def main():
     binary, repo = sys.argv[1], sys.argv[2]
+    wine = sys.argv[3:] == ["--wine"]
+    repo_dir = os.path.abspath(repo).encode()
+    system_cmd, newline = b"echo oops >&2; exit 7", b"\n"
+    if wine:
+        repo_dir = b"Z:" + repo_dir.replace(b"/", b"\\")
+        system_cmd, newline = b"echo oops>&2& exit 7", b"\r\n"
     hglib.HGPATH = binary
     client = hglib.open(repo)
     check("capabilities", b"runcommand" in client.capabilities, True)
@@ -26,7 +35,7 @@ def main():
     check("pid", client.server.pid > 0, True)
 
     check("echo", client.rawcommand([b"echo", b"hello", b"world"]), b"hello world\n")
-    check("pwd is the -R directory", client.rawcommand([b"pwd"]), os.path.abspath(repo).encode() + b"\n")
+    check("pwd is the -R directory", client.rawcommand([b"pwd"]), repo_dir + b"\n")
 
     seen = []
 
@@ -67,10 +76,10 @@ def main():
         raise AssertionError("exit 3 raised no CommandError")
 
     try:
-        client.rawcommand([b"system", b"echo oops >&2; exit 7"])
+        client.rawcommand([b"system", system_cmd])
     except error.CommandError as e:
         check("system ret", e.ret, 7)
-        check("system stderr", e.err, b"oops\n")
+        check("system stderr", e.err, b"oops" + newline)
     else:
         raise AssertionError("system exit 7 raised no CommandError")
 
