@@ -81,7 +81,7 @@ func newReferenceHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handl
 		"prompt":           {summary: "ask [--default TEXT] MESSAGE and print the answer", run: cmdPrompt},
 		"getpass":          {summary: "ask for a password and print it", run: cmdGetpass},
 		"message":          {summary: "write a [--warn|--error] status message", run: cmdMessage},
-		"system":           {summary: "run CMD with sh -c through the UI", run: cmdSystem},
+		"system":           {summary: "run CMD with the system shell (sh -c; %COMSPEC% /c on Windows) through the UI", run: cmdSystem},
 		"config":           {summary: "print the configuration, or one value", run: cmdConfig},
 		"version":          {summary: "print the version", run: cmdVersion},
 		"help":             {summary: "list the commands", run: h.cmdHelp},
