@@ -63,7 +63,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -134,6 +136,13 @@ type Program struct {
 	// more files whose change restarts the server (nil: the defaults). The
 	// server and its workers both use it, so their hashes agree.
 	ChgOptions *ChgOptions
+	// SignalGrace is how long a direct run's command has, after SIGINT,
+	// SIGTERM or SIGHUP cancelled its context, to return before the
+	// signal ends the process the way it ends a plain program (the
+	// default disposition, so the parent sees "killed by SIGINT"). A
+	// second signal ends it at once. 0: DefaultSignalGrace; negative:
+	// never (the command alone decides when to return).
+	SignalGrace time.Duration
 	// Stdin, Stdout and Stderr default to the os streams; tests replace
 	// them.
 	Stdin          io.Reader
@@ -208,7 +217,7 @@ func (p *Program) direct(d directArgs) int {
 	if err != nil {
 		return p.abort("%v", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := p.directSignals()
 	defer stop()
 	req := &protocol.Request{
 		Args:      d.args,
@@ -329,3 +338,80 @@ func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err erro
 // the chg package's Options. The zero value (or a nil *ChgOptions) gives
 // the defaults.
 type ChgOptions = chg.Options
+
+// DefaultSignalGrace is Program.SignalGrace's default: long enough for a
+// command that watches its context to clean up (remove a temporary file,
+// print a last line), short enough that Ctrl-C on one that does not
+// still feels immediate.
+const DefaultSignalGrace = 250 * time.Millisecond
+
+// directSignals returns the context of a direct run's command: SIGINT,
+// SIGTERM and SIGHUP cancel it with a *protocol.SignalError as cause, and
+// end the process with that signal's default disposition when the
+// command has not returned within the grace (or at a second signal), as a
+// plain program that does not catch them would end. SIGINT or SIGHUP
+// ignored when the process started (a background job of a
+// non-interactive shell, nohup) stays ignored, as it does for a plain Go
+// program (whose runtime keeps only those two ignored). stop ends the
+// watch; call it once the command has returned.
+func (p *Program) directSignals() (ctx context.Context, stop func()) {
+	var sigs []os.Signal
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if len(sigs) == 0 {
+		return ctx, func() { cancel(nil) }
+	}
+	grace := p.SignalGrace
+	if grace == 0 {
+		grace = DefaultSignalGrace
+	}
+	ch := make(chan os.Signal, len(sigs))
+	signal.Notify(ch, sigs...)
+	var mu sync.Mutex // held by a re-raise, so that stop cannot come between
+	finished := false
+	raise := func(s os.Signal) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !finished {
+			raiseDefault(s, p.Stderr)
+		}
+	}
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		var first os.Signal
+		var timeout <-chan time.Time
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-ch:
+				if first != nil {
+					raise(s)
+					continue
+				}
+				first = s
+				cancel(&protocol.SignalError{Signal: s})
+				if grace > 0 {
+					timeout = time.After(grace)
+				}
+			case <-timeout:
+				raise(first)
+			}
+		}
+	}()
+	return ctx, func() {
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+		signal.Stop(ch)
+		close(done)
+		<-watched
+		cancel(nil)
+	}
+}

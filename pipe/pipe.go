@@ -99,7 +99,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		case err := <-done:
 			return err
 		case sig := <-s.Signals:
-			if sess.Interrupt() {
+			if sess.InterruptWith(&protocol.SignalError{Signal: sig}) {
 				continue
 			}
 			if sig == os.Interrupt && !shutdownOnInterrupt {

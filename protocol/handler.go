@@ -17,6 +17,7 @@ import (
 // on the wire (so -1 becomes 255). ctx is cancelled when the client
 // interrupts the command (SIGINT to a pipe server, or forwarded by chg) or
 // disconnects; a long command should watch it and return soon after.
+// context.Cause(ctx) says why: a *SignalError or ErrHangup (cause.go).
 //
 // The request, its streams and its UI are valid only until ServeCommand
 // returns; the handler must not keep them or change them. A command must

@@ -94,8 +94,8 @@ type Session struct {
 	timings      []any // request name, duration...: at debug level only
 	commandsDone atomic.Int64
 
-	mu     sync.Mutex         // guards cancel
-	cancel context.CancelFunc // of the running command, nil between requests
+	mu     sync.Mutex              // guards cancel
+	cancel context.CancelCauseFunc // of the running command, nil between requests
 }
 
 // ServeStatus maps the error returned by Serve to the process exit status a
@@ -295,15 +295,22 @@ func (s *Session) Attach(stdin io.Reader, stdout, stderr io.Writer) {
 // Attached reports whether Attach has been called.
 func (s *Session) Attached() bool { return s.stdout != nil }
 
-// Interrupt cancels the running command, as SIGINT does. It returns false
+// Interrupt cancels the running command, as SIGINT does: its
+// context.Cause is a *protocol.SignalError for SIGINT. It returns false
 // when no command is running.
 func (s *Session) Interrupt() bool {
+	return s.InterruptWith(&protocol.SignalError{Signal: os.Interrupt})
+}
+
+// InterruptWith cancels the running command with cause, which the command
+// reads with context.Cause. It returns false when no command is running.
+func (s *Session) InterruptWith(cause error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancel == nil {
 		return false
 	}
-	s.cancel()
+	s.cancel(cause)
 	return true
 }
 
@@ -352,8 +359,8 @@ func (s *Session) run(ctx context.Context, args []string) int {
 		return fail(err)
 	}
 	req.Stderr = errOut
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	s.mu.Lock()
 	s.cancel = cancel
 	s.mu.Unlock()
@@ -373,7 +380,7 @@ func (s *Session) run(ctx context.Context, args []string) int {
 			defer wg.Done()
 			if s.Disconnected(done) {
 				s.logger().Info("client disconnected; cancelling its command")
-				cancel()
+				cancel(protocol.ErrHangup)
 			}
 		})
 		defer func() {
