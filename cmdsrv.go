@@ -230,6 +230,7 @@ func (p *Program) direct(d directArgs) int {
 		Log:       log,
 		Pager:     d.globals.Pager,
 		Traceback: d.globals.Traceback,
+		Mode:      protocol.ModeDirect,
 	}
 	req.UI = session.NewLocalUI(req)
 	return session.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff

@@ -38,6 +38,10 @@ func init() {
 }
 
 func signalHelperCommand(ctx context.Context, req *protocol.Request) int {
+	if req.Args[0] == "mode" {
+		fmt.Fprintln(req.Stdout, req.Mode)
+		return 0
+	}
 	fmt.Fprintln(req.Stdout, "started")
 	switch req.Args[0] {
 	case "ignore":
@@ -168,6 +172,13 @@ func TestDirectRunCtrlC(t *testing.T) {
 			require.Equal(t, 7, ws.ExitStatus())
 		})
 	}
+}
+
+// TestDirectRunKnowsItsMode: a direct run's request says so.
+func TestDirectRunKnowsItsMode(t *testing.T) {
+	out, err := directHelper(t, "mode").Output()
+	require.NoError(t, err)
+	require.Equal(t, "direct\n", string(out))
 }
 
 // TestDirectRunKeepsIgnoredSignals: a direct run started with SIGINT

@@ -76,6 +76,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Stderr:    stderr,
 		Dir:       s.Dir,
 		Traceback: s.Traceback,
+		Mode:      protocol.ModePipe,
 
 		GlobalOptions: s.GlobalOptions,
 	}

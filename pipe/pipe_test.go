@@ -55,6 +55,8 @@ func start(t *testing.T, cfg ...string) *fixture {
 			return 255
 		case "echo":
 			fmt.Fprintln(req.Stdout, strings.Join(req.Args[1:], " "))
+		case "mode":
+			fmt.Fprintln(req.Stdout, req.Mode)
 		}
 		return 0
 	})
@@ -132,6 +134,18 @@ func TestSignalDuringCommandInterruptsIt(t *testing.T) {
 				t.Fatalf("Serve: %v", err)
 			}
 		})
+	}
+}
+
+// TestRequestKnowsItsMode: a pipe server's requests say so.
+func TestRequestKnowsItsMode(t *testing.T) {
+	f := start(t)
+	if code, out, _ := run(t, f.c, "mode"); code != 0 || out != "pipe\n" {
+		t.Fatalf("mode: %d %q", code, out)
+	}
+	_ = f.c.Close()
+	if err := f.wait(t); err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
 }
 

@@ -66,6 +66,10 @@ type Request struct {
 	// Traceback is true when --traceback was given: errors should carry
 	// stack traces.
 	Traceback bool
+
+	// Mode is how the request is served: ModeDirect, ModePipe, ModeUnix
+	// or ModeChg (served.go).
+	Mode Mode
 }
 
 // Getenv returns the value of name in the request's environment.

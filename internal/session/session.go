@@ -75,6 +75,9 @@ type Session struct {
 	Pager func(ctx context.Context, req *protocol.Request, pagerCmd string) (stop func(), err error)
 	// OnKey receives the keys reported by Request.UseKey.
 	OnKey func(key string)
+	// Mode is what every request says of how it is served
+	// (protocol.Request.Mode).
+	Mode protocol.Mode
 
 	br     *bufio.Reader
 	fw     *FrameWriter
@@ -455,6 +458,7 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 		Log:       s.logger(),
 		Pager:     g.Pager,
 		Traceback: g.Traceback || s.Traceback,
+		Mode:      s.Mode,
 	}
 	s.input = nil
 	if s.stdout != nil {
