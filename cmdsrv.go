@@ -231,6 +231,9 @@ func (p *Program) direct(d directArgs) int {
 		Pager:     d.globals.Pager,
 		Traceback: d.globals.Traceback,
 		Mode:      protocol.ModeDirect,
+
+		// The process is the user's, unless a test gave other streams.
+		ClientProcess: p.Stdin == io.Reader(os.Stdin) && p.Stdout == io.Writer(os.Stdout) && p.Stderr == io.Writer(os.Stderr),
 	}
 	req.UI = session.NewLocalUI(req)
 	return session.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff

@@ -46,6 +46,10 @@ func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) in
 // Reusable reports whether the wrapped Handler is reusable.
 func (a *appHandler) Reusable() bool { return session.IsReusable(a.h) }
 
+// ClientProcess reports whether the wrapped Handler asks for the client's
+// process state.
+func (a *appHandler) ClientProcess() bool { return protocol.WantsClientProcess(a.h) }
+
 // Prewarm forwards to the wrapped Handler when it is a Prewarmer.
 func (a *appHandler) Prewarm(ctx context.Context, key string) error {
 	if pw, ok := a.h.(protocol.Prewarmer); ok {

@@ -36,7 +36,17 @@ type Handler struct {
 	// AllowReuse declares the commands free of per-client process state,
 	// so a unix worker may serve several clients in turn.
 	AllowReuse bool
+	// NoClientProcess turns off what Handler asks for by default: the
+	// client's process state during each command (protocol.ClientProcess),
+	// which is what lets cobra write to os.Stdout and os.Stderr, as it does
+	// by default, in a pipe server and a unix worker too. Off, the
+	// request's streams are set on the tree instead (see ServeCommand).
+	NoClientProcess bool
 }
+
+// ClientProcess asks for the client's process state unless
+// NoClientProcess is set: cobra's default streams are the process's.
+func (h *Handler) ClientProcess() bool { return !h.NoClientProcess }
 
 // ExitCoder is implemented by errors that carry an exit status; other
 // errors from a command exit with 1.
@@ -80,10 +90,11 @@ func (h *Handler) Reusable() bool { return h.AllowReuse }
 // Cobra chooses its streams itself: OutOrStdout for a command's output,
 // OutOrStderr for its Print functions and the usage after an error,
 // ErrOrStderr for "Error: ...". When the process's own streams are the
-// client's (a direct run, chg's attached stdio), the tree is left as it
-// is, so every one of those choices is a plain run's. Otherwise the
-// request's streams are set on the root (SetIn, SetOut, SetErr), and what
-// cobra writes with OutOrStderr goes to stdout.
+// client's (req.ClientProcess: a direct run, chg's attached stdio, and by
+// default the pipe and unix modes too), the tree is left as it is, so
+// every one of those choices is a plain run's. Otherwise (NoClientProcess)
+// the request's streams are set on the root (SetIn, SetOut, SetErr), and
+// what cobra writes with OutOrStderr goes to stdout.
 func (h *Handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
 	var root *cobra.Command
 	if h.NewRootFor != nil {
@@ -92,7 +103,7 @@ func (h *Handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
 		root = h.NewRoot()
 	}
 	root.SetArgs(req.Args)
-	if !processStreams(req) {
+	if !req.ClientProcess && !processStreams(req) {
 		root.SetIn(req.Stdin)
 		root.SetOut(req.Stdout)
 		root.SetErr(req.Stderr)

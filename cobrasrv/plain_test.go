@@ -2,10 +2,12 @@ package cobrasrv_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cmdsrv/cmdsrv"
+	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/cobrasrv"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -81,9 +84,26 @@ func runTool(t *testing.T, mode string, args ...string) (code int, stdout, stder
 	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
 }
 
+// runPiped runs args through a pipe server of the served tree.
+func runPiped(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, "serve", "--cmdserver", "pipe")
+	cmd.Env = append(os.Environ(), plainEnv+"=served", "GORACE=atexit_sleep_ms=0")
+	c, err := client.StartCommand(cmd)
+	require.NoError(t, err)
+	defer c.Close()
+	var out, errb strings.Builder
+	code, err = c.RunCommand(context.Background(), args, &client.RunOptions{Stdout: &out, Stderr: &errb})
+	require.NoError(t, err)
+	return code, out.String(), errb.String()
+}
+
 // TestSameStreamsAsPlainCobra: served by cmdsrv (a direct run), a tree
 // writes exactly what plain cobra writes, to the same stream: usage after
-// an unknown flag on stderr, the Print functions on stderr, help on stdout.
+// an unknown flag on stderr, the Print functions on stderr, help on
+// stdout; in a direct run and through a pipe server.
 func TestSameStreamsAsPlainCobra(t *testing.T) {
 	for _, args := range [][]string{
 		{"hello", "--nope"},
@@ -101,6 +121,11 @@ func TestSameStreamsAsPlainCobra(t *testing.T) {
 			require.Equal(t, out, sout, "stdout")
 			require.Equal(t, errs, serrs, "stderr")
 			require.Equal(t, code, scode, "exit status")
+			// And through a pipe server of the same binary, on 'o' and 'e'.
+			pcode, pout, perrs := runPiped(t, args...)
+			require.Equal(t, out, pout, "stdout through the pipe server")
+			require.Equal(t, errs, perrs, "stderr through the pipe server")
+			require.Equal(t, code, pcode, "exit status through the pipe server")
 		})
 	}
 	// The reproduction: an unknown flag is all on stderr.

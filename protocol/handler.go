@@ -70,6 +70,11 @@ type Request struct {
 	// Mode is how the request is served: ModeDirect, ModePipe, ModeUnix
 	// or ModeChg (served.go).
 	Mode Mode
+	// ClientProcess is true when the process's own stdio, working
+	// directory and environment are this request's while the command
+	// runs: a direct run, chg's attached stdio, or a Handler that asked
+	// for it (process.go). os.Stdout is then the client's stdout.
+	ClientProcess bool
 }
 
 // Getenv returns the value of name in the request's environment.

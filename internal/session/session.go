@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/internal/procstate"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -396,7 +397,32 @@ func (s *Session) run(ctx context.Context, args []string) int {
 	}
 	ui := req.UI.(*sessionUI)
 	defer ui.stopPager()
-	return RunHandler(cctx, s.Handler, req, s.logger())
+	if s.Mode == protocol.ModeDirect || !protocol.WantsClientProcess(s.Handler) {
+		return RunHandler(cctx, s.Handler, req, s.logger())
+	}
+	return s.runInClientProcess(cctx, req, errOut)
+}
+
+// runInClientProcess runs a command of a Handler that asked for the
+// client's process state (protocol.ClientProcess): all of it lent for the
+// command, or only os.Args when the rest is the client's already (chg's
+// attachio, chdir and setenv).
+func (s *Session) runInClientProcess(ctx context.Context, req *protocol.Request, errOut io.Writer) int {
+	req.ClientProcess = true
+	run := func() int { return RunHandler(ctx, s.Handler, req, s.logger()) }
+	lend := procstate.Lend
+	if s.Attached() {
+		lend = procstate.LendArgs
+	}
+	status, err := lend(req, os.Args[0], run)
+	if err != nil {
+		s.logger().Error("lending the process state to a command", "error", err)
+		fmt.Fprintf(errOut, "abort: %v\n", err)
+		if status == 0 {
+			status = 255
+		}
+	}
+	return status
 }
 
 // IsReusable reports whether h declares itself reusable.
@@ -459,6 +485,8 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 		Pager:     g.Pager,
 		Traceback: g.Traceback || s.Traceback,
 		Mode:      s.Mode,
+
+		ClientProcess: s.stdout != nil, // chg's attachio, chdir, setenv
 	}
 	s.input = nil
 	if s.stdout != nil {

@@ -1,0 +1,226 @@
+//go:build unix
+
+package procstate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err error) {
+	saved, err := sysfd.SaveStdio()
+	if err != nil {
+		return 0, err
+	}
+	defer saved.Close()
+	out, err := newRelay(req.Stdout, req.Stderr)
+	if err != nil {
+		return 0, err
+	}
+	in, err := newFeeder(req.Stdin)
+	if err != nil {
+		out.finish()
+		return 0, err
+	}
+	oldDir, err := os.Getwd()
+	if err != nil {
+		out.finish()
+		in.finish()
+		return 0, fmt.Errorf("getting working directory: %w", err)
+	}
+	oldEnv, oldArgs := os.Environ(), os.Args
+	oldUmask := unix.Umask(0o022)
+	unix.Umask(oldUmask)
+
+	var errs []error
+	defer func() {
+		// Put the process back, in the order that lets the relays end:
+		// our descriptors 0-2 first, so that only the pipes' own ends
+		// (and children the command left behind) still hold them.
+		if err := saved.Restore(); err != nil {
+			errs = append(errs, err)
+		}
+		out.finish()
+		in.finish()
+		if err := os.Chdir(oldDir); err != nil {
+			errs = append(errs, fmt.Errorf("restoring working directory: %w", err))
+		}
+		if err := setEnviron(oldEnv); err != nil {
+			errs = append(errs, err)
+		}
+		os.Args = oldArgs
+		unix.Umask(oldUmask)
+		err = errors.Join(errs...)
+	}()
+	if err := sysfd.Dup2(in.r, 0); err != nil {
+		errs = append(errs, fmt.Errorf("lending descriptor 0: %w", err))
+		return 0, nil
+	}
+	if err := sysfd.Dup2(out.w[0], 1); err != nil {
+		errs = append(errs, fmt.Errorf("lending descriptor 1: %w", err))
+		return 0, nil
+	}
+	if err := sysfd.Dup2(out.w[1], 2); err != nil {
+		errs = append(errs, fmt.Errorf("lending descriptor 2: %w", err))
+		return 0, nil
+	}
+	if err := os.Chdir(req.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("lending working directory: %w", err))
+		return 0, nil
+	}
+	if err := setEnviron(req.Env); err != nil {
+		errs = append(errs, err)
+		return 0, nil
+	}
+	os.Args = append([]string{argv0}, req.Args...)
+	in.start()
+	stdout, stderr := req.Stdout, req.Stderr
+	req.Stdout = &syncWriter{flush: out.flush, w: stdout}
+	req.Stderr = &syncWriter{flush: out.flush, w: stderr}
+	defer func() { req.Stdout, req.Stderr = stdout, stderr }()
+	return fn(), nil
+}
+
+func setEnviron(env []string) error {
+	os.Clearenv()
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			continue
+		}
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("setting environment %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// pipe returns a close-on-exec pipe: r, w. The flag is set under
+// ForkLock, which exec holds while it forks (macOS has no pipe2), so no
+// child started meanwhile inherits the pipe.
+func pipe() (int, int, error) {
+	var p [2]int
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	if err := unix.Pipe(p[:]); err != nil {
+		return -1, -1, fmt.Errorf("creating a pipe: %w", err)
+	}
+	unix.CloseOnExec(p[0])
+	unix.CloseOnExec(p[1])
+	return p[0], p[1], nil
+}
+
+// relay forwards what the command writes to fds 1 and 2 to its writers.
+type relay struct {
+	mu   sync.Mutex // held while reading the pipes and writing on
+	r, w [2]int     // the pipes' ends: [0] stdout, [1] stderr
+	dst  [2]io.Writer
+	// eof marks a pipe whose every writer has gone.
+	eof        [2]bool
+	stopR      int // readable once finish wants the relay to end
+	stopW      int
+	done       chan struct{}
+	buf        []byte
+	writeFails error
+}
+
+func newRelay(stdout, stderr io.Writer) (*relay, error) {
+	rl := &relay{dst: [2]io.Writer{stdout, stderr}, r: [2]int{-1, -1}, w: [2]int{-1, -1}, stopR: -1, stopW: -1, done: make(chan struct{}), buf: make([]byte, 64<<10)}
+	var err error
+	for i := range 2 {
+		if rl.r[i], rl.w[i], err = pipe(); err != nil {
+			rl.abandon()
+			return nil, err
+		}
+		if err = unix.SetNonblock(rl.r[i], true); err != nil {
+			rl.abandon()
+			return nil, fmt.Errorf("relay pipe: %w", err)
+		}
+	}
+	if rl.stopR, rl.stopW, err = pipe(); err != nil {
+		rl.abandon()
+		return nil, err
+	}
+	go rl.run()
+	return rl, nil
+}
+
+// run forwards until finish.
+func (rl *relay) run() {
+	defer close(rl.done)
+	fds := []unix.PollFd{{Fd: int32(rl.r[0]), Events: unix.POLLIN}, {Fd: int32(rl.r[1]), Events: unix.POLLIN}, {Fd: int32(rl.stopR), Events: unix.POLLIN}}
+	for {
+		for i := range 2 {
+			if rl.eof[i] {
+				fds[i].Fd = -1 // poll ignores it
+			}
+		}
+		_, err := unix.Poll(fds, -1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		rl.flush()
+		if fds[2].Revents != 0 {
+			return
+		}
+	}
+}
+
+// flush forwards what the pipes hold now.
+func (rl *relay) flush() {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	for i := range 2 {
+		for !rl.eof[i] {
+			n, err := unix.Read(rl.r[i], rl.buf)
+			if n > 0 {
+				if _, werr := rl.dst[i].Write(rl.buf[:n]); werr != nil && rl.writeFails == nil {
+					rl.writeFails = werr // the client is gone; keep draining
+				}
+				continue
+			}
+			if n == 0 && err == nil {
+				rl.eof[i] = true
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			break // EAGAIN: empty for now
+		}
+	}
+}
+
+// finish ends the relay once fds 1 and 2 are no longer the pipes: what
+// the command wrote before it returned is in the pipes, so one last
+// flush forwards it all, even when a process the command left behind
+// still holds a pipe open.
+func (rl *relay) finish() {
+	for i := range 2 {
+		_ = unix.Close(rl.w[i])
+		rl.w[i] = -1
+	}
+	_, _ = unix.Write(rl.stopW, []byte{0})
+	<-rl.done
+	rl.flush()
+	rl.abandon()
+}
+
+// abandon closes every descriptor still open.
+func (rl *relay) abandon() {
+	for _, fd := range []*int{&rl.r[0], &rl.r[1], &rl.w[0], &rl.w[1], &rl.stopR, &rl.stopW} {
+		if *fd >= 0 {
+			_ = unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
