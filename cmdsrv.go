@@ -419,3 +419,32 @@ func (p *Program) directSignals() (ctx context.Context, stop func()) {
 		cancel(nil)
 	}
 }
+
+// PlainMain serves the main function of a CLI written as a plain program:
+// one that takes its arguments from os.Args, its directory and
+// environment from the process and writes to os.Stdout and os.Stderr.
+// Each command runs main with the client's process state
+// (protocol.ClientProcess: os.Args, fds 0-2, directory, environment) and
+// ends with status 0 when main returns. A direct run's os.Exit is the
+// plain program's; what os.Exit and log.Fatal do in a server is in
+// docs/adopting.md.
+//
+//	p := cmdsrv.Program{Name: "mycli", NewHandler: cmdsrv.PlainMain(cliMain)}
+//	os.Exit(p.Main(os.Args))
+func PlainMain(main func()) NewHandlerFunc {
+	return func(*protocol.Config, hclog.Logger) (protocol.Handler, error) {
+		return plainMain(main), nil
+	}
+}
+
+// plainMain is the Handler of PlainMain.
+type plainMain func()
+
+func (m plainMain) ServeCommand(context.Context, *protocol.Request) int {
+	m()
+	return 0
+}
+
+// ClientProcess asks for the client's process state: a plain program
+// knows no other.
+func (plainMain) ClientProcess() bool { return true }
