@@ -57,6 +57,7 @@ package cmdsrv
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -429,22 +430,58 @@ func (p *Program) directSignals() (ctx context.Context, stop func()) {
 // plain program's; what os.Exit and log.Fatal do in a server is in
 // docs/adopting.md.
 //
+// Before each command the flag package's command line is put back as
+// package initialisation left it: the flags defined then, at their
+// defaults, and none of those main defines itself (which would otherwise
+// panic as redefined on a server's second command).
+//
 //	p := cmdsrv.Program{Name: "mycli", NewHandler: cmdsrv.PlainMain(cliMain)}
 //	os.Exit(p.Main(os.Args))
 func PlainMain(main func()) NewHandlerFunc {
+	return PlainRun(func() int { main(); return 0 })
+}
+
+// PlainRun is PlainMain for a CLI whose main is os.Exit(run()): each
+// command's status is what run returns.
+func PlainRun(run func() int) NewHandlerFunc {
 	return func(*protocol.Config, hclog.Logger) (protocol.Handler, error) {
-		return plainMain(main), nil
+		// NewHandler runs after package initialisation, before any command.
+		return &plainMain{run: run, flags: initFlags()}, nil
 	}
 }
 
-// plainMain is the Handler of PlainMain.
-type plainMain func()
+// plainMain is the Handler of PlainMain and PlainRun.
+type plainMain struct {
+	run   func() int
+	flags []*flag.Flag
+}
 
-func (m plainMain) ServeCommand(context.Context, *protocol.Request) int {
-	m()
-	return 0
+func (m *plainMain) ServeCommand(context.Context, *protocol.Request) int {
+	m.resetFlags()
+	return m.run()
 }
 
 // ClientProcess asks for the client's process state: a plain program
 // knows no other.
-func (plainMain) ClientProcess() bool { return true }
+func (*plainMain) ClientProcess() bool { return true }
+
+// initFlags returns the flags of flag.CommandLine as package
+// initialisation defined them.
+func initFlags() []*flag.Flag {
+	var fs []*flag.Flag
+	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs = append(fs, f) })
+	return fs
+}
+
+// resetFlags gives flag.CommandLine back its start-up flags, each at its
+// default, so that a command sees neither the flags nor the values of the
+// one before it.
+func (m *plainMain) resetFlags() {
+	fresh := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	fresh.Usage = func() { flag.Usage() }
+	for _, f := range m.flags {
+		_ = f.Value.Set(f.DefValue) // a Value that cannot take its default back keeps its value
+		fresh.Var(f.Value, f.Name, f.Usage)
+	}
+	flag.CommandLine = fresh
+}

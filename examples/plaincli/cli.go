@@ -8,6 +8,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -21,19 +22,31 @@ import (
 // from the server's $HOME (see docs/adopting.md).
 var configDir = filepath.Join(os.Getenv("HOME"), ".config", "plaincli")
 
-const usage = "usage: plaincli hello NAME... | where | env NAME | config | cat | read FILE | fail | exit CODE"
+// A flag defined when the package initialises.
+var exclaim = flag.Bool("exclaim", false, "end greetings with !")
+
+const usage = "usage: plaincli [-upper] [-exclaim] hello NAME... | where | env NAME | config | cat | read FILE | fail | exit CODE"
 
 func cliMain() {
 	log.SetFlags(0)
 	log.SetPrefix("plaincli: ")
-	if len(os.Args) < 2 {
+	upper := flag.Bool("upper", false, "greet in capitals") // defined by main itself
+	flag.Parse()
+	if flag.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	args := os.Args[2:]
-	switch os.Args[1] {
+	args := flag.Args()[1:]
+	switch flag.Arg(0) {
 	case "hello":
-		fmt.Println("hello", strings.Join(args, " "))
+		msg := "hello " + strings.Join(args, " ")
+		if *upper {
+			msg = strings.ToUpper(msg)
+		}
+		if *exclaim {
+			msg += "!"
+		}
+		fmt.Println(msg)
 	case "where":
 		wd, err := os.Getwd()
 		if err != nil {
@@ -76,7 +89,7 @@ func cliMain() {
 		fmt.Println("leaving with", code)
 		os.Exit(code)
 	default:
-		fmt.Fprintln(os.Stderr, "plaincli: unknown command", os.Args[1])
+		fmt.Fprintln(os.Stderr, "plaincli: unknown command", flag.Arg(0))
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
