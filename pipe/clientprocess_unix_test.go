@@ -31,7 +31,11 @@ func init() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	srv := &Server{Handler: plainCommands{}, Stderr: os.Stderr, GlobalOptions: true}
+	var h protocol.Handler = plainCommands{}
+	if os.Getenv(plainHelperEnv+"_OFF") == "1" {
+		h = protocol.HandlerFunc(plainCommands{}.ServeCommand) // no ClientProcess
+	}
+	srv := &Server{Handler: h, Stderr: os.Stderr, GlobalOptions: true}
 	err = srv.Serve(context.Background(), in, out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,7 +51,11 @@ func (plainCommands) ClientProcess() bool { return true }
 // ServeCommand uses nothing of req but its result: what it prints, reads
 // and looks up is the process's, as in a plain program.
 func (plainCommands) ServeCommand(ctx context.Context, req *protocol.Request) int {
-	switch os.Args[1] {
+	name := req.Args[0] // not lent (the benchmark's comparison): os.Args is the server's
+	if req.ClientProcess {
+		name = os.Args[1]
+	}
+	switch name {
 	case "state":
 		wd, _ := os.Getwd()
 		fmt.Println("args", strings.Join(os.Args[1:], " "))
@@ -78,7 +86,7 @@ func (plainCommands) ServeCommand(ctx context.Context, req *protocol.Request) in
 	return 0
 }
 
-func startPlain(t *testing.T, dir string, env ...string) (*client.Client, *testutil.SyncBuffer) {
+func startPlain(t testing.TB, dir string, env ...string) (*client.Client, *testutil.SyncBuffer) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -178,5 +186,26 @@ func TestClientProcessInPipeMode(t *testing.T) {
 	}
 	if s := serverErr.String(); s != "" {
 		t.Fatalf("the server's stderr got %q", s)
+	}
+}
+
+// BenchmarkClientProcess is what lending the process costs a short
+// command in a pipe server ("hello" through fmt.Println), against the
+// same command not lent (its output then goes to the server's stderr).
+func BenchmarkClientProcess(b *testing.B) {
+	for _, lent := range []bool{true, false} {
+		name := "lent"
+		var env []string
+		if !lent {
+			name, env = "not-lent", []string{plainHelperEnv + "_OFF=1"}
+		}
+		b.Run(name, func(b *testing.B) {
+			c, _ := startPlain(b, b.TempDir(), env...)
+			for b.Loop() {
+				if code, err := c.RunCommand(context.Background(), []string{"quiet"}, &client.RunOptions{}); err != nil || code != 0 {
+					b.Fatalf("quiet: %d %v", code, err)
+				}
+			}
+		})
 	}
 }

@@ -23,7 +23,8 @@ package protocol
 // a process, and os.Args[0] is the server's. The default, for Handlers
 // that do not implement it, is false: a Handler written against the
 // Request needs none of it, and lending costs every command a few dozen
-// system calls and a relay of its output. Request.ClientProcess tells a
+// system calls (some 40 µs on a pipe server's round trip of 30 µs,
+// BenchmarkClientProcess in package pipe). Request.ClientProcess tells a
 // command whether it runs so.
 type ClientProcess interface {
 	ClientProcess() bool

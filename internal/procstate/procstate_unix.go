@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,7 +34,7 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 		out.finish()
 		return 0, err
 	}
-	oldDir, err := os.Getwd()
+	oldDir, err := unix.Getwd() // one getcwd; os.Getwd stats $PWD first
 	if err != nil {
 		out.finish()
 		in.finish()
@@ -52,11 +54,14 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 		}
 		out.finish()
 		in.finish()
+		// Put back unconditionally: the command may have changed them.
 		if err := os.Chdir(oldDir); err != nil {
 			errs = append(errs, fmt.Errorf("restoring working directory: %w", err))
 		}
-		if err := setEnviron(oldEnv); err != nil {
-			errs = append(errs, err)
+		if !slices.Equal(os.Environ(), oldEnv) {
+			if err := setEnviron(oldEnv); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		os.Args = oldArgs
 		unix.Umask(oldUmask)
@@ -78,9 +83,11 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 		errs = append(errs, fmt.Errorf("lending working directory: %w", err))
 		return 0, nil
 	}
-	if err := setEnviron(req.Env); err != nil {
-		errs = append(errs, err)
-		return 0, nil
+	if !slices.Equal(req.Env, oldEnv) { // a pipe session's usually is the server's
+		if err := setEnviron(req.Env); err != nil {
+			errs = append(errs, err)
+			return 0, nil
+		}
 	}
 	os.Args = append([]string{argv0}, req.Args...)
 	in.start()
@@ -129,13 +136,23 @@ type relay struct {
 	eof        [2]bool
 	stopR      int // readable once finish wants the relay to end
 	stopW      int
+	timer      *time.Timer // starts run, unless the command ends first
 	done       chan struct{}
-	buf        []byte
 	writeFails error
 }
 
+// relayDelay is how long a command runs before its output is forwarded
+// while it runs: a shorter command's output waits in the pipes (64 KiB
+// each) and is forwarded once it ends, with no thread woken for it. A
+// command that fills a pipe sooner waits at most this long.
+const relayDelay = time.Millisecond
+
+// relayBuf is the relays' read buffer: one relay exists at a time (Lend
+// serialises), and it reads only under its mutex.
+var relayBuf = make([]byte, 64<<10)
+
 func newRelay(stdout, stderr io.Writer) (*relay, error) {
-	rl := &relay{dst: [2]io.Writer{stdout, stderr}, r: [2]int{-1, -1}, w: [2]int{-1, -1}, stopR: -1, stopW: -1, done: make(chan struct{}), buf: make([]byte, 64<<10)}
+	rl := &relay{dst: [2]io.Writer{stdout, stderr}, r: [2]int{-1, -1}, w: [2]int{-1, -1}, stopR: -1, stopW: -1, done: make(chan struct{})}
 	var err error
 	for i := range 2 {
 		if rl.r[i], rl.w[i], err = pipe(); err != nil {
@@ -151,7 +168,7 @@ func newRelay(stdout, stderr io.Writer) (*relay, error) {
 		rl.abandon()
 		return nil, err
 	}
-	go rl.run()
+	rl.timer = time.AfterFunc(relayDelay, rl.run)
 	return rl, nil
 }
 
@@ -182,9 +199,9 @@ func (rl *relay) flush() {
 	defer rl.mu.Unlock()
 	for i := range 2 {
 		for !rl.eof[i] {
-			n, err := unix.Read(rl.r[i], rl.buf)
+			n, err := unix.Read(rl.r[i], relayBuf)
 			if n > 0 {
-				if _, werr := rl.dst[i].Write(rl.buf[:n]); werr != nil && rl.writeFails == nil {
+				if _, werr := rl.dst[i].Write(relayBuf[:n]); werr != nil && rl.writeFails == nil {
 					rl.writeFails = werr // the client is gone; keep draining
 				}
 				continue
@@ -209,8 +226,11 @@ func (rl *relay) finish() {
 		_ = unix.Close(rl.w[i])
 		rl.w[i] = -1
 	}
-	_, _ = unix.Write(rl.stopW, []byte{0})
-	<-rl.done
+	if !rl.timer.Stop() {
+		// run started (or is starting): stop it and wait.
+		_, _ = unix.Write(rl.stopW, []byte{0})
+		<-rl.done
+	}
 	rl.flush()
 	rl.abandon()
 }
