@@ -3,6 +3,7 @@
 package pipe
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -82,6 +83,14 @@ func (plainCommands) ServeCommand(ctx context.Context, req *protocol.Request) in
 		os.Chdir("/")
 	case "quiet":
 		fmt.Println("no input read")
+	case "askafter": // stdin, then a prompt: 'I' and 'L' must not overlap
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		ans, err := req.UI.Prompt("name?", "nobody")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("read %q, answered %q\n", line, ans)
 	}
 	return 0
 }
@@ -179,6 +188,16 @@ func TestClientProcessInPipeMode(t *testing.T) {
 	code, out, errs = runPlain(t, c, in, "child")
 	if code != 0 || out != "child out\nread a line\n" || errs != "child err\n" {
 		t.Fatalf("child: %d %q %q", code, out, errs)
+	}
+
+	in = &inputLog{data: []byte("first\nsecond\n")}
+	var out2, errb2 strings.Builder
+	code, err := c.RunCommand(context.Background(), []string{"--config", "ui.interactive=true", "askafter"}, &client.RunOptions{
+		Stdout: &out2, Stderr: &errb2, Input: in.answer,
+		Line: func(int) ([]byte, error) { return []byte("bob\n"), nil },
+	})
+	if err != nil || code != 0 || out2.String() != "name? read \"first\\n\", answered \"bob\"\n" || in.asked != 1 {
+		t.Fatalf("askafter: %d %v %q %q, input asked %d times (want 1)", code, err, out2.String(), errb2.String(), in.asked)
 	}
 
 	if code, out, _ := runPlain(t, c, nil, "big"); code != 0 || out != strings.Repeat("0123456789abcdef", 1<<16) {

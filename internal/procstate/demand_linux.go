@@ -71,3 +71,16 @@ func blockedReading(proc, taskDir, target string) bool {
 	link, err := os.Readlink(proc + "/fd/" + strconv.FormatUint(fd, 10))
 	return err == nil && link == target
 }
+
+// pipeEmpty reports whether the reader has taken everything fed so far:
+// a reader still blocked in the read the last chunk is waking is not a
+// new demand.
+func (f *feeder) pipeEmpty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.r < 0 {
+		return false
+	}
+	n, err := unix.IoctlGetInt(f.r, unix.TIOCINQ) // FIONREAD, as Linux spells it for every arch
+	return err == nil && n == 0
+}

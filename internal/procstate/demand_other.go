@@ -7,3 +7,6 @@ package procstate
 const canSeeReaders = false
 
 func readerWaiting(uint64) bool { return false }
+
+// pipeEmpty is never asked: without readerWaiting there is no feeding.
+func (f *feeder) pipeEmpty() bool { return false }

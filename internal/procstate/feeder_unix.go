@@ -24,9 +24,8 @@ const (
 	demandPollMax = 50 * time.Millisecond
 )
 
-// feeder gives fd 0 the request's stdin: a pipe that it fills from src
-// once a reader waits on it, and from then on ahead of the reader until
-// end of input (the command has shown it reads its stdin).
+// feeder gives fd 0 the request's stdin: a pipe that it fills from src,
+// one 'I' request at a time, each time a reader waits on it empty.
 type feeder struct {
 	src  io.Reader
 	r, w int // the pipe; w is -1 where no reader can be seen (fd 0 is /dev/null)
@@ -76,27 +75,16 @@ func (f *feeder) start() {
 
 func (f *feeder) run() {
 	defer close(f.done)
-	t := time.NewTimer(demandPoll)
-	defer t.Stop()
-	interval := demandPoll
-	for looks := 1; !readerWaiting(f.ino); looks++ {
-		select {
-		case <-f.stop:
-			return
-		case <-t.C:
-		}
-		if looks%10 == 0 {
-			interval = min(2*interval, demandPollMax)
-		}
-		t.Reset(interval)
-	}
-	buf := make([]byte, 64<<10)
-	for {
+	var buf []byte
+	for f.awaitReader() {
 		f.mu.Lock()
 		stopped := f.stopped
 		f.mu.Unlock()
 		if stopped {
 			return
+		}
+		if buf == nil {
+			buf = make([]byte, 64<<10)
 		}
 		// One 'I' request; its answer is awaited even when the command
 		// ends meanwhile: the client is answering it.
@@ -123,6 +111,31 @@ func (f *feeder) run() {
 	}
 }
 
+// awaitReader returns true once a reader waits on an empty pipe, false
+// when the command is over. Input is asked for only then, never ahead of
+// the reader: an 'I' request outstanding when the command prompts ('L')
+// would mix the client's two answers. It looks at once, then every
+// demandPoll, less often as time goes by.
+func (f *feeder) awaitReader() bool {
+	t := time.NewTimer(demandPoll)
+	defer t.Stop()
+	interval := demandPoll
+	for looks := 1; ; looks++ {
+		if f.pipeEmpty() && readerWaiting(f.ino) {
+			return true
+		}
+		select {
+		case <-f.stop:
+			return false
+		case <-t.C:
+		}
+		if looks%10 == 0 {
+			interval = min(2*interval, demandPollMax)
+		}
+		t.Reset(interval)
+	}
+}
+
 // finish stops feeding once fd 0 is no longer the pipe.
 func (f *feeder) finish() {
 	f.mu.Lock()
@@ -131,8 +144,10 @@ func (f *feeder) finish() {
 	close(f.stop)
 	// The read end goes first, so that a write blocked on a full pipe
 	// fails (EPIPE) instead of waiting for a reader that is gone.
+	f.mu.Lock()
 	_ = unix.Close(f.r)
 	f.r = -1
+	f.mu.Unlock()
 	if f.timer == nil || f.timer.Stop() {
 		close(f.done) // run never started
 	}

@@ -91,10 +91,15 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 	}
 	os.Args = append([]string{argv0}, req.Args...)
 	in.start()
-	stdout, stderr := req.Stdout, req.Stderr
+	// The request's stdin is fd 0 too where fd 0 is fed from it: two
+	// readers of the 'I' channel at once would split its answers.
+	stdin, stdout, stderr := req.Stdin, req.Stdout, req.Stderr
+	if canSeeReaders {
+		req.Stdin = lentStdin(stdin)
+	}
 	req.Stdout = &syncWriter{flush: out.flush, w: stdout}
 	req.Stderr = &syncWriter{flush: out.flush, w: stderr}
-	defer func() { req.Stdout, req.Stderr = stdout, stderr }()
+	defer func() { req.Stdin, req.Stdout, req.Stderr = stdin, stdout, stderr }()
 	return fn(), nil
 }
 
@@ -244,3 +249,27 @@ func (rl *relay) abandon() {
 		}
 	}
 }
+
+// lineReader is what a session's stdin offers its UI's prompts: a line
+// on the 'L' channel (session.LineReader).
+type lineReader interface {
+	ReadLine() (string, error)
+}
+
+// lentStdin is the request's stdin while fd 0 is fed from it: reads go
+// through fd 0, like the command's other reads, and a prompt's line still
+// goes through 'L'.
+func lentStdin(orig io.Reader) io.Reader {
+	if lr, ok := orig.(lineReader); ok {
+		return &stdinWithLines{lr: lr}
+	}
+	return struct{ io.Reader }{os.Stdin}
+}
+
+type stdinWithLines struct {
+	lr lineReader
+}
+
+func (s *stdinWithLines) Read(p []byte) (int, error) { return os.Stdin.Read(p) }
+
+func (s *stdinWithLines) ReadLine() (string, error) { return s.lr.ReadLine() }
