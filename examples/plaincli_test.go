@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/clientraw"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
+	"github.com/cmdsrv/cmdsrv/internal/wire"
 )
 
 // hglibPython is the interpreter Debian's python3-hglib installs for.
@@ -193,4 +196,55 @@ func scriptEnviron(ts *testscript.TestScript) []string {
 		}
 	}
 	return env
+}
+
+// TestPlainCLINestedServe: `serve --cmdserver pipe` as a command of a
+// PlainMain application serves a nested session over the command's
+// channels, whose commands have the client's process state in turn (the
+// nested server itself is not lent the process: its commands are).
+func TestPlainCLINestedServe(t *testing.T) {
+	warm := testutil.BuildCommand(t, "./examples/plaincli", "plaincli")
+	c, err := client.StartCommand(exec.Command(warm, "serve", "--cmdserver", "pipe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	script := bytes.NewReader(wire.AppendBlock([]byte("runcommand\n"), []byte("-upper\x00hello\x00inner")))
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code, err := c.RunCommand(ctx, []string{"serve", "--cmdserver", "pipe"}, &client.RunOptions{
+		Stdout: &out, Stderr: &errb,
+		Input: func(size int) ([]byte, error) {
+			b := make([]byte, min(size, script.Len()))
+			n, _ := script.Read(b)
+			return b[:n], nil
+		},
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("nested serve: %d %v (stderr %q)", code, err, errb.String())
+	}
+	inner, err := client.New(&out, io.Discard)
+	if err != nil {
+		t.Fatalf("inner hello: %v (output %q)", err, out.String())
+	}
+	var frames []string
+	for {
+		ch, payload, _, err := clientraw.ReadFrame(inner)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, string(ch)+":"+string(payload))
+	}
+	// The inner command's fmt.Println reached the inner session's 'o'.
+	if want := "o:HELLO INNER\n|r:\x00\x00\x00\x00"; strings.Join(frames, "|") != want {
+		t.Fatalf("inner frames %q, want %q", frames, want)
+	}
+	var o bytes.Buffer
+	if code, err := c.RunCommand(ctx, []string{"hello", "outer"}, &client.RunOptions{Stdout: &o}); err != nil || code != 0 || o.String() != "hello outer\n" {
+		t.Fatalf("outer after nested: %d %v %q", code, err, o.String())
+	}
 }

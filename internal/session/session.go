@@ -397,10 +397,25 @@ func (s *Session) run(ctx context.Context, args []string) int {
 	}
 	ui := req.UI.(*sessionUI)
 	defer ui.stopPager()
-	if s.Mode == protocol.ModeDirect || !protocol.WantsClientProcess(s.Handler) {
+	if s.Mode == protocol.ModeDirect || !wantsClientProcess(s.Handler, req.Args) {
 		return RunHandler(cctx, s.Handler, req, s.logger())
 	}
 	return s.runInClientProcess(cctx, req, errOut)
+}
+
+// ClientProcessFor is implemented by a Handler that asks for the client's
+// process state for some commands only: cmdsrv's wrapper of an
+// application, whose nested `serve --cmdserver pipe` must not hold the
+// process while its own commands are lent it.
+type ClientProcessFor interface {
+	ClientProcessFor(args []string) bool
+}
+
+func wantsClientProcess(h protocol.Handler, args []string) bool {
+	if f, ok := h.(ClientProcessFor); ok {
+		return f.ClientProcessFor(args)
+	}
+	return protocol.WantsClientProcess(h)
 }
 
 // runInClientProcess runs a command of a Handler that asked for the
