@@ -57,13 +57,16 @@ package cmdsrv
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -134,6 +137,13 @@ type Program struct {
 	// more files whose change restarts the server (nil: the defaults). The
 	// server and its workers both use it, so their hashes agree.
 	ChgOptions *ChgOptions
+	// SignalGrace is how long a direct run's command has, after SIGINT,
+	// SIGTERM or SIGHUP cancelled its context, to return before the
+	// signal ends the process the way it ends a plain program (the
+	// default disposition, so the parent sees "killed by SIGINT"). A
+	// second signal ends it at once. 0: DefaultSignalGrace; negative:
+	// never (the command alone decides when to return).
+	SignalGrace time.Duration
 	// Stdin, Stdout and Stderr default to the os streams; tests replace
 	// them.
 	Stdin          io.Reader
@@ -208,7 +218,7 @@ func (p *Program) direct(d directArgs) int {
 	if err != nil {
 		return p.abort("%v", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := p.directSignals()
 	defer stop()
 	req := &protocol.Request{
 		Args:      d.args,
@@ -221,6 +231,10 @@ func (p *Program) direct(d directArgs) int {
 		Log:       log,
 		Pager:     d.globals.Pager,
 		Traceback: d.globals.Traceback,
+		Mode:      protocol.ModeDirect,
+
+		// The process is the user's, unless a test gave other streams.
+		ClientProcess: p.Stdin == io.Reader(os.Stdin) && p.Stdout == io.Writer(os.Stdout) && p.Stderr == io.Writer(os.Stderr),
 	}
 	req.UI = session.NewLocalUI(req)
 	return session.RunHandler(ctx, p.wrap(h, log), req, log) & 0xff
@@ -336,3 +350,145 @@ func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err erro
 // the chg package's Options. The zero value (or a nil *ChgOptions) gives
 // the defaults.
 type ChgOptions = chg.Options
+
+// DefaultSignalGrace is Program.SignalGrace's default: long enough for a
+// command that watches its context to clean up (remove a temporary file,
+// print a last line), short enough that Ctrl-C on one that does not
+// still feels immediate.
+const DefaultSignalGrace = 250 * time.Millisecond
+
+// directSignals returns the context of a direct run's command: SIGINT,
+// SIGTERM and SIGHUP cancel it with a *protocol.SignalError as cause, and
+// end the process with that signal's default disposition when the
+// command has not returned within the grace (or at a second signal), as a
+// plain program that does not catch them would end. SIGINT or SIGHUP
+// ignored when the process started (a background job of a
+// non-interactive shell, nohup) stays ignored, as it does for a plain Go
+// program (whose runtime keeps only those two ignored). stop ends the
+// watch; call it once the command has returned.
+func (p *Program) directSignals() (ctx context.Context, stop func()) {
+	var sigs []os.Signal
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if len(sigs) == 0 {
+		return ctx, func() { cancel(nil) }
+	}
+	grace := p.SignalGrace
+	if grace == 0 {
+		grace = DefaultSignalGrace
+	}
+	ch := make(chan os.Signal, len(sigs))
+	signal.Notify(ch, sigs...)
+	var mu sync.Mutex // held by a re-raise, so that stop cannot come between
+	finished := false
+	raise := func(s os.Signal) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !finished {
+			raiseDefault(s, p.Stderr)
+		}
+	}
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		var first os.Signal
+		var timeout <-chan time.Time
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-ch:
+				if first != nil {
+					raise(s)
+					continue
+				}
+				first = s
+				cancel(&protocol.SignalError{Signal: s})
+				if grace > 0 {
+					timeout = time.After(grace)
+				}
+			case <-timeout:
+				raise(first)
+			}
+		}
+	}()
+	return ctx, func() {
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+		signal.Stop(ch)
+		close(done)
+		<-watched
+		cancel(nil)
+	}
+}
+
+// PlainMain serves the main function of a CLI written as a plain program:
+// one that takes its arguments from os.Args, its directory and
+// environment from the process and writes to os.Stdout and os.Stderr.
+// Each command runs main with the client's process state
+// (protocol.ClientProcess: os.Args, fds 0-2, directory, environment) and
+// ends with status 0 when main returns. A direct run's os.Exit is the
+// plain program's; what os.Exit and log.Fatal do in a server is in
+// docs/adopting.md.
+//
+// Before each command the flag package's command line is put back as
+// package initialisation left it: the flags defined then, at their
+// defaults, and none of those main defines itself (which would otherwise
+// panic as redefined on a server's second command).
+//
+//	p := cmdsrv.Program{Name: "mycli", NewHandler: cmdsrv.PlainMain(cliMain)}
+//	os.Exit(p.Main(os.Args))
+func PlainMain(main func()) NewHandlerFunc {
+	return PlainRun(func() int { main(); return 0 })
+}
+
+// PlainRun is PlainMain for a CLI whose main is os.Exit(run()): each
+// command's status is what run returns.
+func PlainRun(run func() int) NewHandlerFunc {
+	return func(*protocol.Config, hclog.Logger) (protocol.Handler, error) {
+		// NewHandler runs after package initialisation, before any command.
+		return &plainMain{run: run, flags: initFlags()}, nil
+	}
+}
+
+// plainMain is the Handler of PlainMain and PlainRun.
+type plainMain struct {
+	run   func() int
+	flags []*flag.Flag
+}
+
+func (m *plainMain) ServeCommand(context.Context, *protocol.Request) int {
+	m.resetFlags()
+	return m.run()
+}
+
+// ClientProcess asks for the client's process state: a plain program
+// knows no other.
+func (*plainMain) ClientProcess() bool { return true }
+
+// initFlags returns the flags of flag.CommandLine as package
+// initialisation defined them.
+func initFlags() []*flag.Flag {
+	var fs []*flag.Flag
+	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs = append(fs, f) })
+	return fs
+}
+
+// resetFlags gives flag.CommandLine back its start-up flags, each at its
+// default, so that a command sees neither the flags nor the values of the
+// one before it.
+func (m *plainMain) resetFlags() {
+	fresh := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	fresh.Usage = func() { flag.Usage() }
+	for _, f := range m.flags {
+		_ = f.Value.Set(f.DefValue) // a Value that cannot take its default back keeps its value
+		fresh.Var(f.Value, f.Name, f.Usage)
+	}
+	flag.CommandLine = fresh
+}

@@ -27,8 +27,14 @@ func (p *Program) wrap(h protocol.Handler, log hclog.Logger) protocol.Handler {
 	return &appHandler{h: h, log: log, hg: p.GlobalOptions}
 }
 
+// nestedServe reports whether args are a nested server's, not the
+// application's.
+func (a *appHandler) nestedServe(args []string) bool {
+	return len(args) > 0 && args[0] == "serve" && (a.hg || chgclient.HasCmdserver(args[1:]))
+}
+
 func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
-	if len(req.Args) == 0 || req.Args[0] != "serve" || (!a.hg && !chgclient.HasCmdserver(req.Args[1:])) {
+	if !a.nestedServe(req.Args) {
 		return a.h.ServeCommand(ctx, req)
 	}
 	o, err := parseServeArgs(req.Args[1:], serverArgs{})
@@ -53,6 +59,13 @@ func (a *appHandler) Dependencies() *protocol.Deps {
 		return d.Dependencies()
 	}
 	return nil
+}
+
+// ClientProcessFor reports whether the wrapped Handler asks for the
+// client's process state, for the application's commands; a nested
+// server is not lent it (its own commands are, one by one).
+func (a *appHandler) ClientProcessFor(args []string) bool {
+	return !a.nestedServe(args) && protocol.WantsClientProcess(a.h)
 }
 
 // Prewarm forwards to the wrapped Handler when it is a Prewarmer.

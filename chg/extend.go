@@ -17,6 +17,7 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // maxFDs bounds the descriptors accepted by one attachio.
@@ -65,6 +66,7 @@ func Extend(sess *session.Session, uc *net.UnixConn, st *State, opts *Options) {
 	}
 	sess.System = c.system
 	sess.Pager = c.pager
+	sess.Mode = protocol.ModeChg
 }
 
 func (c *conn) chdir(ctx context.Context, s *session.Session) error {

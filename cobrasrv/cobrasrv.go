@@ -2,7 +2,7 @@
 // every request runs on a fresh tree, so flags parsed for one request never
 // leak into the next, with the request's arguments and streams.
 //
-//	h := &cobrasrv.Handler{NewRoot: newRootCmd}
+//	h := &cobrasrv.Handler{NewRootFor: newRootCmd} // func(*protocol.Request) *cobra.Command
 //	p := cmdsrv.Program{Name: "mytool", NewHandler: func(*protocol.Config, hclog.Logger) (protocol.Handler, error) { return h, nil }}
 //	os.Exit(p.Main(os.Args))
 //
@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -22,14 +24,29 @@ import (
 
 // Handler adapts a cobra command tree to protocol.Handler.
 type Handler struct {
-	// NewRoot builds a fresh command tree; it runs once per request. The
-	// tree must not share flag variables with earlier trees (declare them
-	// inside NewRoot, not as package globals).
+	// NewRootFor builds a fresh command tree for req; it runs once per
+	// request, so a CLI that builds its tree with its streams or options
+	// (NewCmd(streams)) takes them from req. The tree must not share flag
+	// variables with earlier trees (declare them inside the function, not
+	// as package globals).
+	NewRootFor func(req *protocol.Request) *cobra.Command
+	// NewRoot is the older form of NewRootFor, for a tree that needs
+	// nothing of the request; used when NewRootFor is nil.
 	NewRoot func() *cobra.Command
 	// AllowReuse declares the commands free of per-client process state,
 	// so a unix worker may serve several clients in turn.
 	AllowReuse bool
+	// NoClientProcess turns off what Handler asks for by default: the
+	// client's process state during each command (protocol.ClientProcess),
+	// which is what lets cobra write to os.Stdout and os.Stderr, as it does
+	// by default, in a pipe server and a unix worker too. Off, the
+	// request's streams are set on the tree instead (see ServeCommand).
+	NoClientProcess bool
 }
+
+// ClientProcess asks for the client's process state unless
+// NoClientProcess is set: cobra's default streams are the process's.
+func (h *Handler) ClientProcess() bool { return !h.NoClientProcess }
 
 // ExitCoder is implemented by errors that carry an exit status; other
 // errors from a command exit with 1.
@@ -68,13 +85,29 @@ func Request(ctx context.Context) *protocol.Request {
 // Reusable reports the AllowReuse setting.
 func (h *Handler) Reusable() bool { return h.AllowReuse }
 
-// ServeCommand runs req.Args on a fresh tree with the request's streams.
+// ServeCommand runs req.Args on a fresh tree.
+//
+// Cobra chooses its streams itself: OutOrStdout for a command's output,
+// OutOrStderr for its Print functions and the usage after an error,
+// ErrOrStderr for "Error: ...". When the process's own streams are the
+// client's (req.ClientProcess: a direct run, chg's attached stdio, and by
+// default the pipe and unix modes too), the tree is left as it is, so
+// every one of those choices is a plain run's. Otherwise (NoClientProcess)
+// the request's streams are set on the root (SetIn, SetOut, SetErr), and
+// what cobra writes with OutOrStderr goes to stdout.
 func (h *Handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
-	root := h.NewRoot()
+	var root *cobra.Command
+	if h.NewRootFor != nil {
+		root = h.NewRootFor(req)
+	} else {
+		root = h.NewRoot()
+	}
 	root.SetArgs(req.Args)
-	root.SetIn(req.Stdin)
-	root.SetOut(req.Stdout)
-	root.SetErr(req.Stderr)
+	if !req.ClientProcess && !processStreams(req) {
+		root.SetIn(req.Stdin)
+		root.SetOut(req.Stdout)
+		root.SetErr(req.Stderr)
+	}
 	err := root.ExecuteContext(context.WithValue(ctx, requestKey{}, req))
 	if err == nil {
 		return 0
@@ -84,4 +117,10 @@ func (h *Handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
 		return ec.ExitCode()
 	}
 	return 1
+}
+
+// processStreams reports whether req's streams are the process's own, so
+// that cobra's defaults (os.Stdin, os.Stdout, os.Stderr) reach the client.
+func processStreams(req *protocol.Request) bool {
+	return req.Stdin == io.Reader(os.Stdin) && req.Stdout == io.Writer(os.Stdout) && req.Stderr == io.Writer(os.Stderr)
 }

@@ -84,6 +84,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Stderr:    stderr,
 		Dir:       s.Dir,
 		Traceback: s.Traceback,
+		Mode:      protocol.ModePipe,
 
 		GlobalOptions: s.GlobalOptions,
 	}
@@ -112,7 +113,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		case err := <-done:
 			return err
 		case sig := <-s.Signals:
-			if sess.Interrupt() {
+			if sess.InterruptWith(&protocol.SignalError{Signal: sig}) {
 				continue
 			}
 			if sig == os.Interrupt && !shutdownOnInterrupt {

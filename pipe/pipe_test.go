@@ -50,10 +50,13 @@ func start(t *testing.T, cfg ...string) *fixture {
 		case "block": // until interrupted
 			f.started <- struct{}{}
 			<-ctx.Done()
+			fmt.Fprintln(req.Stdout, context.Cause(ctx))
 			fmt.Fprintln(req.Stderr, "interrupted!")
 			return 255
 		case "echo":
 			fmt.Fprintln(req.Stdout, strings.Join(req.Args[1:], " "))
+		case "mode":
+			fmt.Fprintln(req.Stdout, req.Mode)
 		}
 		return 0
 	})
@@ -116,6 +119,10 @@ func TestSignalDuringCommandInterruptsIt(t *testing.T) {
 			if r.code != 255 || r.eout != "interrupted!\n" {
 				t.Fatalf("block: %d %q", r.code, r.eout)
 			}
+			// The command can tell which signal it was.
+			if want := (&protocol.SignalError{Signal: sig}).Error() + "\n"; r.out != want {
+				t.Fatalf("block: cause %q, want %q", r.out, want)
+			}
 			if code, out, _ := run(t, f.c, "echo", "next"); code != 0 || out != "next\n" {
 				t.Fatalf("after: %d %q", code, out)
 			}
@@ -127,6 +134,18 @@ func TestSignalDuringCommandInterruptsIt(t *testing.T) {
 				t.Fatalf("Serve: %v", err)
 			}
 		})
+	}
+}
+
+// TestRequestKnowsItsMode: a pipe server's requests say so.
+func TestRequestKnowsItsMode(t *testing.T) {
+	f := start(t)
+	if code, out, _ := run(t, f.c, "mode"); code != 0 || out != "pipe\n" {
+		t.Fatalf("mode: %d %q", code, out)
+	}
+	_ = f.c.Close()
+	if err := f.wait(t); err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
 }
 
@@ -186,4 +205,48 @@ func TestBadShutdownConfig(t *testing.T) {
 // session still reading after Serve returned, say).
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+// TestHangupIsTheCause: a client that goes away mid-command (its end of
+// the output pipe closed) cancels the command with protocol.ErrHangup as
+// its cause.
+func TestHangupIsTheCause(t *testing.T) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	started, causes := make(chan struct{}), make(chan error, 1)
+	h := protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
+		close(started)
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return 255
+	})
+	srv := &Server{Handler: h, Stderr: io.Discard, Dir: t.TempDir()}
+	done := make(chan error, 1)
+	go func() {
+		done <- srv.Serve(context.Background(), inR, outW)
+		outW.Close()
+		inR.Close()
+	}()
+	if _, err := inW.Write([]byte("runcommand\n\x00\x00\x00\x05block")); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	outR.Close()
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, protocol.ErrHangup) {
+			t.Fatalf("cause %v, want ErrHangup", cause)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the command was not cancelled by the hang-up")
+	}
+	inW.Close()
+	<-done
 }

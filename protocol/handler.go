@@ -17,6 +17,7 @@ import (
 // on the wire (so -1 becomes 255). ctx is cancelled when the client
 // interrupts the command (SIGINT to a pipe server, or forwarded by chg) or
 // disconnects; a long command should watch it and return soon after.
+// context.Cause(ctx) says why: a *SignalError or ErrHangup (cause.go).
 //
 // The request, its streams and its UI are valid only until ServeCommand
 // returns; the handler must not keep them or change them. A command must
@@ -65,6 +66,15 @@ type Request struct {
 	// Traceback is true when --traceback was given: errors should carry
 	// stack traces.
 	Traceback bool
+
+	// Mode is how the request is served: ModeDirect, ModePipe, ModeUnix
+	// or ModeChg (served.go).
+	Mode Mode
+	// ClientProcess is true when the process's own stdio, working
+	// directory and environment are this request's while the command
+	// runs: a direct run, chg's attached stdio, or a Handler that asked
+	// for it (process.go). os.Stdout is then the client's stdout.
+	ClientProcess bool
 }
 
 // Getenv returns the value of name in the request's environment.

@@ -549,6 +549,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 		Logger:    rw.log,
 		Stderr:    os.Stderr,
 		Traceback: rw.init.Traceback,
+		Mode:      protocol.ModeUnix, // chg's Extend makes it ModeChg
 		// The master's Program opted in (or not) to hg's global options.
 		GlobalOptions: rw.init.GlobalOptions,
 		Disconnected:  session.PollHangup(fd),

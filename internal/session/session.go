@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/internal/fresh"
+	"github.com/cmdsrv/cmdsrv/internal/procstate"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
@@ -76,6 +77,9 @@ type Session struct {
 	Pager func(ctx context.Context, req *protocol.Request, pagerCmd string) (stop func(), err error)
 	// OnKey receives the keys reported by Request.UseKey.
 	OnKey func(key string)
+	// Mode is what every request says of how it is served
+	// (protocol.Request.Mode).
+	Mode protocol.Mode
 
 	br     *bufio.Reader
 	fw     *FrameWriter
@@ -99,8 +103,8 @@ type Session struct {
 	timings      []any // request name, duration...: at debug level only
 	commandsDone atomic.Int64
 
-	mu     sync.Mutex         // guards cancel
-	cancel context.CancelFunc // of the running command, nil between requests
+	mu     sync.Mutex              // guards cancel
+	cancel context.CancelCauseFunc // of the running command, nil between requests
 }
 
 // ServeStatus maps the error returned by Serve to the process exit status a
@@ -300,15 +304,22 @@ func (s *Session) Attach(stdin io.Reader, stdout, stderr io.Writer) {
 // Attached reports whether Attach has been called.
 func (s *Session) Attached() bool { return s.stdout != nil }
 
-// Interrupt cancels the running command, as SIGINT does. It returns false
+// Interrupt cancels the running command, as SIGINT does: its
+// context.Cause is a *protocol.SignalError for SIGINT. It returns false
 // when no command is running.
 func (s *Session) Interrupt() bool {
+	return s.InterruptWith(&protocol.SignalError{Signal: os.Interrupt})
+}
+
+// InterruptWith cancels the running command with cause, which the command
+// reads with context.Cause. It returns false when no command is running.
+func (s *Session) InterruptWith(cause error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancel == nil {
 		return false
 	}
-	s.cancel()
+	s.cancel(cause)
 	return true
 }
 
@@ -357,8 +368,8 @@ func (s *Session) run(ctx context.Context, args []string) int {
 		return fail(err)
 	}
 	req.Stderr = errOut
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	s.mu.Lock()
 	s.cancel = cancel
 	s.mu.Unlock()
@@ -378,7 +389,7 @@ func (s *Session) run(ctx context.Context, args []string) int {
 			defer wg.Done()
 			if s.Disconnected(done) {
 				s.logger().Info("client disconnected; cancelling its command")
-				cancel()
+				cancel(protocol.ErrHangup)
 			}
 		})
 		defer func() {
@@ -391,7 +402,47 @@ func (s *Session) run(ctx context.Context, args []string) int {
 	}
 	ui := req.UI.(*sessionUI)
 	defer ui.stopPager()
-	return RunHandler(cctx, s.Handler, req, s.logger())
+	if s.Mode == protocol.ModeDirect || !wantsClientProcess(s.Handler, req.Args) {
+		return RunHandler(cctx, s.Handler, req, s.logger())
+	}
+	return s.runInClientProcess(cctx, req, errOut)
+}
+
+// ClientProcessFor is implemented by a Handler that asks for the client's
+// process state for some commands only: cmdsrv's wrapper of an
+// application, whose nested `serve --cmdserver pipe` must not hold the
+// process while its own commands are lent it.
+type ClientProcessFor interface {
+	ClientProcessFor(args []string) bool
+}
+
+func wantsClientProcess(h protocol.Handler, args []string) bool {
+	if f, ok := h.(ClientProcessFor); ok {
+		return f.ClientProcessFor(args)
+	}
+	return protocol.WantsClientProcess(h)
+}
+
+// runInClientProcess runs a command of a Handler that asked for the
+// client's process state (protocol.ClientProcess): all of it lent for the
+// command, or only os.Args when the rest is the client's already (chg's
+// attachio, chdir and setenv).
+func (s *Session) runInClientProcess(ctx context.Context, req *protocol.Request, errOut io.Writer) int {
+	req.ClientProcess = true
+	run := func() int { return RunHandler(ctx, s.Handler, req, s.logger()) }
+	lend := procstate.Lend
+	if s.Attached() {
+		lend = procstate.LendArgs
+	}
+	status, err := lend(req, os.Args[0], run)
+	if err != nil {
+		s.logger().Error("lending the process state to a command", "error", err)
+		fmt.Fprintf(errOut, "abort: %v\n", err)
+		if status == 0 {
+			status = 255
+		}
+	}
+	return status
 }
 
 // IsReusable reports whether h declares itself reusable.
@@ -453,6 +504,9 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 		Log:       s.logger(),
 		Pager:     g.Pager,
 		Traceback: g.Traceback || s.Traceback,
+		Mode:      s.Mode,
+
+		ClientProcess: s.stdout != nil, // chg's attachio, chdir, setenv
 	}
 	s.input = nil
 	if s.stdout != nil {

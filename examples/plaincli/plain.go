@@ -1,0 +1,6 @@
+//go:build plain
+
+package main
+
+// The CLI as it was before cmdsrv.
+func main() { cliMain() }

@@ -1,0 +1,275 @@
+//go:build unix
+
+package procstate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cmdsrv/cmdsrv/internal/sysfd"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err error) {
+	saved, err := sysfd.SaveStdio()
+	if err != nil {
+		return 0, err
+	}
+	defer saved.Close()
+	out, err := newRelay(req.Stdout, req.Stderr)
+	if err != nil {
+		return 0, err
+	}
+	in, err := newFeeder(req.Stdin)
+	if err != nil {
+		out.finish()
+		return 0, err
+	}
+	oldDir, err := unix.Getwd() // one getcwd; os.Getwd stats $PWD first
+	if err != nil {
+		out.finish()
+		in.finish()
+		return 0, fmt.Errorf("getting working directory: %w", err)
+	}
+	oldEnv, oldArgs := os.Environ(), os.Args
+	oldUmask := unix.Umask(0o022)
+	unix.Umask(oldUmask)
+
+	var errs []error
+	defer func() {
+		// Put the process back, in the order that lets the relays end:
+		// our descriptors 0-2 first, so that only the pipes' own ends
+		// (and children the command left behind) still hold them.
+		if err := saved.Restore(); err != nil {
+			errs = append(errs, err)
+		}
+		out.finish()
+		in.finish()
+		// Put back unconditionally: the command may have changed them.
+		if err := os.Chdir(oldDir); err != nil {
+			errs = append(errs, fmt.Errorf("restoring working directory: %w", err))
+		}
+		if !slices.Equal(os.Environ(), oldEnv) {
+			if err := setEnviron(oldEnv); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		os.Args = oldArgs
+		unix.Umask(oldUmask)
+		err = errors.Join(errs...)
+	}()
+	if err := sysfd.Dup2(in.r, 0); err != nil {
+		errs = append(errs, fmt.Errorf("lending descriptor 0: %w", err))
+		return 0, nil
+	}
+	if err := sysfd.Dup2(out.w[0], 1); err != nil {
+		errs = append(errs, fmt.Errorf("lending descriptor 1: %w", err))
+		return 0, nil
+	}
+	if err := sysfd.Dup2(out.w[1], 2); err != nil {
+		errs = append(errs, fmt.Errorf("lending descriptor 2: %w", err))
+		return 0, nil
+	}
+	if err := os.Chdir(req.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("lending working directory: %w", err))
+		return 0, nil
+	}
+	if !slices.Equal(req.Env, oldEnv) { // a pipe session's usually is the server's
+		if err := setEnviron(req.Env); err != nil {
+			errs = append(errs, err)
+			return 0, nil
+		}
+	}
+	os.Args = append([]string{argv0}, req.Args...)
+	in.start()
+	// The request's stdin is fd 0 too where fd 0 is fed from it: two
+	// readers of the 'I' channel at once would split its answers.
+	stdin, stdout, stderr := req.Stdin, req.Stdout, req.Stderr
+	if canSeeReaders {
+		req.Stdin = lentStdin(stdin)
+	}
+	req.Stdout = &syncWriter{flush: out.flush, w: stdout}
+	req.Stderr = &syncWriter{flush: out.flush, w: stderr}
+	defer func() { req.Stdin, req.Stdout, req.Stderr = stdin, stdout, stderr }()
+	return fn(), nil
+}
+
+func setEnviron(env []string) error {
+	os.Clearenv()
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			continue
+		}
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("setting environment %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// pipe returns a close-on-exec pipe: r, w. The flag is set under
+// ForkLock, which exec holds while it forks (macOS has no pipe2), so no
+// child started meanwhile inherits the pipe.
+func pipe() (int, int, error) {
+	var p [2]int
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	if err := unix.Pipe(p[:]); err != nil {
+		return -1, -1, fmt.Errorf("creating a pipe: %w", err)
+	}
+	unix.CloseOnExec(p[0])
+	unix.CloseOnExec(p[1])
+	return p[0], p[1], nil
+}
+
+// relay forwards what the command writes to fds 1 and 2 to its writers.
+type relay struct {
+	mu   sync.Mutex // held while reading the pipes and writing on
+	r, w [2]int     // the pipes' ends: [0] stdout, [1] stderr
+	dst  [2]io.Writer
+	// eof marks a pipe whose every writer has gone.
+	eof        [2]bool
+	stopR      int // readable once finish wants the relay to end
+	stopW      int
+	timer      *time.Timer // starts run, unless the command ends first
+	done       chan struct{}
+	writeFails error
+}
+
+// relayDelay is how long a command runs before its output is forwarded
+// while it runs: a shorter command's output waits in the pipes (64 KiB
+// each) and is forwarded once it ends, with no thread woken for it. A
+// command that fills a pipe sooner waits at most this long.
+const relayDelay = time.Millisecond
+
+// relayBuf is the relays' read buffer: one relay exists at a time (Lend
+// serialises), and it reads only under its mutex.
+var relayBuf = make([]byte, 64<<10)
+
+func newRelay(stdout, stderr io.Writer) (*relay, error) {
+	rl := &relay{dst: [2]io.Writer{stdout, stderr}, r: [2]int{-1, -1}, w: [2]int{-1, -1}, stopR: -1, stopW: -1, done: make(chan struct{})}
+	var err error
+	for i := range 2 {
+		if rl.r[i], rl.w[i], err = pipe(); err != nil {
+			rl.abandon()
+			return nil, err
+		}
+		if err = unix.SetNonblock(rl.r[i], true); err != nil {
+			rl.abandon()
+			return nil, fmt.Errorf("relay pipe: %w", err)
+		}
+	}
+	if rl.stopR, rl.stopW, err = pipe(); err != nil {
+		rl.abandon()
+		return nil, err
+	}
+	rl.timer = time.AfterFunc(relayDelay, rl.run)
+	return rl, nil
+}
+
+// run forwards until finish.
+func (rl *relay) run() {
+	defer close(rl.done)
+	fds := []unix.PollFd{{Fd: int32(rl.r[0]), Events: unix.POLLIN}, {Fd: int32(rl.r[1]), Events: unix.POLLIN}, {Fd: int32(rl.stopR), Events: unix.POLLIN}}
+	for {
+		for i := range 2 {
+			if rl.eof[i] {
+				fds[i].Fd = -1 // poll ignores it
+			}
+		}
+		_, err := unix.Poll(fds, -1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		rl.flush()
+		if fds[2].Revents != 0 {
+			return
+		}
+	}
+}
+
+// flush forwards what the pipes hold now.
+func (rl *relay) flush() {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	for i := range 2 {
+		for !rl.eof[i] {
+			n, err := unix.Read(rl.r[i], relayBuf)
+			if n > 0 {
+				if _, werr := rl.dst[i].Write(relayBuf[:n]); werr != nil && rl.writeFails == nil {
+					rl.writeFails = werr // the client is gone; keep draining
+				}
+				continue
+			}
+			if n == 0 && err == nil {
+				rl.eof[i] = true
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			break // EAGAIN: empty for now
+		}
+	}
+}
+
+// finish ends the relay once fds 1 and 2 are no longer the pipes: what
+// the command wrote before it returned is in the pipes, so one last
+// flush forwards it all, even when a process the command left behind
+// still holds a pipe open.
+func (rl *relay) finish() {
+	for i := range 2 {
+		_ = unix.Close(rl.w[i])
+		rl.w[i] = -1
+	}
+	if !rl.timer.Stop() {
+		// run started (or is starting): stop it and wait.
+		_, _ = unix.Write(rl.stopW, []byte{0})
+		<-rl.done
+	}
+	rl.flush()
+	rl.abandon()
+}
+
+// abandon closes every descriptor still open.
+func (rl *relay) abandon() {
+	for _, fd := range []*int{&rl.r[0], &rl.r[1], &rl.w[0], &rl.w[1], &rl.stopR, &rl.stopW} {
+		if *fd >= 0 {
+			_ = unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// lineReader is what a session's stdin offers its UI's prompts: a line
+// on the 'L' channel (session.LineReader).
+type lineReader interface {
+	ReadLine() (string, error)
+}
+
+// lentStdin is the request's stdin while fd 0 is fed from it: reads go
+// through fd 0, like the command's other reads, and a prompt's line still
+// goes through 'L'.
+func lentStdin(orig io.Reader) io.Reader {
+	if lr, ok := orig.(lineReader); ok {
+		return &stdinWithLines{lr: lr}
+	}
+	return struct{ io.Reader }{os.Stdin}
+}
+
+type stdinWithLines struct {
+	lr lineReader
+}
+
+func (s *stdinWithLines) Read(p []byte) (int, error) { return os.Stdin.Read(p) }
+
+func (s *stdinWithLines) ReadLine() (string, error) { return s.lr.ReadLine() }
