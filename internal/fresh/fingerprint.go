@@ -106,6 +106,9 @@ func takePath(path string, dir bool) print {
 }
 
 func isRacy(mtime int64, now time.Time) bool {
+	if !statDecides {
+		return true
+	}
 	return now.UnixNano()-mtime < int64(racyWindow)
 }
 

@@ -11,6 +11,12 @@ import (
 // statInfo is what a stat tells portably: size, mtime in ns, mode. Where
 // there is no inode or ctime, the content hash of racy files covers the
 // same-size rewrites.
+// statDecides is false: without a ctime, a same-size rewrite that keeps
+// the mtime (a copy that preserves times, a tool that restores them) looks
+// unchanged at any age, so every file within maxHashSize stays racy and
+// its content decides on every check.
+const statDecides = false
+
 type statInfo struct {
 	size, mtime int64
 	mode        fs.FileMode

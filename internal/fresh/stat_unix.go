@@ -9,6 +9,10 @@ import (
 
 // statInfo is the part of a stat that changes with a file's content or
 // identity: size, mtime and ctime in ns, inode and device, mode.
+// statDecides: a stat with inode and ctime tells a rewrite of an old file
+// (one outside racyWindow) from no change, so such files are not hashed.
+const statDecides = true
+
 type statInfo struct {
 	size, mtime, ctime int64
 	ino, dev           uint64
