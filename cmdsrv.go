@@ -234,15 +234,14 @@ type socketService func(ctx context.Context, st serviceStart) error
 
 // serviceStart is what a socket service starts from.
 type serviceStart struct {
-	o   serverArgs
-	cfg *protocol.Config
+	o serverArgs
+	// opts are the sessions' options, built once from o (sessionOptions).
+	opts protocol.SessionOptions
 	// listener is the socket systemd passed (daemon.ActivationListener),
 	// served instead of binding o.address; nil when not activated.
 	listener *net.UnixListener
-	// dir is the sessions' starting directory (-R, absolute; "": ours).
-	dir   string
-	log   hclog.Logger
-	ready func()
+	log      hclog.Logger
+	ready    func()
 }
 
 func (p *Program) serve(o serverArgs, service socketService) int {
@@ -274,7 +273,7 @@ func (p *Program) serve(o serverArgs, service socketService) int {
 
 func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	log := p.newLogger(hclog.Warn)
-	dir, err := checkServeOptions(o, cfg)
+	opts, err := p.sessionOptions(o, cfg)
 	if err != nil {
 		return p.abort("%v", err)
 	}
@@ -290,15 +289,11 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	srv := &pipe.Server{
-		Handler:   p.wrap(h, log),
-		Config:    cfg,
-		Logger:    log,
-		Stderr:    os.Stderr,
-		Dir:       dir,
-		Traceback: o.traceback,
-		Signals:   sigs,
-
-		GlobalOptions: p.GlobalOptions,
+		Handler: p.wrap(h, log),
+		Session: opts,
+		Logger:  log,
+		Stderr:  os.Stderr,
+		Signals: sigs,
 	}
 	err = srv.Serve(context.Background(), in, out)
 	return session.ServeStatus(err)
@@ -306,23 +301,25 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 
 var errNestedMode = errors.New("only --cmdserver pipe can be served inside a session")
 
-// checkServeOptions checks what every service needs before it starts: the
-// -R directory (returned absolute, "" when not given) and the 'm' encoding.
-func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err error) {
+// sessionOptions builds, once, what every session of a server starts
+// from, and checks what every service needs before it starts: the -R
+// directory (made absolute) and the 'm' encoding.
+func (p *Program) sessionOptions(o serverArgs, cfg *protocol.Config) (protocol.SessionOptions, error) {
+	opts := protocol.SessionOptions{Config: cfg, Traceback: o.traceback, GlobalOptions: p.GlobalOptions}
 	if o.repository != "" {
 		abs, err := filepath.Abs(o.repository)
 		if err != nil {
-			return "", err
+			return opts, err
 		}
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return "", fmt.Errorf("repository %s not found", o.repository)
+			return opts, fmt.Errorf("repository %s not found", o.repository)
 		}
-		dir = abs
+		opts.Dir = abs
 	}
 	if _, err := session.ChooseMessageEncodingFor(cfg); err != nil {
-		return "", err
+		return opts, err
 	}
-	return dir, nil
+	return opts, nil
 }
 
 // ChgOptions tune what selects and what outdates a chgunix server; they are

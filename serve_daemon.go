@@ -37,7 +37,7 @@ func (p *Program) runService(o serverArgs, cfg *protocol.Config, service socketS
 			return p.abort("%v", err)
 		}
 	}
-	dir, err := checkServeOptions(o, cfg)
+	opts, err := p.sessionOptions(o, cfg)
 	if err != nil {
 		return p.abort("%v", err)
 	}
@@ -51,7 +51,7 @@ func (p *Program) runService(o serverArgs, cfg *protocol.Config, service socketS
 	svc.Args0, svc.Args, svc.Stderr = os.Args[0], os.Args[1:], p.Stderr
 	err = daemon.Run(context.Background(), svc, func(ctx context.Context, sv daemon.Serving) error {
 		return service(ctx, serviceStart{
-			o: o, cfg: cfg, listener: l, dir: dir,
+			o: o, opts: opts, listener: l,
 			log:   p.serviceLogger(logPath, tracked, sv),
 			ready: sv.Ready,
 		})

@@ -46,25 +46,21 @@ func (p *Program) socketService(ctx context.Context, st serviceStart) error {
 		// chg starts it as `serve --no-profile --cmdserver chgunix
 		// --address ADDR --daemon-postexec chdir:/` (see chg.Server).
 		srv := &chg.Server{
-			Address:       st.o.address,
-			Config:        st.cfg,
-			Logger:        st.log,
-			Args0:         os.Args[0],
-			Ready:         st.ready,
-			Options:       p.ChgOptions,
-			GlobalOptions: p.GlobalOptions,
+			Address: st.o.address,
+			Session: st.opts,
+			Logger:  st.log,
+			Args0:   os.Args[0],
+			Ready:   st.ready,
+			Options: p.ChgOptions,
 		}
 		return serveUntilSignal(ctx, srv, st.log)
 	}
 	srv := &unixfork.Server{
-		Address:       st.o.address,
-		Listener:      st.listener,
-		Config:        st.cfg,
-		Logger:        st.log,
-		Args0:         os.Args[0],
-		Dir:           st.dir,
-		Traceback:     st.o.traceback,
-		GlobalOptions: p.GlobalOptions,
+		Address:  st.o.address,
+		Listener: st.listener,
+		Session:  st.opts,
+		Logger:   st.log,
+		Args0:    os.Args[0],
 		Ready: func() {
 			addr := st.o.address
 			if st.listener != nil { // socket activation: no --address

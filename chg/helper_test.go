@@ -69,7 +69,7 @@ func helperMain() int {
 	if skip, _ := cfg.Bool("chgserver.skiphash", false); skip {
 		st = nil
 	}
-	sess := &session.Session{Handler: protocol.HandlerFunc(testCommand), Config: cfg, Stderr: os.Stderr, GlobalOptions: true}
+	sess := &session.Session{Handler: protocol.HandlerFunc(testCommand), Stderr: os.Stderr, Options: protocol.SessionOptions{Config: cfg, GlobalOptions: true}}
 	Extend(sess, uc, st, opts)
 	return session.ServeStatus(sess.Serve(context.Background(), uc, uc))
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // prewarm runs, once, the computations every chg call makes the server
@@ -18,7 +19,7 @@ import (
 func prewarm(st *State, opts *Options) {
 	// A session that reads hg's global options parses the sample's
 	// --config too; the hashes do not depend on it.
-	c := &conn{state: st, opts: opts, sess: &session.Session{GlobalOptions: true}}
+	c := &conn{state: st, opts: opts, sess: &session.Session{Options: protocol.SessionOptions{GlobalOptions: true}}}
 	if c.opts == nil {
 		c.opts = &Options{}
 	}

@@ -25,20 +25,15 @@ var ErrInterrupted = errors.New("interrupted")
 type Server struct {
 	// Handler runs the commands.
 	Handler protocol.Handler
-	// Config is the server-wide configuration. It also supplies
-	// cmdserver.shutdown-on-interrupt (default true).
-	Config *protocol.Config
+	// Session is what every session starts from: the server-wide
+	// configuration (which also supplies cmdserver.shutdown-on-interrupt,
+	// default true), the starting directory ("" = the process's),
+	// --traceback and whether requests read Mercurial's global options.
+	Session protocol.SessionOptions
 	// Logger receives session events (nil: none).
 	Logger hclog.Logger
 	// Stderr is where abort messages and "interrupted!" go (nil: os.Stderr).
 	Stderr io.Writer
-	// Dir is the starting working directory ("" = the process's).
-	Dir string
-	// Traceback adds stack traces to errors.
-	Traceback bool
-	// GlobalOptions makes each request read Mercurial's global options
-	// (session.Session.GlobalOptions); off, its arguments are untouched.
-	GlobalOptions bool
 	// Signals, if set, delivers SIGINT, SIGTERM and SIGHUP. During a
 	// command each one interrupts that command; between requests SIGTERM
 	// and SIGHUP end the server ("killed!"), and SIGINT does too
@@ -70,20 +65,16 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		stderr = os.Stderr
 	}
 	sess := &session.Session{
-		Handler:   s.Handler,
-		Config:    s.Config,
-		Logger:    s.Logger,
-		Stderr:    stderr,
-		Dir:       s.Dir,
-		Traceback: s.Traceback,
-
-		GlobalOptions: s.GlobalOptions,
+		Handler: s.Handler,
+		Options: s.Session,
+		Logger:  s.Logger,
+		Stderr:  stderr,
 	}
 	if fd, ok := fileFD(out); ok {
 		// A pipe whose reader went away reports POLLERR on our end.
 		sess.Disconnected = session.PollHangup(fd)
 	}
-	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
+	shutdownOnInterrupt, err := s.Session.Config.Bool("cmdserver.shutdown-on-interrupt", true)
 	if err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}

@@ -16,7 +16,7 @@ func TestReadSettings(t *testing.T) {
 	read := func(opts ...string) (settings, error) {
 		cfg := &protocol.Config{}
 		require.NoError(t, cfg.Apply(opts))
-		return (&Server{Config: cfg}).readSettings()
+		return (&Server{Session: protocol.SessionOptions{Config: cfg}}).readSettings()
 	}
 	st, err := read()
 	require.NoError(t, err)

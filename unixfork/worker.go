@@ -160,7 +160,10 @@ type runningWorker struct {
 	ln   *net.UnixListener
 	log  hclog.Logger
 	init controlMsg
-	cfg  *protocol.Config
+	// opts are the server's session options (Config applied), the same
+	// for every session but Dir (see dir); set are the worker settings.
+	opts protocol.SessionOptions
+	set  workerSettings
 	h    protocol.Handler
 	ints chan os.Signal
 	// drains receives the master's request to end the session after the
@@ -183,10 +186,13 @@ type runningWorker struct {
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
-	rw.cfg = &protocol.Config{}
-	initErr := rw.cfg.Apply(rw.init.Config)
-	if rw.init.Dir != "" && initErr == nil {
-		initErr = os.Chdir(rw.init.Dir)
+	opts, set, data, initErr := decodeInit(rw.init)
+	rw.opts, rw.set, rw.idleAfter = opts, set, set.ClientIdle
+	if rw.opts.Config == nil {
+		rw.opts.Config = &protocol.Config{}
+	}
+	if rw.opts.Dir != "" && initErr == nil {
+		initErr = os.Chdir(rw.opts.Dir)
 	}
 	state, err := snapshotState()
 	if err != nil && initErr == nil {
@@ -199,15 +205,15 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		rw.dir = state.dir
 	}
 	if initErr == nil && rw.w.Extension != nil {
-		rw.extend, initErr = rw.w.Extension(rw.init.Data)
+		rw.extend, initErr = rw.w.Extension(data)
 	}
 	if initErr == nil {
-		rw.h, initErr = rw.w.NewHandler(rw.cfg, rw.log)
+		rw.h, initErr = rw.w.NewHandler(rw.opts.Config, rw.log)
 	}
 	if initErr == nil {
 		rw.prewarm(ctx)
 		if rw.init.Rehearse {
-			if err := rehearse(ctx, rw.h, rw.cfg); err != nil {
+			if err := rehearse(ctx, rw.h, rw.opts.Config); err != nil {
 				rw.log.Debug("rehearsal failed; the first client pays for a cold start", "error", err)
 			}
 		}
@@ -216,15 +222,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	if initErr == nil && session.IsReusable(rw.h) {
 		reuse = rw.reuseCount()
 	}
-	maxRSS, err := rw.cfg.Bytes("cmdserver.worker-max-rss", DefaultWorkerMaxRSS)
-	if err != nil {
-		rw.log.Warn("ignoring cmdserver.worker-max-rss", "error", err)
-		maxRSS = DefaultWorkerMaxRSS
-	}
-	if rw.idleAfter, err = configDuration(rw.cfg, "cmdserver.client-idle-timeout", DefaultClientIdleTimeout); err != nil {
-		rw.log.Warn("ignoring cmdserver.client-idle-timeout", "error", err)
-		rw.idleAfter = DefaultClientIdleTimeout
-	}
+	maxRSS := rw.set.MaxRSS
 	rw.ints = make(chan os.Signal, 1)
 	// Catching SIGPIPE makes a write to a client's closed pipe (a pager
 	// or `| head` that quit early, on fds 0-2 after attachio) fail with
@@ -373,20 +371,11 @@ const (
 // reuseCount is how many clients this worker serves: the configured
 // count plus a random share of the jitter.
 func (rw *runningWorker) reuseCount() int {
-	n, err := rw.cfg.Int("cmdserver.worker-reuse", DefaultWorkerReuse)
-	if err != nil {
-		rw.log.Warn("ignoring cmdserver.worker-reuse", "error", err)
-		n = DefaultWorkerReuse
-	}
+	n := rw.set.Reuse
 	if n <= 1 {
 		return 1
 	}
-	jitter, err := rw.cfg.Int("cmdserver.worker-reuse-jitter", DefaultWorkerReuseJitter)
-	if err != nil {
-		rw.log.Warn("ignoring cmdserver.worker-reuse-jitter", "error", err)
-		jitter = DefaultWorkerReuseJitter
-	}
-	if jitter > 0 {
+	if jitter := rw.set.ReuseJitter; jitter > 0 {
 		n += rand.IntN(jitter + 1)
 	}
 	return n
@@ -513,23 +502,21 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 		<-rw.ints // an interrupt while idle is for no one
 	}
 	tc := &trackedConn{UnixConn: conn, last: time.Now(), onFirstWrite: rw.announce}
+	opts := rw.opts
+	opts.Dir = rw.dir
 	sess := &session.Session{
-		Handler:   rw.h,
-		Config:    rw.cfg,
-		Dir:       rw.dir,
-		Logger:    rw.log,
-		Stderr:    os.Stderr,
-		Traceback: rw.init.Traceback,
-		// The master's Program opted in (or not) to hg's global options.
-		GlobalOptions: rw.init.GlobalOptions,
-		Disconnected:  session.PollHangup(fd),
+		Handler:      rw.h,
+		Options:      opts,
+		Logger:       rw.log,
+		Stderr:       os.Stderr,
+		Disconnected: session.PollHangup(fd),
 		OnKey: func(key string) {
 			if err := sendMsg(rw.ctl, controlMsg{Type: msgKey, Key: key}); err != nil {
 				rw.log.Debug("reporting key", "error", err)
 			}
 		},
 	}
-	if rw.cfg.Get("cmdserver.log", "") == "-" {
+	if rw.set.LogToClient {
 		// cmdserver.log=-: while a client is connected, its session's
 		// events go to that client's 'd' channel.
 		sess.Logger = hclog.New(&hclog.LoggerOptions{
