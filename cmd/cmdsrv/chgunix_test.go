@@ -1,0 +1,145 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cmdsrv/cmdsrv/client"
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
+)
+
+// chgunixServer is `cmdsrv serve --cmdserver chgunix` started by hand, as
+// chg would start it, in the foreground.
+type chgunixServer struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *testutil.SyncBuffer
+	done chan error
+}
+
+// chgEnviron is the environment of a chgunix server and of the chg that
+// talks to it: the same sensitive values, so that validate finds the
+// server right for the client.
+func chgEnviron(bin, addr string, extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "CHG") || strings.HasPrefix(kv, "HG") || strings.HasPrefix(kv, "CMDSRV_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(append(env, "CHGHG="+bin, "CHGSOCKNAME="+addr, "CHGTIMEOUT=30"), extra...)
+}
+
+// startChgunix starts the server and returns once its socket is in place
+// (wait false: at once).
+func startChgunix(t *testing.T, env []string, addr string, wait bool, args ...string) *chgunixServer {
+	t.Helper()
+	s := &chgunixServer{addr: addr, log: &testutil.SyncBuffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(testutil.Binary(t), append([]string{"serve", "--cmdserver", "chgunix", "--address", addr}, args...)...)
+	s.cmd.Env, s.cmd.Stderr = env, s.log
+	require.NoError(t, s.cmd.Start())
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log)
+		}
+	})
+	if wait {
+		require.Eventually(t, func() bool { _, err := os.Stat(addr); return err == nil }, 20*time.Second, 5*time.Millisecond,
+			"socket never appeared; log: %s", s.log)
+	}
+	return s
+}
+
+// stopAndCheck sends SIGTERM and requires a clean exit with no socket
+// left in dir.
+func (s *chgunixServer) stopAndCheck(t *testing.T, dir string) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		s.done <- err // for Cleanup
+		require.NoError(t, err, "server exit status")
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not exit after SIGTERM")
+	}
+	// The symlink at the start-up address may stay, dangling, as
+	// Mercurial's server leaves it (chg renames it and cleans up).
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(dir, e.Name())); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket left behind: %s (%v)", e.Name(), err)
+		}
+	}
+}
+
+// TestChgunixRepositoryAndTraceback: a chgunix server started with -R and
+// --traceback starts its sessions in that directory and shows the stack
+// of a command that panics, as a unix server does (they were dropped for
+// chgunix).
+func TestChgunixRepositoryAndTraceback(t *testing.T) {
+	dir, repo := testutil.ShortDir(t), t.TempDir()
+	addr := filepath.Join(dir, "server")
+	s := startChgunix(t, chgEnviron(testutil.Binary(t), addr), addr, true, "-R", repo, "--traceback")
+	c, err := client.Dial(context.Background(), addr)
+	require.NoError(t, err)
+	code, out, _ := testutil.Run(t, c, "pwd")
+	require.Equal(t, 0, code)
+	want, err := filepath.EvalSymlinks(repo)
+	require.NoError(t, err)
+	require.Equal(t, want+"\n", out)
+	code, _, errOut := testutil.Run(t, c, "debugcrash")
+	require.Equal(t, 255, code)
+	require.Contains(t, errOut, "abort: command panicked: debugcrash")
+	require.Contains(t, errOut, "goroutine ", "no stack trace with the server's --traceback")
+	c.Close()
+	s.stopAndCheck(t, dir)
+}
+
+// TestChgunixTracebackThroughChg: the real chg, on a chgunix server started
+// with --traceback, gets the stack of a command that panics.
+func TestChgunixTracebackThroughChg(t *testing.T) {
+	chg := testutil.NeedExternal(t, "chg")
+	dir := testutil.ShortDir(t)
+	addr := filepath.Join(dir, "server")
+	env := chgEnviron(testutil.Binary(t), addr)
+	s := startChgunix(t, env, addr, true, "--traceback")
+	var errb strings.Builder
+	c := exec.Command(chg, "debugcrash")
+	c.Env, c.Stderr = env, &errb
+	err := c.Run()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "chg: %v", err)
+	require.Equal(t, 255, ee.ExitCode())
+	require.Contains(t, errb.String(), "abort: command panicked: debugcrash")
+	require.Contains(t, errb.String(), "goroutine ", "no stack trace with the server's --traceback")
+	s.stopAndCheck(t, dir)
+}
+
+// TestChgunixSIGTERMDuringStart: SIGTERM while a chgunix server is still
+// starting, its socket bound while its first workers build a slow Handler,
+// ends it with status 0 and no socket left behind. (A Shutdown while it
+// hashes, before the bind, is chg's TestShutdownBeforeServing: from
+// outside, that moment cannot be told from the runtime's start.)
+func TestChgunixSIGTERMDuringStart(t *testing.T) {
+	dir := testutil.ShortDir(t)
+	addr := filepath.Join(dir, "server")
+	s := startChgunix(t, chgEnviron(testutil.Binary(t), addr, "CMDSRV_DEBUG_INIT_DELAY=3s"), addr, true)
+	s.stopAndCheck(t, dir)
+	require.Contains(t, s.log.String(), "exited before it was ready", "the workers were not still starting")
+}
