@@ -2,7 +2,6 @@ package cmdsrv
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/internal/session"
@@ -101,70 +100,44 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 // isServeFlag reports whether a is one of the server's own flags, which
 // make `cmdsrv --cmdserver pipe` a server for an hg-compatible program.
 func isServeFlag(a string) bool {
-	name, _, _ := strings.Cut(a, "=")
-	switch name {
-	case "--cmdserver", "--address", "--daemon", "-d", "--daemon-postexec", "--pid-file":
-		return true
-	}
-	return false
+	opt, _, _, _ := session.ScanOption([]string{a}, 0, session.IsServe) // its value may follow
+	return opt != nil && !opt.Global
 }
 
 // parseServeArgs reads the options of `serve` on top of o (what stood
 // before `serve`).
 func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
 	o.config = append([]string(nil), o.config...)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		if !strings.HasPrefix(a, "--") {
-			name, hasVal = a, false
-		}
-		next := func() (string, error) {
-			if hasVal {
-				return val, nil
-			}
-			if i+1 >= len(args) {
-				return "", fmt.Errorf("option %s requires argument", name)
-			}
-			i++
-			return args[i], nil
-		}
-		var err error
-		switch name {
-		case "--cmdserver":
-			o.mode, err = next()
-		case "--address", "-a":
-			o.address, err = next()
-		case "--config":
-			var v string
-			v, err = next()
-			o.config = append(o.config, v)
-		case "--daemon", "-d":
-			o.daemon = true
-		case "--daemon-postexec":
-			var v string
-			v, err = next()
-			o.postexec = append(o.postexec, v)
-		case "--pid-file":
-			o.pidFile, err = next()
-		case "-R", "--repository", "--repo":
-			o.repository, err = next()
-		case "--cwd":
-			o.cwd, err = next()
-		case "--traceback":
-			o.traceback = true
-		case "--no-profile":
-		case "--status":
-			o.status = true
-		default:
-			if strings.HasPrefix(a, "-R") && len(a) > 2 {
-				o.repository = a[2:]
-				continue
-			}
-			return o, fmt.Errorf("serve: option or argument not recognized: %s", a)
-		}
+	for i := 0; i < len(args); {
+		opt, val, next, err := session.ScanOption(args, i, session.IsServe)
 		if err != nil {
 			return o, err
+		}
+		if opt == nil {
+			return o, fmt.Errorf("serve: option or argument not recognized: %s", args[i])
+		}
+		i = next
+		switch opt.Name() {
+		case "--cmdserver":
+			o.mode = val
+		case "--address":
+			o.address = val
+		case "--config":
+			o.config = append(o.config, val)
+		case "--daemon":
+			o.daemon = true
+		case "--daemon-postexec":
+			o.postexec = append(o.postexec, val)
+		case "--pid-file":
+			o.pidFile = val
+		case "--repository":
+			o.repository = val
+		case "--cwd":
+			o.cwd = val
+		case "--traceback":
+			o.traceback = true
+		case "--status":
+			o.status = true
 		}
 	}
 	return o, nil

@@ -107,3 +107,23 @@ func FuzzParseArgs(f *testing.F) {
 		}
 	})
 }
+
+// TestLeadingServeFlagsAreTheParsersOwn: with hg's command line, every
+// server flag of serve's table makes a leading-flag server, -a and
+// --status included, and the global options stay direct runs.
+func TestLeadingServeFlagsAreTheParsersOwn(t *testing.T) {
+	inv, err := parseArgs(strings.Fields("-a P --cmdserver unix"), true, false)
+	require.NoError(t, err)
+	require.NotNil(t, inv.server)
+	require.Equal(t, "P", inv.server.address)
+	inv, err = parseArgs(strings.Fields("--status --cmdserver unix --address P"), true, false)
+	require.NoError(t, err)
+	require.NotNil(t, inv.server)
+	require.True(t, inv.server.status)
+	for _, a := range []string{"--cmdserver", "--address=P", "-a", "-d", "--daemon", "--daemon-postexec", "--pid-file", "--status"} {
+		require.True(t, isServeFlag(a), a)
+	}
+	for _, a := range []string{"--config", "-R", "--cwd", "--traceback", "--pager", "--no-profile", "echo", "-x", "--daemon=1"} {
+		require.False(t, isServeFlag(a), a)
+	}
+}
