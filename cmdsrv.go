@@ -183,10 +183,16 @@ func (p *Program) abort(format string, a ...any) int {
 }
 
 func (p *Program) newLogger(level hclog.Level) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: p.Stderr, Level: logLevel(level)})
+}
+
+// logLevel is the level every logger of the program starts at:
+// CMDSRV_LOG_LEVEL when set, else def. (Workers get their master's.)
+func logLevel(def hclog.Level) hclog.Level {
 	if env := os.Getenv("CMDSRV_LOG_LEVEL"); env != "" {
-		level = hclog.LevelFromString(env)
+		return hclog.LevelFromString(env)
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: p.Stderr, Level: level})
+	return def
 }
 
 // direct runs one command in this process with the real stdio, as chg

@@ -95,7 +95,7 @@ func (p *Program) serviceLogger(logPath string, tracked []string, sv daemon.Serv
 	}
 	switch {
 	case out != nil:
-		return daemon.NewLogger(p.Name, &daemon.LogWriter{Out: out, Root: p.Name, Tracked: tracked}, logLevel())
+		return daemon.NewLogger(p.Name, &daemon.LogWriter{Out: out, Root: p.Name, Tracked: tracked}, logLevel(hclog.Info))
 	case sv.Detaching:
 		// Without cmdserver.log, a daemon's stderr is its caller's terminal
 		// until it detaches (chg's user's, say): only warnings belong
@@ -103,11 +103,4 @@ func (p *Program) serviceLogger(logPath string, tracked []string, sv daemon.Serv
 		return p.newLogger(hclog.Warn)
 	}
 	return p.newLogger(hclog.Info)
-}
-
-func logLevel() hclog.Level {
-	if env := os.Getenv("CMDSRV_LOG_LEVEL"); env != "" {
-		return hclog.LevelFromString(env)
-	}
-	return hclog.Info
 }
