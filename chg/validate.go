@@ -70,5 +70,5 @@ func (c *conn) stderr() io.Writer {
 	if c.sess.Stderr != nil {
 		return c.sess.Stderr
 	}
-	return io.Discard
+	return os.Stderr // a worker's: its master's log
 }

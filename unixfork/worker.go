@@ -18,6 +18,7 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
+	"github.com/cmdsrv/cmdsrv/internal/workerext"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -48,14 +49,15 @@ type Worker struct {
 	// NewHandler builds the Handler (the warm state) once, before the
 	// worker reports itself ready. Required.
 	NewHandler func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error)
-	// Extension, if set, is called once at start-up with the master's
-	// Server.WorkerData (chg's server state); the function it returns, if
-	// not nil, customises each connection's session before Serve (chg
-	// registers attachio, chdir, setenv... and the System/Pager hooks).
-	Extension func(data []byte) (func(sess *session.Session, conn *net.UnixConn), error)
 	// Logger receives the worker's events. nil: JSON lines on stderr,
 	// which the master re-logs through its own Logger.
 	Logger hclog.Logger
+
+	// extension decodes the master's Server.WorkerData at start-up into
+	// what customises each connection's session; nil: the decoder
+	// registered in package workerext (chg's, when the program links
+	// chg in).
+	extension workerext.Decoder
 }
 
 // notWorker is printed when Serve runs in a process no Server started,
@@ -175,8 +177,9 @@ type runningWorker struct {
 	draining atomic.Bool
 	// dir is the working directory sessions start in.
 	dir string
-	// extend is what Worker.Extension made of the master's WorkerData.
-	extend func(*session.Session, *net.UnixConn)
+	// extend is what the worker's extension made of the master's
+	// WorkerData.
+	extend workerext.Extend
 	// idleAfter is cmdserver.client-idle-timeout; client is the current
 	// client's connection (nil between clients), for the master's evict.
 	idleAfter time.Duration
@@ -204,8 +207,12 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		// there between clients): no getcwd on the connect path.
 		rw.dir = state.dir
 	}
-	if initErr == nil && rw.w.Extension != nil {
-		rw.extend, initErr = rw.w.Extension(data)
+	if initErr == nil {
+		decode := rw.w.extension
+		if decode == nil {
+			decode = workerext.Decode
+		}
+		rw.extend, initErr = decode(data)
 	}
 	if initErr == nil {
 		rw.h, initErr = rw.w.NewHandler(rw.opts.Config, rw.log)
@@ -508,7 +515,6 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 		Handler:      rw.h,
 		Options:      opts,
 		Logger:       rw.log,
-		Stderr:       os.Stderr,
 		Disconnected: session.PollHangup(fd),
 		OnKey: func(key string) {
 			if err := sendMsg(rw.ctl, controlMsg{Type: msgKey, Key: key}); err != nil {

@@ -44,8 +44,9 @@ type Session struct {
 	Options protocol.SessionOptions
 	// Logger receives session events. nil: no logging.
 	Logger hclog.Logger
-	// Stderr is the server's own error stream: abort messages of the
-	// session are written there too. nil: discarded.
+	// Stderr is the server's own error stream, where the session's abort
+	// messages go. nil: they go to Logger instead (a unix worker, whose
+	// stderr would only be logged again).
 	Stderr io.Writer
 	// Env is the starting environment (nil = the process's).
 	Env []string
@@ -231,7 +232,8 @@ func (s *Session) dispatch(ctx context.Context, name string) error {
 	return s.abort(&UnknownCommandError{Name: name}, true)
 }
 
-// abort reports an error that ends the session, on the server's stderr and
+// abort reports an error that ends the session once on the server's
+// side, on its stderr when it has one (hg's "abort:" line), else in its
 // log, and on 'e' too when toChannel is set, then returns it.
 func (s *Session) abort(err error, toChannel bool) error {
 	msg := "abort: " + err.Error() + "\n"
@@ -240,8 +242,9 @@ func (s *Session) abort(err error, toChannel bool) error {
 	}
 	if s.Stderr != nil {
 		_, _ = io.WriteString(s.Stderr, msg)
+	} else {
+		s.logger().Error("session aborted", "error", err)
 	}
-	s.logger().Error("session aborted", "error", err)
 	return err
 }
 
