@@ -24,8 +24,8 @@ func isWorker() bool { return unixfork.IsWorker() }
 
 // runWorker serves as a worker process of the unix services. What kind of
 // worker (a plain one, or chg's) comes from the master in the start-up
-// message, decoded by chg.WorkerExtension.
-
+// message, decoded by package chg (linked in here for chg.Server), with
+// the master's ChgOptions.
 func (p *Program) runWorker() int {
 	w := &unixfork.Worker{
 		NewHandler: func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
@@ -35,7 +35,6 @@ func (p *Program) runWorker() int {
 			}
 			return p.wrap(h, log), nil
 		},
-		Extension: chg.WorkerExtension(p.ChgOptions),
 	}
 	return w.Serve(context.Background())
 }

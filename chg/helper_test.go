@@ -70,7 +70,7 @@ func helperMain() int {
 		st = nil
 	}
 	sess := &session.Session{Handler: protocol.HandlerFunc(testCommand), Stderr: os.Stderr, Options: protocol.SessionOptions{Config: cfg, GlobalOptions: true}}
-	Extend(sess, uc, st, opts)
+	extend(sess, uc, st, opts)
 	return session.ServeStatus(sess.Serve(context.Background(), uc, uc))
 }
 

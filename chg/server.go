@@ -23,8 +23,8 @@ var ErrServerClosed = unixfork.ErrServerClosed
 // DefaultIdleTimeout is chgserver.idletimeout's default.
 const DefaultIdleTimeout = time.Hour
 
-// Server is the server chg starts: a unixfork service whose workers are
-// extended by Extend, on a socket named after the configuration hash
+// Server is the server chg starts: a unixfork service whose workers serve
+// chg's extensions, on a socket named after the configuration hash
 // (PROTOCOL.md, "Server life cycle under chg").
 type Server struct {
 	// Address is the --address chg gave: the socket name plus ".PID".
@@ -94,7 +94,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		env = os.Environ()
 	}
 	real := s.Address
-	var data workerData
+	data := workerData{Options: s.Options}
 	if !skip {
 		hashed := cfg
 		if !s.Session.GlobalOptions {

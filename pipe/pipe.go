@@ -46,8 +46,9 @@ type Server struct {
 const abandonAfter = time.Second
 
 // Serve runs one session over in and out. It returns nil when the client
-// ended the session cleanly; session.ServeStatus gives the exit status of
-// any other outcome (ErrInterrupted: 255).
+// ended the session cleanly; the exit status of any other outcome is 1 for
+// a request cut short by end of input, 255 for anything else
+// (ErrInterrupted included).
 //
 // Serve does not leave its session running where it can end it: on a
 // signal that ends the server between requests it cancels the session,

@@ -34,7 +34,7 @@ const dialHelperEnv = "UNIXFORK_TEST_DIAL"
 
 func TestMain(m *testing.M) {
 	if IsWorker() {
-		w := &Worker{NewHandler: newTestHandler, Extension: testExtension}
+		w := &Worker{NewHandler: newTestHandler, extension: testExtension}
 		os.Exit(w.Serve(context.Background()))
 	}
 	if addr := os.Getenv(dialHelperEnv); addr != "" {

@@ -43,7 +43,8 @@ type Server struct {
 	// no logging.
 	Logger hclog.Logger
 	// WorkerData is handed to every worker in its start-up message, for
-	// its Worker.Extension (chg puts its server state there).
+	// the session extension of the program (chg puts its server state
+	// there).
 	WorkerData []byte
 	// Args0 is os.Args[0] of re-executed workers (under testscript the
 	// basename picks the program). "": os.Args[0].
