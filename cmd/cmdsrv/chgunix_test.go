@@ -143,3 +143,29 @@ func TestChgunixSIGTERMDuringStart(t *testing.T) {
 	s.stopAndCheck(t, dir)
 	require.Contains(t, s.log.String(), "exited before it was ready", "the workers were not still starting")
 }
+
+// TestChgunixDaemonSIGTERMDuringStart: the same contract for a chgunix
+// server behind --daemon: SIGTERM to the detached server while its workers
+// still start ends it cleanly (no abort in its log) and removes its socket.
+func TestChgunixDaemonSIGTERMDuringStart(t *testing.T) {
+	dir := testutil.ShortDir(t)
+	addr, pidPath, logPath := filepath.Join(dir, "server"), filepath.Join(t.TempDir(), "pid"), filepath.Join(t.TempDir(), "log")
+	c := exec.Command(testutil.Binary(t), "serve", "--cmdserver", "chgunix", "--address", addr, "--daemon", "--pid-file", pidPath,
+		"--config", "cmdserver.log="+logPath)
+	c.Env = chgEnviron(testutil.Binary(t), addr, "CMDSRV_DEBUG_INIT_DELAY=3s")
+	out, err := c.CombinedOutput()
+	require.NoError(t, err, "output: %s", out)
+	pid := testutil.ReadPIDFile(t, pidPath)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	testutil.Terminate(t, pid, 20*time.Second)
+	log, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "shutting down on signal")
+	require.NotContains(t, string(log), "abort:")
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		_, err := os.Stat(filepath.Join(dir, e.Name()))
+		require.ErrorIs(t, err, os.ErrNotExist, "socket left behind: %s\nlog: %s", e.Name(), log)
+	}
+}

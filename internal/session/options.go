@@ -21,7 +21,7 @@ type GlobalOptions struct {
 }
 
 // Option is one of Mercurial's options that cmdsrv reads, in the one
-// table (Options) that both the global options of every command line and
+// table (KnownOptions) that both the global options of every command line and
 // `serve`'s options come from.
 type Option struct {
 	// Names are its spellings, the canonical long one first: "--name"
@@ -37,8 +37,8 @@ type Option struct {
 // Name is the option's canonical name.
 func (o *Option) Name() string { return o.Names[0] }
 
-// Options are every option cmdsrv reads from a command line.
-var Options = []*Option{
+// KnownOptions are every option cmdsrv reads from a command line.
+var KnownOptions = []*Option{
 	{Names: []string{"--config"}, Value: true, Global: true, Serve: true},
 	{Names: []string{"--cwd"}, Value: true, Global: true, Serve: true},
 	{Names: []string{"--repository", "--repo", "-R"}, Value: true, Global: true, Serve: true},
@@ -58,7 +58,7 @@ var Options = []*Option{
 func IsGlobal(o *Option) bool { return o.Global }
 func IsServe(o *Option) bool  { return o.Serve }
 
-// ScanOption reads the option at args[i], if it is one of Options that in
+// ScanOption reads the option at args[i], if it is one of KnownOptions that in
 // selects: the option, its value ("" for a flag) and the index of the
 // argument after it. opt is nil when args[i] is no such option (a flag
 // given a value is none either); err is set when its value is missing.
@@ -85,7 +85,7 @@ func ScanOption(args []string, i int, in func(*Option) bool) (opt *Option, val s
 }
 
 func lookupOption(name string) *Option {
-	for _, o := range Options {
+	for _, o := range KnownOptions {
 		for _, n := range o.Names {
 			if n == name {
 				return o
