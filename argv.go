@@ -41,12 +41,12 @@ type serverArgs struct {
 	daemon   bool   // --daemon, -d
 	postexec []string
 	pidFile  string
-	// config holds the server-wide --config values, in order.
-	config     []string
-	repository string // -R/--repository: the sessions' starting directory
-	cwd        string // --cwd: where the server itself runs
-	traceback  bool
-	status     bool // --status: print a running pool's status and exit
+	status   bool // --status: print a running pool's status and exit
+	// globals are the global options among the server's: Config holds
+	// the server-wide --config values in order, Repository (-R) is the
+	// sessions' starting directory, Cwd where the server itself runs,
+	// Traceback is --traceback. (Pager is never set after `serve`.)
+	globals session.GlobalOptions
 }
 
 // parseArgs reads args (os.Args without the program name) into what this
@@ -85,12 +85,7 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{direct: &directArgs{line: args, args: rest, globals: g}}, nil
 	}
 	// Options before `serve` come first: the same option after it wins.
-	o, err := parseServeArgs(rest, serverArgs{
-		config:     g.Config,
-		repository: g.Repository,
-		cwd:        g.Cwd,
-		traceback:  g.Traceback,
-	})
+	o, err := parseServeArgs(rest, serverArgs{globals: g})
 	if err != nil {
 		return invocation{}, err
 	}
@@ -107,7 +102,7 @@ func isServeFlag(a string) bool {
 // parseServeArgs reads the options of `serve` on top of o (what stood
 // before `serve`).
 func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
-	o.config = append([]string(nil), o.config...)
+	o.globals.Config = append([]string(nil), o.globals.Config...)
 	for i := 0; i < len(args); {
 		opt, val, next, err := session.ScanOption(args, i, session.IsServe)
 		if err != nil {
@@ -117,25 +112,23 @@ func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
 			return o, fmt.Errorf("serve: option or argument not recognized: %s", args[i])
 		}
 		i = next
+		if opt.Global {
+			if err := o.globals.Set(opt, val); err != nil {
+				return o, err
+			}
+			continue
+		}
 		switch opt.Name() {
 		case "--cmdserver":
 			o.mode = val
 		case "--address":
 			o.address = val
-		case "--config":
-			o.config = append(o.config, val)
 		case "--daemon":
 			o.daemon = true
 		case "--daemon-postexec":
 			o.postexec = append(o.postexec, val)
 		case "--pid-file":
 			o.pidFile = val
-		case "--repository":
-			o.repository = val
-		case "--cwd":
-			o.cwd = val
-		case "--traceback":
-			o.traceback = true
 		case "--status":
 			o.status = true
 		}
@@ -152,12 +145,11 @@ func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
 // configuration.
 func withoutChgCopies(o serverArgs) serverArgs {
 	var cfg []string
-	for _, c := range o.config {
+	for _, c := range o.globals.Config {
 		if (&protocol.Config{}).Apply([]string{c}) == nil {
 			cfg = append(cfg, c)
 		}
 	}
-	o.config = cfg
-	o.repository, o.cwd, o.traceback = "", "", false
+	o.globals = session.GlobalOptions{Config: cfg}
 	return o
 }

@@ -16,7 +16,7 @@ func (inv invocation) describe() string {
 	case inv.server != nil:
 		o := *inv.server
 		return fmt.Sprintf("server mode=%s addr=%s daemon=%v postexec=%q pid=%s config=%q R=%s cwd=%s tb=%v",
-			o.mode, o.address, o.daemon, o.postexec, o.pidFile, o.config, o.repository, o.cwd, o.traceback)
+			o.mode, o.address, o.daemon, o.postexec, o.pidFile, o.globals.Config, o.globals.Repository, o.globals.Cwd, o.globals.Traceback)
 	case inv.direct != nil:
 		d := *inv.direct
 		return fmt.Sprintf("direct args=%q config=%q R=%s cwd=%s pager=%s tb=%v",

@@ -255,12 +255,12 @@ func (p *Program) serve(o serverArgs, service socketService) int {
 		return p.printStatus(o)
 	}
 	cfg := &protocol.Config{}
-	if err := cfg.Apply(o.config); err != nil {
+	if err := cfg.Apply(o.globals.Config); err != nil {
 		return p.abort("%v", err)
 	}
-	if o.cwd != "" {
-		if err := os.Chdir(o.cwd); err != nil {
-			return p.abort("cannot change directory to '%s': %v", o.cwd, errors.Unwrap(err))
+	if cwd := o.globals.Cwd; cwd != "" {
+		if err := os.Chdir(cwd); err != nil {
+			return p.abort("cannot change directory to '%s': %v", cwd, errors.Unwrap(err))
 		}
 	}
 	switch o.mode {
@@ -311,14 +311,14 @@ var errNestedMode = errors.New("only --cmdserver pipe can be served inside a ses
 // from, and checks what every service needs before it starts: the -R
 // directory (made absolute) and the 'm' encoding.
 func (p *Program) sessionOptions(o serverArgs, cfg *protocol.Config) (protocol.SessionOptions, error) {
-	opts := protocol.SessionOptions{Config: cfg, Traceback: o.traceback, GlobalOptions: p.GlobalOptions}
-	if o.repository != "" {
-		abs, err := filepath.Abs(o.repository)
+	opts := protocol.SessionOptions{Config: cfg, Traceback: o.globals.Traceback, GlobalOptions: p.GlobalOptions}
+	if repo := o.globals.Repository; repo != "" {
+		abs, err := filepath.Abs(repo)
 		if err != nil {
 			return opts, err
 		}
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return opts, fmt.Errorf("repository %s not found", o.repository)
+			return opts, fmt.Errorf("repository %s not found", repo)
 		}
 		opts.Dir = abs
 	}

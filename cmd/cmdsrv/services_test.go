@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -19,15 +20,6 @@ import (
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 )
 
-// chgunixServer is `cmdsrv serve --cmdserver chgunix` started by hand, as
-// chg would start it, in the foreground.
-type chgunixServer struct {
-	cmd  *exec.Cmd
-	addr string
-	log  *testutil.SyncBuffer
-	done chan error
-}
-
 // chgEnviron is the environment of a chgunix server and of the chg that
 // talks to it: the same sensitive values, so that validate finds the
 // server right for the client.
@@ -42,22 +34,13 @@ func chgEnviron(bin, addr string, extra ...string) []string {
 	return append(append(env, "CHGHG="+bin, "CHGSOCKNAME="+addr, "CHGTIMEOUT=30"), extra...)
 }
 
-// startChgunix starts the server and returns once its socket is in place
-// (wait false: at once).
-func startChgunix(t *testing.T, env []string, addr string, wait bool, args ...string) *chgunixServer {
+// startChgunix starts `cmdsrv serve --cmdserver chgunix` by hand, as chg
+// would, in the foreground, and returns once its socket is in place (wait
+// false: at once).
+func startChgunix(t *testing.T, env []string, addr string, wait bool, args ...string) *unixServer {
 	t.Helper()
-	s := &chgunixServer{addr: addr, log: &testutil.SyncBuffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(testutil.Binary(t), append([]string{"serve", "--cmdserver", "chgunix", "--address", addr}, args...)...)
-	s.cmd.Env, s.cmd.Stderr = env, s.log
-	require.NoError(t, s.cmd.Start())
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		<-s.done
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.log)
-		}
-	})
+	s := newServerProcess(t, env, addr, "chgunix", args...)
+	s.start(t)
 	if wait {
 		require.Eventually(t, func() bool { _, err := os.Stat(addr); return err == nil }, 20*time.Second, 5*time.Millisecond,
 			"socket never appeared; log: %s", s.log)
@@ -67,7 +50,7 @@ func startChgunix(t *testing.T, env []string, addr string, wait bool, args ...st
 
 // stopAndCheck sends SIGTERM and requires a clean exit with no socket
 // left in dir.
-func (s *chgunixServer) stopAndCheck(t *testing.T, dir string) {
+func (s *unixServer) stopAndCheck(t *testing.T, dir string) {
 	t.Helper()
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	select {
@@ -168,4 +151,20 @@ func TestChgunixDaemonSIGTERMDuringStart(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, e.Name()))
 		require.ErrorIs(t, err, os.ErrNotExist, "socket left behind: %s\nlog: %s", e.Name(), log)
 	}
+}
+
+// TestUnixSIGTERMDuringStart: the unix service keeps the same contract
+// while its first workers still build a slow Handler.
+func TestUnixSIGTERMDuringStart(t *testing.T) {
+	dir := testutil.ShortDir(t)
+	addr := filepath.Join(dir, "s")
+	s := newServerProcess(t, append(os.Environ(), "CMDSRV_DEBUG_INIT_DELAY=3s"), addr, "unix")
+	out, err := s.cmd.StdoutPipe()
+	require.NoError(t, err)
+	s.start(t)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err, "server log: %s", s.log)
+	require.Equal(t, "listening at "+addr+"\n", line)
+	s.stopAndCheck(t, dir)
+	require.Contains(t, s.log.String(), "exited before it was ready", "the workers were not still starting")
 }
