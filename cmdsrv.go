@@ -132,7 +132,8 @@ type Program struct {
 	// ChgOptions extend what makes a chgunix server outdated or wrong for
 	// a client: more sensitive environment variables and config keys, and
 	// more files whose change restarts the server (nil: the defaults). The
-	// server and its workers both use it, so their hashes agree.
+	// server hashes with them and hands them to its workers, so their
+	// hashes agree.
 	ChgOptions *ChgOptions
 	// Stdin, Stdout and Stderr default to the os streams; tests replace
 	// them.
