@@ -48,6 +48,13 @@ func startChgunix(t *testing.T, env []string, addr string, wait bool, args ...st
 	return s
 }
 
+// waitWorkersForked waits until the server has started its first
+// worker.
+func (s *unixServer) waitWorkersForked(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(s.workerPIDs()) > 0 }, 20*time.Second, 5*time.Millisecond, "no worker forked")
+}
+
 // stopAndCheck sends SIGTERM and requires a clean exit with no socket
 // left in dir.
 func (s *unixServer) stopAndCheck(t *testing.T, dir string) {
@@ -123,6 +130,7 @@ func TestChgunixSIGTERMDuringStart(t *testing.T) {
 	dir := testutil.ShortDir(t)
 	addr := filepath.Join(dir, "server")
 	s := startChgunix(t, chgEnviron(testutil.Binary(t), addr, "CMDSRV_DEBUG_INIT_DELAY=3s"), addr, true)
+	s.waitWorkersForked(t)
 	s.stopAndCheck(t, dir)
 	require.Contains(t, s.log.String(), "exited before it was ready", "the workers were not still starting")
 }
@@ -165,6 +173,7 @@ func TestUnixSIGTERMDuringStart(t *testing.T) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err, "server log: %s", s.log)
 	require.Equal(t, "listening at "+addr+"\n", line)
+	s.waitWorkersForked(t)
 	s.stopAndCheck(t, dir)
 	require.Contains(t, s.log.String(), "exited before it was ready", "the workers were not still starting")
 }
