@@ -2,7 +2,6 @@ package cmdsrv
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/internal/session"
@@ -42,12 +41,12 @@ type serverArgs struct {
 	daemon   bool   // --daemon, -d
 	postexec []string
 	pidFile  string
-	// config holds the server-wide --config values, in order.
-	config     []string
-	repository string // -R/--repository: the sessions' starting directory
-	cwd        string // --cwd: where the server itself runs
-	traceback  bool
-	status     bool // --status: print a running pool's status and exit
+	status   bool // --status: print a running pool's status and exit
+	// globals are the global options among the server's: Config holds
+	// the server-wide --config values in order, Repository (-R) is the
+	// sessions' starting directory, Cwd where the server itself runs,
+	// Traceback is --traceback. (Pager is never set after `serve`.)
+	globals session.GlobalOptions
 }
 
 // parseArgs reads args (os.Args without the program name) into what this
@@ -86,12 +85,7 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 		return invocation{direct: &directArgs{line: args, args: rest, globals: g}}, nil
 	}
 	// Options before `serve` come first: the same option after it wins.
-	o, err := parseServeArgs(rest, serverArgs{
-		config:     g.Config,
-		repository: g.Repository,
-		cwd:        g.Cwd,
-		traceback:  g.Traceback,
-	})
+	o, err := parseServeArgs(rest, serverArgs{globals: g})
 	if err != nil {
 		return invocation{}, err
 	}
@@ -101,70 +95,42 @@ func parseArgs(args []string, hg, isWorker bool) (invocation, error) {
 // isServeFlag reports whether a is one of the server's own flags, which
 // make `cmdsrv --cmdserver pipe` a server for an hg-compatible program.
 func isServeFlag(a string) bool {
-	name, _, _ := strings.Cut(a, "=")
-	switch name {
-	case "--cmdserver", "--address", "--daemon", "-d", "--daemon-postexec", "--pid-file":
-		return true
-	}
-	return false
+	opt, _, _, _ := session.ScanOption([]string{a}, 0, session.IsServe) // its value may follow
+	return opt != nil && !opt.Global
 }
 
 // parseServeArgs reads the options of `serve` on top of o (what stood
 // before `serve`).
 func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
-	o.config = append([]string(nil), o.config...)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		if !strings.HasPrefix(a, "--") {
-			name, hasVal = a, false
-		}
-		next := func() (string, error) {
-			if hasVal {
-				return val, nil
-			}
-			if i+1 >= len(args) {
-				return "", fmt.Errorf("option %s requires argument", name)
-			}
-			i++
-			return args[i], nil
-		}
-		var err error
-		switch name {
-		case "--cmdserver":
-			o.mode, err = next()
-		case "--address", "-a":
-			o.address, err = next()
-		case "--config":
-			var v string
-			v, err = next()
-			o.config = append(o.config, v)
-		case "--daemon", "-d":
-			o.daemon = true
-		case "--daemon-postexec":
-			var v string
-			v, err = next()
-			o.postexec = append(o.postexec, v)
-		case "--pid-file":
-			o.pidFile, err = next()
-		case "-R", "--repository", "--repo":
-			o.repository, err = next()
-		case "--cwd":
-			o.cwd, err = next()
-		case "--traceback":
-			o.traceback = true
-		case "--no-profile":
-		case "--status":
-			o.status = true
-		default:
-			if strings.HasPrefix(a, "-R") && len(a) > 2 {
-				o.repository = a[2:]
-				continue
-			}
-			return o, fmt.Errorf("serve: option or argument not recognized: %s", a)
-		}
+	o.globals.Config = append([]string(nil), o.globals.Config...)
+	for i := 0; i < len(args); {
+		opt, val, next, err := session.ScanOption(args, i, session.IsServe)
 		if err != nil {
 			return o, err
+		}
+		if opt == nil {
+			return o, fmt.Errorf("serve: option or argument not recognized: %s", args[i])
+		}
+		i = next
+		if opt.Global {
+			if err := o.globals.Set(opt, val); err != nil {
+				return o, err
+			}
+			continue
+		}
+		switch opt.Name() {
+		case "--cmdserver":
+			o.mode = val
+		case "--address":
+			o.address = val
+		case "--daemon":
+			o.daemon = true
+		case "--daemon-postexec":
+			o.postexec = append(o.postexec, val)
+		case "--pid-file":
+			o.pidFile = val
+		case "--status":
+			o.status = true
 		}
 	}
 	return o, nil
@@ -179,12 +145,11 @@ func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
 // configuration.
 func withoutChgCopies(o serverArgs) serverArgs {
 	var cfg []string
-	for _, c := range o.config {
+	for _, c := range o.globals.Config {
 		if (&protocol.Config{}).Apply([]string{c}) == nil {
 			cfg = append(cfg, c)
 		}
 	}
-	o.config = cfg
-	o.repository, o.cwd, o.traceback = "", "", false
+	o.globals = session.GlobalOptions{Config: cfg}
 	return o
 }

@@ -16,7 +16,7 @@ func (inv invocation) describe() string {
 	case inv.server != nil:
 		o := *inv.server
 		return fmt.Sprintf("server mode=%s addr=%s daemon=%v postexec=%q pid=%s config=%q R=%s cwd=%s tb=%v",
-			o.mode, o.address, o.daemon, o.postexec, o.pidFile, o.config, o.repository, o.cwd, o.traceback)
+			o.mode, o.address, o.daemon, o.postexec, o.pidFile, o.globals.Config, o.globals.Repository, o.globals.Cwd, o.globals.Traceback)
 	case inv.direct != nil:
 		d := *inv.direct
 		return fmt.Sprintf("direct args=%q config=%q R=%s cwd=%s pager=%s tb=%v",
@@ -106,4 +106,24 @@ func FuzzParseArgs(f *testing.F) {
 			t.Fatalf("%q: a plain application's words changed: %q", args, inv.direct.args)
 		}
 	})
+}
+
+// TestLeadingServeFlagsAreTheParsersOwn: with hg's command line, every
+// server flag of serve's table makes a leading-flag server, -a and
+// --status included, and the global options stay direct runs.
+func TestLeadingServeFlagsAreTheParsersOwn(t *testing.T) {
+	inv, err := parseArgs(strings.Fields("-a P --cmdserver unix"), true, false)
+	require.NoError(t, err)
+	require.NotNil(t, inv.server)
+	require.Equal(t, "P", inv.server.address)
+	inv, err = parseArgs(strings.Fields("--status --cmdserver unix --address P"), true, false)
+	require.NoError(t, err)
+	require.NotNil(t, inv.server)
+	require.True(t, inv.server.status)
+	for _, a := range []string{"--cmdserver", "--address=P", "-a", "-d", "--daemon", "--daemon-postexec", "--pid-file", "--status"} {
+		require.True(t, isServeFlag(a), a)
+	}
+	for _, a := range []string{"--config", "-R", "--cwd", "--traceback", "--pager", "--no-profile", "echo", "-x", "--daemon=1"} {
+		require.False(t, isServeFlag(a), a)
+	}
 }

@@ -135,7 +135,8 @@ type Program struct {
 	// ChgOptions extend what makes a chgunix server outdated or wrong for
 	// a client: more sensitive environment variables and config keys, and
 	// more files whose change restarts the server (nil: the defaults). The
-	// server and its workers both use it, so their hashes agree.
+	// server hashes with them and hands them to its workers, so their
+	// hashes agree.
 	ChgOptions *ChgOptions
 	// SignalGrace is how long a direct run's command has, after SIGINT,
 	// SIGTERM or SIGHUP cancelled its context, to return before the
@@ -193,10 +194,16 @@ func (p *Program) abort(format string, a ...any) int {
 }
 
 func (p *Program) newLogger(level hclog.Level) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: p.Stderr, Level: logLevel(level)})
+}
+
+// logLevel is the level every logger of the program starts at:
+// CMDSRV_LOG_LEVEL when set, else def. (Workers get their master's.)
+func logLevel(def hclog.Level) hclog.Level {
 	if env := os.Getenv("CMDSRV_LOG_LEVEL"); env != "" {
-		level = hclog.LevelFromString(env)
+		return hclog.LevelFromString(env)
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: p.Stderr, Level: level})
+	return def
 }
 
 // direct runs one command in this process with the real stdio, as chg
@@ -248,15 +255,14 @@ type socketService func(ctx context.Context, st serviceStart) error
 
 // serviceStart is what a socket service starts from.
 type serviceStart struct {
-	o   serverArgs
-	cfg *protocol.Config
+	o serverArgs
+	// opts are the sessions' options, built once from o (sessionOptions).
+	opts protocol.SessionOptions
 	// listener is the socket systemd passed (daemon.ActivationListener),
 	// served instead of binding o.address; nil when not activated.
 	listener *net.UnixListener
-	// dir is the sessions' starting directory (-R, absolute; "": ours).
-	dir   string
-	log   hclog.Logger
-	ready func()
+	log      hclog.Logger
+	ready    func()
 }
 
 func (p *Program) serve(o serverArgs, service socketService) int {
@@ -264,12 +270,12 @@ func (p *Program) serve(o serverArgs, service socketService) int {
 		return p.printStatus(o)
 	}
 	cfg := &protocol.Config{}
-	if err := cfg.Apply(o.config); err != nil {
+	if err := cfg.Apply(o.globals.Config); err != nil {
 		return p.abort("%v", err)
 	}
-	if o.cwd != "" {
-		if err := os.Chdir(o.cwd); err != nil {
-			return p.abort("cannot change directory to '%s': %v", o.cwd, errors.Unwrap(err))
+	if cwd := o.globals.Cwd; cwd != "" {
+		if err := os.Chdir(cwd); err != nil {
+			return p.abort("cannot change directory to '%s': %v", cwd, errors.Unwrap(err))
 		}
 	}
 	switch o.mode {
@@ -288,7 +294,7 @@ func (p *Program) serve(o serverArgs, service socketService) int {
 
 func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	log := p.newLogger(hclog.Warn)
-	dir, err := checkServeOptions(o, cfg)
+	opts, err := p.sessionOptions(o, cfg)
 	if err != nil {
 		return p.abort("%v", err)
 	}
@@ -304,15 +310,11 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	srv := &pipe.Server{
-		Handler:   p.wrap(h, log),
-		Config:    cfg,
-		Logger:    log,
-		Stderr:    os.Stderr,
-		Dir:       dir,
-		Traceback: o.traceback,
-		Signals:   sigs,
-
-		GlobalOptions: p.GlobalOptions,
+		Handler: p.wrap(h, log),
+		Session: opts,
+		Logger:  log,
+		Stderr:  os.Stderr,
+		Signals: sigs,
 		Rebuild: func() (protocol.Handler, error) {
 			h, err := p.NewHandler(cfg, log)
 			if err != nil {
@@ -327,23 +329,25 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 
 var errNestedMode = errors.New("only --cmdserver pipe can be served inside a session")
 
-// checkServeOptions checks what every service needs before it starts: the
-// -R directory (returned absolute, "" when not given) and the 'm' encoding.
-func checkServeOptions(o serverArgs, cfg *protocol.Config) (dir string, err error) {
-	if o.repository != "" {
-		abs, err := filepath.Abs(o.repository)
+// sessionOptions builds, once, what every session of a server starts
+// from, and checks what every service needs before it starts: the -R
+// directory (made absolute) and the 'm' encoding.
+func (p *Program) sessionOptions(o serverArgs, cfg *protocol.Config) (protocol.SessionOptions, error) {
+	opts := protocol.SessionOptions{Config: cfg, Traceback: o.globals.Traceback, GlobalOptions: p.GlobalOptions}
+	if repo := o.globals.Repository; repo != "" {
+		abs, err := filepath.Abs(repo)
 		if err != nil {
-			return "", err
+			return opts, err
 		}
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return "", fmt.Errorf("repository %s not found", o.repository)
+			return opts, fmt.Errorf("repository %s not found", repo)
 		}
-		dir = abs
+		opts.Dir = abs
 	}
 	if _, err := session.ChooseMessageEncodingFor(cfg); err != nil {
-		return "", err
+		return opts, err
 	}
-	return dir, nil
+	return opts, nil
 }
 
 // ChgOptions tune what selects and what outdates a chgunix server; they are

@@ -37,7 +37,7 @@ func (p *Program) runService(o serverArgs, cfg *protocol.Config, service socketS
 			return p.abort("%v", err)
 		}
 	}
-	dir, err := checkServeOptions(o, cfg)
+	opts, err := p.sessionOptions(o, cfg)
 	if err != nil {
 		return p.abort("%v", err)
 	}
@@ -51,7 +51,7 @@ func (p *Program) runService(o serverArgs, cfg *protocol.Config, service socketS
 	svc.Args0, svc.Args, svc.Stderr = os.Args[0], os.Args[1:], p.Stderr
 	err = daemon.Run(context.Background(), svc, func(ctx context.Context, sv daemon.Serving) error {
 		return service(ctx, serviceStart{
-			o: o, cfg: cfg, listener: l, dir: dir,
+			o: o, opts: opts, listener: l,
 			log:   p.serviceLogger(logPath, tracked, sv),
 			ready: sv.Ready,
 		})
@@ -95,7 +95,7 @@ func (p *Program) serviceLogger(logPath string, tracked []string, sv daemon.Serv
 	}
 	switch {
 	case out != nil:
-		return daemon.NewLogger(p.Name, &daemon.LogWriter{Out: out, Root: p.Name, Tracked: tracked}, logLevel())
+		return daemon.NewLogger(p.Name, &daemon.LogWriter{Out: out, Root: p.Name, Tracked: tracked}, logLevel(hclog.Info))
 	case sv.Detaching:
 		// Without cmdserver.log, a daemon's stderr is its caller's terminal
 		// until it detaches (chg's user's, say): only warnings belong
@@ -103,11 +103,4 @@ func (p *Program) serviceLogger(logPath string, tracked []string, sv daemon.Serv
 		return p.newLogger(hclog.Warn)
 	}
 	return p.newLogger(hclog.Info)
-}
-
-func logLevel() hclog.Level {
-	if env := os.Getenv("CMDSRV_LOG_LEVEL"); env != "" {
-		return hclog.LevelFromString(env)
-	}
-	return hclog.Info
 }

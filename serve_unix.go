@@ -24,8 +24,8 @@ func isWorker() bool { return unixfork.IsWorker() }
 
 // runWorker serves as a worker process of the unix services. What kind of
 // worker (a plain one, or chg's) comes from the master in the start-up
-// message, decoded by chg.WorkerExtension.
-
+// message, decoded by package chg (linked in here for chg.Server), with
+// the master's ChgOptions.
 func (p *Program) runWorker() int {
 	w := &unixfork.Worker{
 		NewHandler: func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
@@ -35,7 +35,6 @@ func (p *Program) runWorker() int {
 			}
 			return p.wrap(h, log), nil
 		},
-		Extension: chg.WorkerExtension(p.ChgOptions),
 	}
 	return w.Serve(context.Background())
 }
@@ -46,25 +45,21 @@ func (p *Program) socketService(ctx context.Context, st serviceStart) error {
 		// chg starts it as `serve --no-profile --cmdserver chgunix
 		// --address ADDR --daemon-postexec chdir:/` (see chg.Server).
 		srv := &chg.Server{
-			Address:       st.o.address,
-			Config:        st.cfg,
-			Logger:        st.log,
-			Args0:         os.Args[0],
-			Ready:         st.ready,
-			Options:       p.ChgOptions,
-			GlobalOptions: p.GlobalOptions,
+			Address: st.o.address,
+			Session: st.opts,
+			Logger:  st.log,
+			Args0:   os.Args[0],
+			Ready:   st.ready,
+			Options: p.ChgOptions,
 		}
 		return serveUntilSignal(ctx, srv, st.log)
 	}
 	srv := &unixfork.Server{
-		Address:       st.o.address,
-		Listener:      st.listener,
-		Config:        st.cfg,
-		Logger:        st.log,
-		Args0:         os.Args[0],
-		Dir:           st.dir,
-		Traceback:     st.o.traceback,
-		GlobalOptions: p.GlobalOptions,
+		Address:  st.o.address,
+		Listener: st.listener,
+		Session:  st.opts,
+		Logger:   st.log,
+		Args0:    os.Args[0],
 		Ready: func() {
 			addr := st.o.address
 			if st.listener != nil { // socket activation: no --address

@@ -45,7 +45,8 @@ func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) in
 		req.UI.Error("abort: " + err.Error() + "\n")
 		return 255
 	}
-	srv := &pipe.Server{Handler: a, Config: req.Config, Logger: a.log, Stderr: req.Stderr, Dir: req.Dir, Traceback: req.Traceback, GlobalOptions: a.hg}
+	opts := protocol.SessionOptions{Config: req.Config, Dir: req.Dir, Traceback: req.Traceback, GlobalOptions: a.hg}
+	srv := &pipe.Server{Handler: a, Session: opts, Logger: a.log, Stderr: req.Stderr}
 	return session.ServeStatus(srv.Serve(ctx, req.Stdin, req.Stdout))
 }
 

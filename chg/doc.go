@@ -5,7 +5,8 @@
 // (hashed socket name, symlinked start-up address, exit when the socket is
 // taken over or the server has been idle too long).
 //
-// Extend changes process-wide state (cwd, environment, umask, fds 0-2), so
-// it must only be used in a process that serves a single client at a time:
-// a unixfork worker.
+// The extensions change process-wide state (cwd, environment, umask, fds
+// 0-2), so they serve only in a process that serves a single client at a
+// time: a unixfork worker of a chg Server, which finds them through the
+// Server's WorkerData (linking this package in registers their decoder).
 package chg

@@ -33,7 +33,7 @@ type conn struct {
 	log   hclog.Logger
 }
 
-// Extend adds chg's extensions to a session served over uc in a process
+// extend adds chg's extensions to a session served over uc in a process
 // that serves this client alone (see the package doc): the attachio,
 // chdir, setenv, setumask, setumask2, setprocname (where it can be set)
 // and validate commands, and the System and Pager hooks that hand shell
@@ -41,8 +41,9 @@ type conn struct {
 // has run. st is the server's start-up hashes that validate compares a
 // client against; validate is left out when st is nil
 // (chgserver.skiphash=true). validate reads the client's --config options
-// only when sess.GlobalOptions is set. Call Extend before sess.Serve.
-func Extend(sess *session.Session, uc *net.UnixConn, st *State, opts *Options) {
+// only when sess.Options.GlobalOptions is set. Call extend before
+// sess.Serve.
+func extend(sess *session.Session, uc *net.UnixConn, st *State, opts *Options) {
 	if opts == nil {
 		opts = &Options{}
 	}

@@ -33,7 +33,7 @@ func FuzzWorkerExtension(f *testing.F) {
 	f.Add(workerData{}.encode())
 	f.Add([]byte(`{"state":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ext, err := WorkerExtension(nil)(data)
+		ext, err := workerExtension(data)
 		if len(data) == 0 && (ext != nil || err != nil) {
 			t.Fatalf("no data: a plain worker, got %v, %v", ext != nil, err)
 		}

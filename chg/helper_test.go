@@ -69,8 +69,8 @@ func helperMain() int {
 	if skip, _ := cfg.Bool("chgserver.skiphash", false); skip {
 		st = nil
 	}
-	sess := &session.Session{Handler: protocol.HandlerFunc(testCommand), Config: cfg, Stderr: os.Stderr, GlobalOptions: true}
-	Extend(sess, uc, st, opts)
+	sess := &session.Session{Handler: protocol.HandlerFunc(testCommand), Stderr: os.Stderr, Options: protocol.SessionOptions{Config: cfg, GlobalOptions: true}}
+	extend(sess, uc, st, opts)
 	return session.ServeStatus(sess.Serve(context.Background(), uc, uc))
 }
 

@@ -5,7 +5,6 @@ package chg
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -24,27 +23,27 @@ var ErrServerClosed = unixfork.ErrServerClosed
 // DefaultIdleTimeout is chgserver.idletimeout's default.
 const DefaultIdleTimeout = time.Hour
 
-// Server is the server chg starts: a unixfork service whose workers are
-// extended by Extend, on a socket named after the configuration hash
+// Server is the server chg starts: a unixfork service whose workers serve
+// chg's extensions, on a socket named after the configuration hash
 // (PROTOCOL.md, "Server life cycle under chg").
 type Server struct {
 	// Address is the --address chg gave: the socket name plus ".PID".
 	// Required.
 	Address string
-	// Config is the server-wide configuration (the --config options chg
-	// passed on). chgserver.idletimeout and chgserver.skiphash are read
-	// from it.
-	Config *protocol.Config
+	// Session is what the sessions start from. Its Config is the
+	// server-wide configuration (the --config options chg passed on):
+	// chgserver.idletimeout and chgserver.skiphash are read from it, and
+	// sessions get only its cmdserver.* and chgserver.* keys (see
+	// serverOnly). With GlobalOptions the program reads Mercurial's
+	// global options from each request, validate included; without it
+	// the configuration hash covers no --config, on the server's side as
+	// on the client's. Dir (-R) and Traceback reach every session.
+	Session protocol.SessionOptions
 	// Env is the environment the confighash is computed from; nil: the
 	// process's.
 	Env []string
 	// Options tune the hashes; nil: defaults.
 	Options *Options
-	// GlobalOptions: the program reads Mercurial's global options from
-	// each request (session.Session.GlobalOptions), validate included.
-	// Without it the configuration hash covers no --config, on the
-	// server's side as on the client's.
-	GlobalOptions bool
 	// Logger receives server events; nil: none.
 	Logger hclog.Logger
 	// Args0 is os.Args[0] for re-executed workers.
@@ -55,21 +54,33 @@ type Server struct {
 	// 0: one second.
 	PollInterval time.Duration
 
-	mu   sync.Mutex // guards fork and sock
-	fork *unixfork.Server
-	sock *socket
+	mu sync.Mutex // guards the fields below
+	// closing is set by Shutdown: a ListenAndServe still hashing or
+	// binding undoes its bind and returns ErrServerClosed.
+	closing bool
+	fork    *unixfork.Server
+	sock    *socket
 }
+
+// testHookHashed, if set, runs between hashing and binding (tests: a
+// Shutdown during start-up).
+var testHookHashed func()
 
 // ListenAndServe binds the socket and serves until Shutdown, which the
 // server calls itself when its socket file is no longer its own or it
 // has been idle for chgserver.idletimeout seconds. It returns
-// ErrServerClosed after a shutdown.
+// ErrServerClosed after a shutdown, whenever it came: before the call,
+// while the hashes are computed, while binding or while serving; the
+// socket file is gone by then (unless another server took it over).
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	log := s.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	cfg := s.Config.Clone()
+	if s.isClosing() {
+		return ErrServerClosed
+	}
+	cfg := s.Session.ConfigOrEmpty().Clone()
 	idleSecs, err := cfg.Int("chgserver.idletimeout", int(DefaultIdleTimeout/time.Second))
 	if err != nil {
 		return err
@@ -83,10 +94,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		env = os.Environ()
 	}
 	real := s.Address
-	var data workerData
+	data := workerData{Options: s.Options}
 	if !skip {
 		hashed := cfg
-		if !s.GlobalOptions {
+		if !s.Session.GlobalOptions {
 			hashed = &protocol.Config{} // as validate sees every client
 		}
 		st, err := NewState(s.Address, hashed, env, s.Options)
@@ -97,6 +108,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		real = HashAddress(s.Address, st.ConfigHash)
 		log.Debug("hashes", "confighash", st.ConfigHash, "mtimehash", st.MtimeHash)
 	}
+	if testHookHashed != nil {
+		testHookHashed()
+	}
+	if s.isClosing() {
+		return ErrServerClosed
+	}
 	sock, err := bindSocket(s.Address, real)
 	if err != nil {
 		if sock != nil {
@@ -105,20 +122,32 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		}
 		return err
 	}
+	opts := s.Session
+	opts.Config = serverOnly(cfg)
 	fork := &unixfork.Server{
 		Listener: sock.l,
-		Config:   serverOnly(cfg),
+		Session:  opts,
 		Logger:   log,
 		// What makes a worker a chg worker: chg's start-up data, decoded
-		// by WorkerExtension.
-		WorkerData:    data.encode(),
-		GlobalOptions: s.GlobalOptions,
-		Args0:         s.Args0,
-		Ready:         s.Ready,
+		// by workerExtension.
+		WorkerData: data.encode(),
+		Args0:      s.Args0,
+		Ready:      s.Ready,
 	}
 	s.mu.Lock()
-	s.fork, s.sock = fork, sock
+	closing := s.closing
+	if !closing {
+		s.fork, s.sock = fork, sock
+	}
 	s.mu.Unlock()
+	if closing {
+		// Shutdown came while we were binding: it found nothing to stop.
+		sock.l.Close()
+		if err := sock.unlinkIfOwned(); err != nil {
+			log.Warn("removing socket", "error", err)
+		}
+		return ErrServerClosed
+	}
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -168,23 +197,27 @@ func (s *Server) watch(stop <-chan struct{}, fork *unixfork.Server, sock *socket
 			continue
 		}
 		log.Info("exiting: "+reason, "socket", sock.paths[0])
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		if err := s.Shutdown(ctx); err != nil && !errors.Is(err, ErrServerClosed) {
+		// The same shutdown as a signal's (cmdsrv.Program): busy workers
+		// finish their clients, however long that takes.
+		if err := s.Shutdown(context.Background()); err != nil && !errors.Is(err, ErrServerClosed) {
 			log.Warn("shutdown", "error", err)
 		}
-		cancel()
 		return
 	}
 }
 
 // Shutdown stops accepting, removes the socket file if it is still this
-// server's, lets busy workers finish and stops idle ones.
+// server's, lets busy workers finish and stops idle ones. It may come at
+// any moment: before ListenAndServe or while it hashes and binds, the
+// shutdown is recorded and ListenAndServe undoes its bind and returns
+// ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.closing = true
 	fork, sock := s.fork, s.sock
 	s.mu.Unlock()
 	if fork == nil {
-		return fmt.Errorf("chg: server not started")
+		return nil
 	}
 	if err := sock.unlinkIfOwned(); err != nil && s.Logger != nil {
 		s.Logger.Warn("removing socket", "error", err)
@@ -205,4 +238,11 @@ func serverOnly(cfg *protocol.Config) *protocol.Config {
 		}
 	}
 	return out
+}
+
+// isClosing reports whether Shutdown has been called.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }

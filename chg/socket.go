@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/cmdsrv/cmdsrv/internal/sockfile"
 )
@@ -29,33 +28,16 @@ func tempName(path string) string {
 	return path + "." + strconv.Itoa(os.Getpid()) + ".tmp"
 }
 
-// bindSocket binds real through a temporary name and renames it into place
-// (replacing an older server's socket, which then exits), and when
-// address differs points address at it with a symlink, also renamed into
-// place. It binds under umask 077, so the socket is never open to others
-// (the master serves no command, so changing its umask briefly is safe).
+// bindSocket binds real (sockfile.Bind: mode 0600 from the start, the
+// process umask left alone), replacing an older server's socket there,
+// which then exits, and when address differs points address at it with a
+// symlink, renamed into place. The listener never unlinks the name on
+// Close: by then it may be another server's; Shutdown removes it only
+// while it is still ours.
 func bindSocket(address, real string) (*socket, error) {
-	tmp := tempName(real)
-	_ = os.Remove(tmp) // a leftover of a dead process with our pid
-	old := syscall.Umask(0o077)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
-	syscall.Umask(old)
+	l, file, err := sockfile.Bind(real)
 	if err != nil {
-		return nil, fmt.Errorf("binding %s: %w", tmp, err)
-	}
-	// The listener must never unlink the name on Close: by then it may be
-	// another server's. Shutdown removes it only while it is still ours.
-	l.SetUnlinkOnClose(false)
-	file, err := sockfile.Identify(tmp)
-	if err != nil {
-		l.Close()
-		_ = os.Remove(tmp)
-		return nil, fmt.Errorf("checking %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, real); err != nil {
-		l.Close()
-		_ = os.Remove(tmp)
-		return nil, fmt.Errorf("moving the socket into place: %w", err)
+		return nil, fmt.Errorf("binding %s: %w", real, err)
 	}
 	s := &socket{l: l, paths: []string{real}, file: file}
 	if address == real {

@@ -40,7 +40,7 @@ func (c *conn) instructions(args, env []string) ([]string, error) {
 	// application's own, and its configuration hash is that of nothing.
 	cfg := &protocol.Config{}
 	var err error
-	if c.sess.GlobalOptions {
+	if c.sess.Options.GlobalOptions {
 		var g session.GlobalOptions
 		if g, _, err = session.ParseGlobalOptions(args); err == nil {
 			err = cfg.Apply(g.Config)
@@ -70,5 +70,5 @@ func (c *conn) stderr() io.Writer {
 	if c.sess.Stderr != nil {
 		return c.sess.Stderr
 	}
-	return io.Discard
+	return os.Stderr // a worker's: its master's log
 }

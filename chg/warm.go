@@ -3,9 +3,11 @@
 package chg
 
 import (
+	"io"
 	"os"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // prewarm runs, once, the computations every chg call makes the server
@@ -18,7 +20,7 @@ import (
 func prewarm(st *State, opts *Options) {
 	// A session that reads hg's global options parses the sample's
 	// --config too; the hashes do not depend on it.
-	c := &conn{state: st, opts: opts, sess: &session.Session{GlobalOptions: true}}
+	c := &conn{state: st, opts: opts, sess: &session.Session{Options: protocol.SessionOptions{GlobalOptions: true}, Stderr: io.Discard}}
 	if c.opts == nil {
 		c.opts = &Options{}
 	}

@@ -36,7 +36,7 @@ func init() {
 	if os.Getenv(plainHelperEnv+"_OFF") == "1" {
 		h = protocol.HandlerFunc(plainCommands{}.ServeCommand) // no ClientProcess
 	}
-	srv := &Server{Handler: h, Stderr: os.Stderr, GlobalOptions: true}
+	srv := &Server{Handler: h, Stderr: os.Stderr, Session: protocol.SessionOptions{GlobalOptions: true}}
 	err = srv.Serve(context.Background(), in, out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

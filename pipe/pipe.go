@@ -25,20 +25,15 @@ var ErrInterrupted = errors.New("interrupted")
 type Server struct {
 	// Handler runs the commands.
 	Handler protocol.Handler
-	// Config is the server-wide configuration. It also supplies
-	// cmdserver.shutdown-on-interrupt (default true).
-	Config *protocol.Config
+	// Session is what every session starts from: the server-wide
+	// configuration (which also supplies cmdserver.shutdown-on-interrupt,
+	// default true), the starting directory ("" = the process's),
+	// --traceback and whether requests read Mercurial's global options.
+	Session protocol.SessionOptions
 	// Logger receives session events (nil: none).
 	Logger hclog.Logger
 	// Stderr is where abort messages and "interrupted!" go (nil: os.Stderr).
 	Stderr io.Writer
-	// Dir is the starting working directory ("" = the process's).
-	Dir string
-	// Traceback adds stack traces to errors.
-	Traceback bool
-	// GlobalOptions makes each request read Mercurial's global options
-	// (session.Session.GlobalOptions); off, its arguments are untouched.
-	GlobalOptions bool
 	// Signals, if set, delivers SIGINT, SIGTERM and SIGHUP. During a
 	// command each one interrupts that command; between requests SIGTERM
 	// and SIGHUP end the server ("killed!"), and SIGINT does too
@@ -57,8 +52,9 @@ type Server struct {
 const abandonAfter = time.Second
 
 // Serve runs one session over in and out. It returns nil when the client
-// ended the session cleanly; session.ServeStatus gives the exit status of
-// any other outcome (ErrInterrupted: 255).
+// ended the session cleanly; the exit status of any other outcome is 1 for
+// a request cut short by end of input, 255 for anything else
+// (ErrInterrupted included).
 //
 // Serve does not leave its session running where it can end it: on a
 // signal that ends the server between requests it cancels the session,
@@ -78,15 +74,11 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		stderr = os.Stderr
 	}
 	sess := &session.Session{
-		Handler:   s.Handler,
-		Config:    s.Config,
-		Logger:    s.Logger,
-		Stderr:    stderr,
-		Dir:       s.Dir,
-		Traceback: s.Traceback,
-		Mode:      protocol.ModePipe,
-
-		GlobalOptions: s.GlobalOptions,
+		Handler: s.Handler,
+		Options: s.Session,
+		Logger:  s.Logger,
+		Stderr:  stderr,
+		Mode:    protocol.ModePipe,
 	}
 	if s.Rebuild != nil {
 		warm := session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
@@ -97,7 +89,7 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		// A pipe whose reader went away reports POLLERR on our end.
 		sess.Disconnected = session.PollHangup(fd)
 	}
-	shutdownOnInterrupt, err := s.Config.Bool("cmdserver.shutdown-on-interrupt", true)
+	shutdownOnInterrupt, err := s.Session.Config.Bool("cmdserver.shutdown-on-interrupt", true)
 	if err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}

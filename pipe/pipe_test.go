@@ -60,7 +60,7 @@ func start(t *testing.T, cfg ...string) *fixture {
 		}
 		return 0
 	})
-	srv := &Server{Handler: h, Config: conf, Stderr: f.stderr, Dir: t.TempDir(), Signals: f.sigs}
+	srv := &Server{Handler: h, Session: protocol.SessionOptions{Config: conf, Dir: t.TempDir()}, Stderr: f.stderr, Signals: f.sigs}
 	go func() {
 		err := srv.Serve(context.Background(), inR, outW)
 		outW.Close()
@@ -194,7 +194,7 @@ func TestSignalBetweenRequests(t *testing.T) {
 func TestBadShutdownConfig(t *testing.T) {
 	conf := &protocol.Config{}
 	conf.Set("cmdserver.shutdown-on-interrupt", "maybe")
-	srv := &Server{Handler: protocol.HandlerFunc(func(context.Context, *protocol.Request) int { return 0 }), Config: conf, Stderr: io.Discard, Dir: "/", Signals: make(chan os.Signal)}
+	srv := &Server{Handler: protocol.HandlerFunc(func(context.Context, *protocol.Request) int { return 0 }), Session: protocol.SessionOptions{Config: conf, Dir: "/"}, Stderr: io.Discard, Signals: make(chan os.Signal)}
 	err := srv.Serve(context.Background(), strings.NewReader(""), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "is not a boolean") {
 		t.Fatalf("Serve: %v", err)
@@ -227,7 +227,7 @@ func TestHangupIsTheCause(t *testing.T) {
 		causes <- context.Cause(ctx)
 		return 255
 	})
-	srv := &Server{Handler: h, Stderr: io.Discard, Dir: t.TempDir()}
+	srv := &Server{Handler: h, Stderr: io.Discard, Session: protocol.SessionOptions{Dir: t.TempDir()}}
 	done := make(chan error, 1)
 	go func() {
 		done <- srv.Serve(context.Background(), inR, outW)

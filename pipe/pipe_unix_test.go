@@ -44,7 +44,7 @@ func serveOnPipe(t *testing.T, blocking bool, wrap func(*os.File) io.Reader) (w 
 	sigs, done = make(chan os.Signal, 1), make(chan error, 1)
 	srv := &Server{
 		Handler: protocol.HandlerFunc(func(context.Context, *protocol.Request) int { return 0 }),
-		Config:  &protocol.Config{}, Stderr: io.Discard, Dir: t.TempDir(), Signals: sigs,
+		Session: protocol.SessionOptions{Config: &protocol.Config{}, Dir: t.TempDir()}, Stderr: io.Discard, Signals: sigs,
 	}
 	go func() {
 		err := srv.Serve(context.Background(), wrap(in), outW)
@@ -123,7 +123,7 @@ func TestServeKeepsOutputNonBlocking(t *testing.T) {
 	defer outR.Close()
 	srv := &Server{
 		Handler: protocol.HandlerFunc(func(context.Context, *protocol.Request) int { return 0 }),
-		Config:  &protocol.Config{}, Stderr: io.Discard, Dir: t.TempDir(),
+		Session: protocol.SessionOptions{Config: &protocol.Config{}, Dir: t.TempDir()}, Stderr: io.Discard,
 	}
 	done := make(chan error, 1)
 	go func() {

@@ -72,15 +72,12 @@ type controlMsg struct {
 	Type string `json:"type"`
 
 	// init
-	// Data is Server.WorkerData, for Worker.Extension.
-	Data          []byte   `json:"data,omitempty"`
-	GlobalOptions bool     `json:"global_options,omitempty"`
-	Config        []string `json:"config,omitempty"` // section.name=value
-	Prewarm       []string `json:"prewarm,omitempty"`
-	LogLevel      string   `json:"log_level,omitempty"`
-	Dir           string   `json:"dir,omitempty"`
-	Traceback     bool     `json:"traceback,omitempty"`
-	Rehearse      bool     `json:"rehearse,omitempty"` // serve a session to itself before ready
+	// Options are the server's session options, worker settings and
+	// WorkerData, the same for every worker (settings.go, workerInit).
+	Options  json.RawMessage `json:"options,omitempty"`
+	Prewarm  []string        `json:"prewarm,omitempty"`
+	LogLevel string          `json:"log_level,omitempty"`
+	Rehearse bool            `json:"rehearse,omitempty"` // serve a session to itself before ready
 
 	// ready; PGID also in shell and shell-end
 	PID  int `json:"pid,omitempty"`

@@ -34,7 +34,7 @@ const dialHelperEnv = "UNIXFORK_TEST_DIAL"
 
 func TestMain(m *testing.M) {
 	if IsWorker() {
-		w := &Worker{NewHandler: newTestHandler, Extension: testExtension}
+		w := &Worker{NewHandler: newTestHandler, extension: testExtension}
 		os.Exit(w.Serve(context.Background()))
 	}
 	if addr := os.Getenv(dialHelperEnv); addr != "" {
@@ -58,10 +58,10 @@ func testExtension(data []byte) (func(*session.Session, *net.UnixConn), error) {
 	return func(sess *session.Session, _ *net.UnixConn) {
 		// test.accepted-dir: a file named for this worker's pid marks that
 		// it took a client; test.hello-delay then holds its hello back.
-		if dir := sess.Config.Get("test.accepted-dir", ""); dir != "" {
+		if dir := sess.Options.Config.Get("test.accepted-dir", ""); dir != "" {
 			_ = os.WriteFile(filepath.Join(dir, strconv.Itoa(os.Getpid())), nil, 0o600)
 		}
-		if d, err := time.ParseDuration(sess.Config.Get("test.hello-delay", "0s")); err == nil {
+		if d, err := time.ParseDuration(sess.Options.Config.Get("test.hello-delay", "0s")); err == nil {
 			time.Sleep(d)
 		}
 		h := sess.Handler
@@ -227,7 +227,7 @@ func startServer(t testing.TB, opts ...string) *testServer {
 	ready := make(chan struct{})
 	ts.Server = &Server{
 		Address:    ts.addr,
-		Config:     cfg,
+		Session:    protocol.SessionOptions{Config: cfg},
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: ts.log, Level: hclog.Debug}),
 		WorkerData: []byte("data-of-the-master"),
 		Ready:      func() { close(ready) },

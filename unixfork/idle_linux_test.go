@@ -37,8 +37,7 @@ func TestUnreadOutputIsNotIdle(t *testing.T) {
 
 	sess := &session.Session{
 		Handler: protocol.HandlerFunc(func(context.Context, *protocol.Request) int { return 0 }),
-		Config:  &protocol.Config{},
-		Dir:     "/",
+		Options: protocol.SessionOptions{Config: &protocol.Config{}, Dir: "/"},
 	}
 	tc := &trackedConn{UnixConn: conn, last: time.Now(), sess: sess}
 	require.NoError(t, sess.Greet(tc, tc))

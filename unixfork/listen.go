@@ -21,11 +21,10 @@ type boundSocket struct {
 	file sockfile.Identity
 }
 
-// listen binds a unix socket at path with mode 0600. The socket is bound
-// inside a fresh 0700 directory next to path and then renamed onto path,
-// so it is never reachable with a looser mode, and the process umask (which
-// other goroutines may rely on) is left alone. A live server at path is an
-// error; a stale socket file (see serverAnswers) is replaced by the rename.
+// listen binds a unix socket at path with mode 0600 (sockfile.Bind: never
+// reachable with a looser mode, the process umask left alone). A live
+// server at path is an error; a stale socket file (see serverAnswers) is
+// replaced.
 //
 // Race: a server that binds path between our dial and our rename is
 // replaced. Mercurial and tailscale accept the same window.
@@ -46,33 +45,12 @@ func listen(path string) (*net.UnixListener, *boundSocket, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
 		return nil, nil, fmt.Errorf("cannot listen at %s: a file that is not a socket is in the way", path)
 	}
-	tmp, err := os.MkdirTemp(dir, ".cmdsrv-bind-")
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, nil, fmt.Errorf("cannot listen at %s: directory %s is not writable", path, dir)
-		}
+	l, file, err := sockfile.Bind(path)
+	switch {
+	case errors.Is(err, sockfile.ErrDirNotWritable):
+		return nil, nil, fmt.Errorf("cannot listen at %s: directory %s is not writable", path, dir)
+	case err != nil:
 		return nil, nil, fmt.Errorf("cannot listen at %s: %w", path, err)
-	}
-	defer os.RemoveAll(tmp)
-	tmpSock := filepath.Join(tmp, "s")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmpSock, Net: "unix"})
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot listen at %s: %w", path, err)
-	}
-	l.SetUnlinkOnClose(false) // the listener's own name is the temporary one
-	fail := func(err error) (*net.UnixListener, *boundSocket, error) {
-		l.Close()
-		return nil, nil, fmt.Errorf("cannot listen at %s: %w", path, err)
-	}
-	if err := os.Chmod(tmpSock, 0o600); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmpSock, path); err != nil {
-		return fail(err)
-	}
-	file, err := sockfile.Identify(path)
-	if err != nil {
-		return fail(err)
 	}
 	return l, &boundSocket{path: path, file: file}, nil
 }

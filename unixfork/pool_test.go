@@ -48,7 +48,7 @@ func serveHelper(addr string) int {
 	var hog []*os.File
 	srv := &Server{
 		Address: addr,
-		Config:  cfg,
+		Session: protocol.SessionOptions{Config: cfg},
 		Logger:  hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Debug}),
 		Ready: func() {
 			if os.Getenv("UNIXFORK_TEST_HOG") != "" {
@@ -541,7 +541,7 @@ func TestBadPoolSettings(t *testing.T) {
 	} {
 		cfg := &protocol.Config{}
 		require.NoError(t, cfg.Apply([]string{opt}))
-		srv := &Server{Address: filepath.Join(t.TempDir(), "s"), Config: cfg}
+		srv := &Server{Address: filepath.Join(t.TempDir(), "s"), Session: protocol.SessionOptions{Config: cfg}}
 		err := srv.ListenAndServe(context.Background())
 		require.Error(t, err, opt)
 		key, _, _ := strings.Cut(opt, "=")

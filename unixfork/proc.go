@@ -83,17 +83,7 @@ func (s *Server) startWorker(w *worker, rehearse bool) {
 	acts := s.takeLocked()
 	s.mu.Unlock()
 	s.carryOut(acts, true)
-	init := controlMsg{
-		Type:          msgInit,
-		Data:          s.WorkerData,
-		GlobalOptions: s.GlobalOptions,
-		Config:        configOptions(s.Config),
-		Prewarm:       keys,
-		LogLevel:      logLevel(s.logger()),
-		Dir:           s.Dir,
-		Traceback:     s.Traceback,
-		Rehearse:      rehearse,
-	}
+	init := s.settings.init.message(keys, logLevel(s.logger()), rehearse)
 	if err := sendMsg(p.ctl, init); err != nil {
 		s.logger().Error("sending init to worker", "pid", p.pid, "error", err)
 	}

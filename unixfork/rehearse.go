@@ -38,7 +38,7 @@ func rehearse(ctx context.Context, h protocol.Handler, cfg *protocol.Config) err
 		return fmt.Errorf("rehearsing a session: %w", err)
 	}
 	defer cli.Close()
-	sess := &session.Session{Handler: h, Config: cfg, Logger: hclog.NewNullLogger()}
+	sess := &session.Session{Handler: h, Logger: hclog.NewNullLogger(), Options: protocol.SessionOptions{Config: cfg}}
 	done := make(chan error, 1)
 	go func() {
 		// Through the worker's own wrapper, as a client's session is.

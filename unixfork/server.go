@@ -33,26 +33,24 @@ type Server struct {
 	// Listener is a pre-bound listener (chg's renamed socket, systemd
 	// activation): served, never unlinked.
 	Listener *net.UnixListener
-	// Config is the server-wide configuration; workers get it too.
-	Config *protocol.Config
+	// Session is what every session starts from: the server-wide
+	// configuration (which also holds the pool's cmdserver.* keys), the
+	// starting directory ("": the master's), --traceback and whether
+	// requests read Mercurial's global options. Workers get it whole in
+	// their start-up message.
+	Session protocol.SessionOptions
 	// Logger receives the master's events and the workers' stderr. nil:
 	// no logging.
 	Logger hclog.Logger
 	// WorkerData is handed to every worker in its start-up message, for
-	// its Worker.Extension (chg puts its server state there).
+	// the session extension of the program (chg puts its server state
+	// there).
 	WorkerData []byte
-	// GlobalOptions makes the workers' sessions read Mercurial's global
-	// options from each request (session.Session.GlobalOptions).
-	GlobalOptions bool
 	// Args0 is os.Args[0] of re-executed workers (under testscript the
 	// basename picks the program). "": os.Args[0].
 	Args0 string
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func()
-	// Dir is the starting working directory of sessions ("": the
-	// master's), and Traceback adds stack traces to their errors.
-	Dir       string
-	Traceback bool
 
 	mu sync.Mutex // guards the fields below and the pool's state
 	// kick is a wake-up for the backlog watcher, nothing more: after
@@ -92,6 +90,9 @@ type settings struct {
 	// ready by then is killed. answerTimeout: an idle worker that does
 	// not answer a ping within it is killed and replaced.
 	spareIdle, startTimeout, answerTimeout time.Duration
+	// init is what every worker's start-up message carries besides its
+	// prewarm keys (settings.go).
+	init workerInit
 }
 
 // Defaults of the master's settings (see docs/unix.md).
@@ -117,10 +118,7 @@ func (s *Server) logger() hclog.Logger {
 // floor. Worker-side keys are checked here too, so that a bad value stops
 // the server at start rather than every worker.
 func (s *Server) readSettings() (settings, error) {
-	cfg := s.Config
-	if cfg == nil {
-		cfg = &protocol.Config{}
-	}
+	cfg := s.Session.ConfigOrEmpty()
 	var st settings
 	var err error
 	ints := []struct {
@@ -153,19 +151,13 @@ func (s *Server) readSettings() (settings, error) {
 		{&st.spareIdle, "cmdserver.spare-idle-timeout", DefaultSpareIdleTimeout},
 		{&st.startTimeout, "cmdserver.worker-start-timeout", DefaultWorkerStartTimeout},
 		{&st.answerTimeout, "cmdserver.worker-answer-timeout", DefaultWorkerAnswerTimeout},
-		{new(time.Duration), "cmdserver.client-idle-timeout", DefaultClientIdleTimeout},
 	}
 	for _, d := range durs {
 		if *d.p, err = configDuration(cfg, d.key, d.def); err != nil {
 			return st, err
 		}
 	}
-	for _, key := range []string{"cmdserver.worker-reuse", "cmdserver.worker-reuse-jitter"} {
-		if _, err = cfg.Int(key, 0); err != nil {
-			return st, err
-		}
-	}
-	if _, err = cfg.Bytes("cmdserver.worker-max-rss", DefaultWorkerMaxRSS); err != nil {
+	if st.init, err = newWorkerInit(s.Session, s.WorkerData); err != nil {
 		return st, err
 	}
 	st.minSpare = max(st.minSpare, 0)

@@ -19,6 +19,7 @@ import (
 	"github.com/cmdsrv/cmdsrv/internal/fresh"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
+	"github.com/cmdsrv/cmdsrv/internal/workerext"
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
@@ -49,14 +50,15 @@ type Worker struct {
 	// NewHandler builds the Handler (the warm state) once, before the
 	// worker reports itself ready. Required.
 	NewHandler func(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error)
-	// Extension, if set, is called once at start-up with the master's
-	// Server.WorkerData (chg's server state); the function it returns, if
-	// not nil, customises each connection's session before Serve (chg
-	// registers attachio, chdir, setenv... and the System/Pager hooks).
-	Extension func(data []byte) (func(sess *session.Session, conn *net.UnixConn), error)
 	// Logger receives the worker's events. nil: JSON lines on stderr,
 	// which the master re-logs through its own Logger.
 	Logger hclog.Logger
+
+	// extension decodes the master's Server.WorkerData at start-up into
+	// what customises each connection's session; nil: the decoder
+	// registered in package workerext (chg's, when the program links
+	// chg in).
+	extension workerext.Decoder
 }
 
 // notWorker is printed when Serve runs in a process no Server started,
@@ -161,7 +163,10 @@ type runningWorker struct {
 	ln   *net.UnixListener
 	log  hclog.Logger
 	init controlMsg
-	cfg  *protocol.Config
+	// opts are the server's session options (Config applied), the same
+	// for every session but Dir (see dir); set are the worker settings.
+	opts protocol.SessionOptions
+	set  workerSettings
 	h    protocol.Handler
 	ints chan os.Signal
 	// drains receives the master's request to end the session after the
@@ -173,8 +178,9 @@ type runningWorker struct {
 	draining atomic.Bool
 	// dir is the working directory sessions start in.
 	dir string
-	// extend is what Worker.Extension made of the master's WorkerData.
-	extend func(*session.Session, *net.UnixConn)
+	// extend is what the worker's extension made of the master's
+	// WorkerData.
+	extend workerext.Extend
 	// idleAfter is cmdserver.client-idle-timeout; client is the current
 	// client's connection (nil between clients), for the master's evict.
 	idleAfter time.Duration
@@ -199,7 +205,7 @@ func (rw *runningWorker) handler() protocol.Handler {
 // (msgStale) so that its pool can replace the workers built from the old
 // state.
 func (rw *runningWorker) newWarm() *session.Warm {
-	build := func() (protocol.Handler, error) { return rw.w.NewHandler(rw.cfg, rw.log) }
+	build := func() (protocol.Handler, error) { return rw.w.NewHandler(rw.opts.Config, rw.log) }
 	return session.NewWarm(rw.h, build, rw.log, func(c fresh.Change) {
 		if err := sendMsg(rw.ctl, controlMsg{Type: msgStale, Key: c.String()}); err != nil {
 			rw.log.Debug("reporting stale state", "error", err)
@@ -208,10 +214,13 @@ func (rw *runningWorker) newWarm() *session.Warm {
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
-	rw.cfg = &protocol.Config{}
-	initErr := rw.cfg.Apply(rw.init.Config)
-	if rw.init.Dir != "" && initErr == nil {
-		initErr = os.Chdir(rw.init.Dir)
+	opts, set, data, initErr := decodeInit(rw.init)
+	rw.opts, rw.set, rw.idleAfter = opts, set, set.ClientIdle
+	if rw.opts.Config == nil {
+		rw.opts.Config = &protocol.Config{}
+	}
+	if rw.opts.Dir != "" && initErr == nil {
+		initErr = os.Chdir(rw.opts.Dir)
 	}
 	state, err := snapshotState()
 	if err != nil && initErr == nil {
@@ -223,11 +232,15 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		// there between clients): no getcwd on the connect path.
 		rw.dir = state.dir
 	}
-	if initErr == nil && rw.w.Extension != nil {
-		rw.extend, initErr = rw.w.Extension(rw.init.Data)
+	if initErr == nil {
+		decode := rw.w.extension
+		if decode == nil {
+			decode = workerext.Decode
+		}
+		rw.extend, initErr = decode(data)
 	}
 	if initErr == nil {
-		rw.h, initErr = rw.w.NewHandler(rw.cfg, rw.log)
+		rw.h, initErr = rw.w.NewHandler(rw.opts.Config, rw.log)
 	}
 	if initErr == nil {
 		rw.warm = rw.newWarm()
@@ -235,7 +248,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	if initErr == nil {
 		rw.prewarm(ctx)
 		if rw.init.Rehearse {
-			if err := rehearse(ctx, rw.h, rw.cfg); err != nil {
+			if err := rehearse(ctx, rw.h, rw.opts.Config); err != nil {
 				rw.log.Debug("rehearsal failed; the first client pays for a cold start", "error", err)
 			}
 		}
@@ -244,15 +257,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	if initErr == nil && session.IsReusable(rw.h) {
 		reuse = rw.reuseCount()
 	}
-	maxRSS, err := rw.cfg.Bytes("cmdserver.worker-max-rss", DefaultWorkerMaxRSS)
-	if err != nil {
-		rw.log.Warn("ignoring cmdserver.worker-max-rss", "error", err)
-		maxRSS = DefaultWorkerMaxRSS
-	}
-	if rw.idleAfter, err = configDuration(rw.cfg, "cmdserver.client-idle-timeout", DefaultClientIdleTimeout); err != nil {
-		rw.log.Warn("ignoring cmdserver.client-idle-timeout", "error", err)
-		rw.idleAfter = DefaultClientIdleTimeout
-	}
+	maxRSS := rw.set.MaxRSS
 	rw.ints = make(chan os.Signal, 1)
 	// Catching SIGPIPE makes a write to a client's closed pipe (a pager
 	// or `| head` that quit early, on fds 0-2 after attachio) fail with
@@ -401,20 +406,11 @@ const (
 // reuseCount is how many clients this worker serves: the configured
 // count plus a random share of the jitter.
 func (rw *runningWorker) reuseCount() int {
-	n, err := rw.cfg.Int("cmdserver.worker-reuse", DefaultWorkerReuse)
-	if err != nil {
-		rw.log.Warn("ignoring cmdserver.worker-reuse", "error", err)
-		n = DefaultWorkerReuse
-	}
+	n := rw.set.Reuse
 	if n <= 1 {
 		return 1
 	}
-	jitter, err := rw.cfg.Int("cmdserver.worker-reuse-jitter", DefaultWorkerReuseJitter)
-	if err != nil {
-		rw.log.Warn("ignoring cmdserver.worker-reuse-jitter", "error", err)
-		jitter = DefaultWorkerReuseJitter
-	}
-	if jitter > 0 {
+	if jitter := rw.set.ReuseJitter; jitter > 0 {
 		n += rand.IntN(jitter + 1)
 	}
 	return n
@@ -542,24 +538,21 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 		<-rw.ints // an interrupt while idle is for no one
 	}
 	tc := &trackedConn{UnixConn: conn, last: time.Now(), beforeFirstWrite: rw.announce}
+	opts := rw.opts
+	opts.Dir = rw.dir
 	sess := &session.Session{
-		Handler:   rw.handler(),
-		Config:    rw.cfg,
-		Dir:       rw.dir,
-		Logger:    rw.log,
-		Stderr:    os.Stderr,
-		Traceback: rw.init.Traceback,
-		Mode:      protocol.ModeUnix, // chg's Extend makes it ModeChg
-		// The master's Program opted in (or not) to hg's global options.
-		GlobalOptions: rw.init.GlobalOptions,
-		Disconnected:  session.PollHangup(fd),
+		Handler:      rw.handler(),
+		Options:      opts,
+		Logger:       rw.log,
+		Mode:         protocol.ModeUnix, // chg's extension makes it ModeChg
+		Disconnected: session.PollHangup(fd),
 		OnKey: func(key string) {
 			if err := sendMsg(rw.ctl, controlMsg{Type: msgKey, Key: key}); err != nil {
 				rw.log.Debug("reporting key", "error", err)
 			}
 		},
 	}
-	if rw.cfg.Get("cmdserver.log", "") == "-" {
+	if rw.set.LogToClient {
 		// cmdserver.log=-: while a client is connected, its session's
 		// events go to that client's 'd' channel.
 		sess.Logger = hclog.New(&hclog.LoggerOptions{

@@ -34,11 +34,29 @@ type unixServer struct {
 
 func startUnix(t *testing.T, addr string, args ...string) *unixServer {
 	t.Helper()
-	s := &unixServer{addr: addr, log: &testutil.SyncBuffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(testutil.Binary(t), append([]string{"serve", "--cmdserver", "unix", "--address", addr}, args...)...)
-	s.cmd.Stderr = s.log
+	s := newServerProcess(t, nil, addr, "unix", args...)
 	out, err := s.cmd.StdoutPipe()
 	require.NoError(t, err)
+	s.start(t)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err, "server log: %s", s.log)
+	require.Equal(t, "listening at "+addr+"\n", line)
+	return s
+}
+
+// newServerProcess prepares `cmdsrv serve --cmdserver MODE --address
+// ADDR ARGS...` with env (nil: ours); start runs it.
+func newServerProcess(t *testing.T, env []string, addr, mode string, args ...string) *unixServer {
+	s := &unixServer{addr: addr, log: &testutil.SyncBuffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(testutil.Binary(t), append([]string{"serve", "--cmdserver", mode, "--address", addr}, args...)...)
+	s.cmd.Env, s.cmd.Stderr = env, s.log
+	return s
+}
+
+// start starts the server, killed at the end of the test, which then
+// shows its log if it failed.
+func (s *unixServer) start(t *testing.T) {
+	t.Helper()
 	require.NoError(t, s.cmd.Start())
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
@@ -48,10 +66,6 @@ func startUnix(t *testing.T, addr string, args ...string) *unixServer {
 			t.Logf("server log:\n%s", s.log)
 		}
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err, "server log: %s", s.log)
-	require.Equal(t, "listening at "+addr+"\n", line)
-	return s
 }
 
 // workerPIDs lists the pids of the log's "forked worker process" lines.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cmdsrv/cmdsrv/internal/wire"
+	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
 // BenchmarkRunCommandInput serves runcommand requests whose command reads
@@ -22,7 +23,7 @@ func BenchmarkRunCommandInput(b *testing.B) {
 	one.Write(runcmd("--config", "ui.interactive=true", "prompt"))
 	one.Write(wire.AppendBlock(nil, []byte("bob\n")))
 	input := bytes.Repeat(one.Bytes(), b.N)
-	s := &Session{Handler: &recorder{}, Dir: b.TempDir(), GlobalOptions: true}
+	s := &Session{Handler: &recorder{}, Options: protocol.SessionOptions{Dir: b.TempDir(), GlobalOptions: true}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	if err := s.Serve(context.Background(), bytes.NewReader(input), io.Discard); err != nil {

@@ -30,7 +30,7 @@ func TestInterruptCause(t *testing.T) {
 				<-ctx.Done()
 				causes <- context.Cause(ctx)
 				return 255
-			}), Dir: "/", Env: []string{}}
+			}), Options: protocol.SessionOptions{Dir: "/"}, Env: []string{}}
 			inR, inW := io.Pipe()
 			done := make(chan error, 1)
 			go func() { done <- s.Serve(context.Background(), inR, io.Discard) }()

@@ -140,7 +140,7 @@ func FuzzSessionRequests(f *testing.F) {
 	f.Add([]byte(strings.Repeat("x", 300) + "\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var stderr bytes.Buffer
-		s := &Session{Handler: fuzzHandler, Stderr: &stderr, Dir: "/", Env: []string{"A=b"}, MaxBlock: 1 << 20, GlobalOptions: true}
+		s := &Session{Handler: fuzzHandler, Stderr: &stderr, Env: []string{"A=b"}, MaxBlock: 1 << 20, Options: protocol.SessionOptions{Dir: "/", GlobalOptions: true}}
 		done := make(chan error, 1)
 		go func() { done <- s.Serve(context.Background(), bytes.NewReader(in), io.Discard) }()
 		select {

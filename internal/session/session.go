@@ -40,15 +40,16 @@ type CommandFunc func(ctx context.Context, s *Session) error
 type Session struct {
 	// Handler runs the commands. Required.
 	Handler protocol.Handler
-	// Config is the server-wide configuration; requests get a copy.
-	Config *protocol.Config
+	// Options are the server's: configuration, starting directory
+	// ("" = the process's), --traceback and whether each runcommand reads
+	// Mercurial's global options (see ParseGlobalOptions).
+	Options protocol.SessionOptions
 	// Logger receives session events. nil: no logging.
 	Logger hclog.Logger
-	// Stderr is the server's own error stream: abort messages of the
-	// session are written there too. nil: discarded.
+	// Stderr is the server's own error stream, where the session's abort
+	// messages go. nil: they go to Logger instead (a unix worker, whose
+	// stderr would only be logged again).
 	Stderr io.Writer
-	// Dir is the starting working directory ("" = the process's).
-	Dir string
 	// Env is the starting environment (nil = the process's).
 	Env []string
 	// PID and PGID are announced in the hello (0 = this process's).
@@ -57,14 +58,6 @@ type Session struct {
 	Commands map[string]CommandFunc
 	// MaxBlock bounds request blocks (0 = DefaultMaxBlock).
 	MaxBlock int
-	// Traceback adds stack traces to error messages (--traceback).
-	Traceback bool
-	// GlobalOptions makes every runcommand read Mercurial's global options
-	// (--config, --cwd, -R/--repository, --pager, --traceback) from the
-	// start of its arguments and apply them to that request only (see
-	// ParseGlobalOptions). Off, the arguments reach the Handler untouched:
-	// an application's command line is its own.
-	GlobalOptions bool
 	// Disconnected, if set, is run in a goroutine while each command runs;
 	// it returns true as soon as the client is gone (the command's context
 	// is then cancelled), or false once done is closed.
@@ -172,7 +165,7 @@ func (s *Session) Greet(r io.Reader, w io.Writer) error {
 		s.br = bufio.NewReader(r)
 	}
 	s.fw = NewFrameWriter(w)
-	s.dir = s.Dir
+	s.dir = s.Options.Dir
 	if s.dir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -184,14 +177,12 @@ func (s *Session) Greet(r io.Reader, w io.Writer) error {
 	if s.env == nil {
 		s.env = os.Environ()
 	}
-	if s.Config == nil {
-		s.Config = &protocol.Config{}
-	}
+	s.Options.Config = s.Options.ConfigOrEmpty()
 	return s.sendHello()
 }
 
 func (s *Session) sendHello() error {
-	enc, err := ChooseMessageEncodingFor(s.Config)
+	enc, err := ChooseMessageEncodingFor(s.Options.Config)
 	if err != nil {
 		return s.abort(err, false)
 	}
@@ -250,7 +241,8 @@ func (s *Session) dispatch(ctx context.Context, name string) error {
 	return s.abort(&UnknownCommandError{Name: name}, true)
 }
 
-// abort reports an error that ends the session, on the server's stderr and
+// abort reports an error that ends the session once on the server's
+// side, on its stderr when it has one (hg's "abort:" line), else in its
 // log, and on 'e' too when toChannel is set, then returns it.
 func (s *Session) abort(err error, toChannel bool) error {
 	msg := "abort: " + err.Error() + "\n"
@@ -259,8 +251,9 @@ func (s *Session) abort(err error, toChannel bool) error {
 	}
 	if s.Stderr != nil {
 		_, _ = io.WriteString(s.Stderr, msg)
+	} else {
+		s.logger().Error("session aborted", "error", err)
 	}
-	s.logger().Error("session aborted", "error", err)
 	return err
 }
 
@@ -482,13 +475,13 @@ func RunHandler(ctx context.Context, h protocol.Handler, req *protocol.Request, 
 func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 	var g GlobalOptions
 	rest := args
-	if s.GlobalOptions {
+	if s.Options.GlobalOptions {
 		var err error
 		if g, rest, err = ParseGlobalOptions(args); err != nil {
 			return nil, err
 		}
 	}
-	cfg := s.Config.Clone()
+	cfg := s.Options.Config.Clone()
 	if err := cfg.Apply(g.Config); err != nil {
 		return nil, err
 	}
@@ -503,7 +496,7 @@ func (s *Session) newRequest(args []string) (*protocol.Request, error) {
 		Config:    cfg,
 		Log:       s.logger(),
 		Pager:     g.Pager,
-		Traceback: g.Traceback || s.Traceback,
+		Traceback: g.Traceback || s.Options.Traceback,
 		Mode:      s.Mode,
 
 		ClientProcess: s.stdout != nil, // chg's attachio, chdir, setenv

@@ -169,8 +169,8 @@ func serveScript(t *testing.T, s *Session, input []byte) result {
 	if s.Stderr == nil {
 		s.Stderr = &stderr
 	}
-	if s.Dir == "" {
-		s.Dir = t.TempDir()
+	if s.Options.Dir == "" {
+		s.Options.Dir = t.TempDir()
 	}
 	go func() {
 		_, _ = inW.Write(input) // fails only if the session stopped reading
@@ -355,17 +355,17 @@ func TestSessionHello(t *testing.T) {
 		},
 		{
 			name: "message output on the channel",
-			s:    &Session{PID: 7, PGID: 7, Config: configOf(t, "ui.message-output=channel")},
+			s:    &Session{PID: 7, PGID: 7, Options: protocol.SessionOptions{Config: configOf(t, "ui.message-output=channel")}},
 			want: "capabilities: getencoding runcommand\nencoding: UTF-8\nmessage-encoding: cbor\npid: 7\npgid: 7",
 		},
 		{
 			name: "message encodings without channel output",
-			s:    &Session{PID: 7, PGID: 7, Config: configOf(t, "cmdserver.message-encodings=foo")},
+			s:    &Session{PID: 7, PGID: 7, Options: protocol.SessionOptions{Config: configOf(t, "cmdserver.message-encodings=foo")}},
 			want: "capabilities: getencoding runcommand\nencoding: UTF-8\npid: 7\npgid: 7",
 		},
 		{
 			name: "first supported encoding",
-			s:    &Session{PID: 7, PGID: 7, Config: configOf(t, "ui.message-output=channel", "cmdserver.message-encodings=foo cbor")},
+			s:    &Session{PID: 7, PGID: 7, Options: protocol.SessionOptions{Config: configOf(t, "ui.message-output=channel", "cmdserver.message-encodings=foo cbor")}},
 			want: "capabilities: getencoding runcommand\nencoding: UTF-8\nmessage-encoding: cbor\npid: 7\npgid: 7",
 		},
 	}
@@ -406,7 +406,7 @@ func configOf(t *testing.T, opts ...string) *protocol.Config {
 func TestSessionNoSupportedMessageEncoding(t *testing.T) {
 	rec := &recorder{}
 	cfg := configOf(t, "ui.message-output=channel", "cmdserver.message-encodings=foo")
-	res := serveScript(t, &Session{Handler: rec, Config: cfg}, runcmd("echo", "x"))
+	res := serveScript(t, &Session{Handler: rec, Options: protocol.SessionOptions{Config: cfg}}, runcmd("echo", "x"))
 	if res.hello != "" || len(res.frames) != 0 {
 		t.Fatalf("frames sent before the abort: hello %q, %+v", res.hello, res.frames)
 	}
@@ -456,7 +456,7 @@ func TestSessionPanicRecovered(t *testing.T) {
 		t.Fatalf("'o' = %q", o)
 	}
 	// With --traceback the stack comes along.
-	res = serveScript(t, &Session{Handler: &recorder{}, GlobalOptions: true}, runcmd("--traceback", "panic"))
+	res = serveScript(t, &Session{Handler: &recorder{}, Options: protocol.SessionOptions{GlobalOptions: true}}, runcmd("--traceback", "panic"))
 	if e := res.on('e'); !strings.Contains(e, "goroutine") {
 		t.Fatalf("--traceback: 'e' = %q", e)
 	}
@@ -489,7 +489,7 @@ func TestSessionOptionsDoNotStick(t *testing.T) {
 		runcmd("--config", "broken", "pwd"),
 		runcmd("config", "a.b"),
 	)
-	res := serveScript(t, &Session{Handler: &recorder{}, Dir: base, GlobalOptions: true}, in)
+	res := serveScript(t, &Session{Handler: &recorder{}, Options: protocol.SessionOptions{Dir: base, GlobalOptions: true}}, in)
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
@@ -550,7 +550,7 @@ func TestSessionPrompt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := serveScript(t, &Session{Handler: &recorder{}, GlobalOptions: true}, tt.input)
+			res := serveScript(t, &Session{Handler: &recorder{}, Options: protocol.SessionOptions{GlobalOptions: true}}, tt.input)
 			if res.err != nil {
 				t.Fatal(res.err)
 			}
@@ -635,7 +635,7 @@ func TestSessionInputRead(t *testing.T) {
 func TestSessionMessages(t *testing.T) {
 	t.Run("channel", func(t *testing.T) {
 		cfg := configOf(t, "ui.message-output=channel")
-		res := serveScript(t, &Session{Handler: &recorder{}, Config: cfg}, runcmd("message"))
+		res := serveScript(t, &Session{Handler: &recorder{}, Options: protocol.SessionOptions{Config: cfg}}, runcmd("message"))
 		if res.err != nil {
 			t.Fatal(res.err)
 		}
@@ -661,7 +661,7 @@ func TestSessionMessages(t *testing.T) {
 		}
 	})
 	t.Run("per-request channel option without the hello's encoding stays on stdio", func(t *testing.T) {
-		res := serveScript(t, &Session{Handler: &recorder{}, GlobalOptions: true}, runcmd("--config", "ui.message-output=channel", "message"))
+		res := serveScript(t, &Session{Handler: &recorder{}, Options: protocol.SessionOptions{GlobalOptions: true}}, runcmd("--config", "ui.message-output=channel", "message"))
 		if res.on('m') != "" || res.on('o') != "st\n" || res.on('e') != "wa\ner\n" {
 			t.Fatalf("o %q e %q m %q", res.on('o'), res.on('e'), res.on('m'))
 		}
@@ -705,7 +705,7 @@ func TestSessionExtraCommands(t *testing.T) {
 // --config FILE, -R and --cwd reach its Handler as they were sent.
 func TestSessionLeavesArgsAloneWithoutGlobalOptions(t *testing.T) {
 	rec := &recorder{}
-	res := serveScript(t, &Session{Handler: rec, Dir: "/"}, cat(
+	res := serveScript(t, &Session{Handler: rec, Options: protocol.SessionOptions{Dir: "/"}}, cat(
 		runcmd("--config", "my.yaml", "show"),
 		runcmd("-R", "x", "--cwd", "nowhere", "--pager", "maybe", "pwd"),
 	))

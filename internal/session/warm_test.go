@@ -72,7 +72,7 @@ func startWarm(t *testing.T, w *Warm) *client.Client {
 	require.NoError(t, err)
 	outR, outW, err := os.Pipe()
 	require.NoError(t, err)
-	s := &Session{Handler: w.Handler(), Dir: t.TempDir()}
+	s := &Session{Handler: w.Handler(), Options: protocol.SessionOptions{Dir: t.TempDir()}}
 	done := make(chan error, 1)
 	go func() {
 		err := s.Serve(context.Background(), inR, outW)
