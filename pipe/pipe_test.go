@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -211,6 +212,9 @@ func TestMain(m *testing.M) {
 // the output pipe closed) cancels the command with protocol.ErrHangup as
 // its cause.
 func TestHangupIsTheCause(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows pipes give no hang-up event (no POLLHUP): a client gone mid-command is seen at the next write")
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -842,6 +842,7 @@ func (p *pool) shutdown() {
 		case stateStarting:
 			if w.pid != 0 {
 				w.state = stateStopping // no client yet: nothing to finish
+				p.log(hclog.Info, "stopping a worker that is still starting", "pid", w.pid)
 				p.do(action{kind: actTerm, w: w})
 			}
 		case stateBusy, stateReturning, stateRecycling:

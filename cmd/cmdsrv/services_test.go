@@ -132,7 +132,7 @@ func TestChgunixSIGTERMDuringStart(t *testing.T) {
 	s := startChgunix(t, chgEnviron(testutil.Binary(t), addr, "CMDSRV_DEBUG_INIT_DELAY=3s"), addr, true)
 	s.waitWorkersForked(t)
 	s.stopAndCheck(t, dir)
-	require.Contains(t, s.log.String(), "exited before it was ready", "the workers were not still starting")
+	require.Contains(t, s.log.String(), "stopping a worker that is still starting", "the workers were not still starting")
 }
 
 // TestChgunixDaemonSIGTERMDuringStart: the same contract for a chgunix
@@ -175,5 +175,5 @@ func TestUnixSIGTERMDuringStart(t *testing.T) {
 	require.Equal(t, "listening at "+addr+"\n", line)
 	s.waitWorkersForked(t)
 	s.stopAndCheck(t, dir)
-	require.Contains(t, s.log.String(), "exited before it was ready", "the workers were not still starting")
+	require.Contains(t, s.log.String(), "stopping a worker that is still starting", "the workers were not still starting")
 }

@@ -301,10 +301,21 @@ func (wh warmHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 
 // Reusable reports whether the current Handler is reusable.
 func (wh warmHandler) Reusable() bool {
-	wh.w.mu.Lock()
-	h := wh.w.h
-	wh.w.mu.Unlock()
+	h := wh.current()
 	return h != nil && IsReusable(h)
+}
+
+// ClientProcessFor asks for the client's process state when the current
+// Handler does (protocol.ClientProcess): the wrapper must not hide it.
+func (wh warmHandler) ClientProcessFor(args []string) bool {
+	h := wh.current()
+	return h != nil && wantsClientProcess(h, args)
+}
+
+func (wh warmHandler) current() protocol.Handler {
+	wh.w.mu.Lock()
+	defer wh.w.mu.Unlock()
+	return wh.w.h
 }
 
 // UseKeyDeps takes the dependencies a command declared for key
