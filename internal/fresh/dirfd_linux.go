@@ -1,7 +1,6 @@
 package fresh
 
 import (
-	"errors"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -27,25 +26,7 @@ func openDir(r *dirRef) {
 
 // statAt stats name in the directory open as dirfd.
 func statAt(dirfd int, name string) (statInfo, error) {
-	var s unix.Stat_t
-	for {
-		err := unix.Fstatat(dirfd, name, &s, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return statInfo{}, err
-		}
-		break
-	}
-	return statInfo{
-		size:  s.Size,
-		mtime: s.Mtim.Nano(),
-		ctime: s.Ctim.Nano(),
-		ino:   uint64(s.Ino),
-		dev:   uint64(s.Dev),
-		mode:  uint32(s.Mode),
-	}, nil
+	return statWith(func(s *unix.Stat_t) error { return unix.Fstatat(dirfd, name, s, 0) })
 }
 
 // sameDir reports whether st is the directory open in r.

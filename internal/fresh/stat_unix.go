@@ -5,6 +5,8 @@ package fresh
 import (
 	"errors"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // statInfo is the part of a stat that changes with a file's content or
@@ -24,10 +26,17 @@ func (s statInfo) isDir() bool { return s.mode&syscall.S_IFMT == syscall.S_IFDIR
 // statPath stats path with the system call itself: os.Stat's FileInfo
 // costs two allocations, a good part of a check of ten files.
 func statPath(path string) (statInfo, error) {
-	var s syscall.Stat_t
+	return statWith(func(s *unix.Stat_t) error { return unix.Stat(path, s) })
+}
+
+// statWith runs one stat call, again after EINTR, and keeps what a
+// fingerprint compares. x/sys/unix names the times Mtim and Ctim on every
+// Unix, so this one conversion serves statPath and statAt.
+func statWith(stat func(*unix.Stat_t) error) (statInfo, error) {
+	var s unix.Stat_t
 	for {
-		err := syscall.Stat(path, &s)
-		if errors.Is(err, syscall.EINTR) {
+		err := stat(&s)
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -37,8 +46,8 @@ func statPath(path string) (statInfo, error) {
 	}
 	return statInfo{
 		size:  s.Size,
-		mtime: mtimeOf(&s),
-		ctime: ctimeOf(&s),
+		mtime: int64(s.Mtim.Sec)*1e9 + int64(s.Mtim.Nsec),
+		ctime: int64(s.Ctim.Sec)*1e9 + int64(s.Ctim.Nsec),
 		ino:   uint64(s.Ino),
 		dev:   uint64(s.Dev),
 		mode:  uint32(s.Mode),
