@@ -298,7 +298,15 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	if err != nil {
 		return p.abort("%v", err)
 	}
-	h, err := p.NewHandler(cfg, log)
+	// The first Handler and every background rebuild are built alike.
+	build := func() (protocol.Handler, error) {
+		h, err := p.NewHandler(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return p.wrap(h, log), nil
+	}
+	h, err := build()
 	if err != nil {
 		return p.abort("%v", err)
 	}
@@ -310,18 +318,12 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	srv := &pipe.Server{
-		Handler: p.wrap(h, log),
+		Handler: h,
 		Session: opts,
 		Logger:  log,
 		Stderr:  os.Stderr,
 		Signals: sigs,
-		Rebuild: func() (protocol.Handler, error) {
-			h, err := p.NewHandler(cfg, log)
-			if err != nil {
-				return nil, err
-			}
-			return p.wrap(h, log), nil
-		},
+		Rebuild: build,
 	}
 	err = srv.Serve(context.Background(), in, out)
 	return session.ServeStatus(err)

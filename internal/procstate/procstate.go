@@ -1,8 +1,11 @@
 package procstate
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -46,4 +49,70 @@ type syncWriter struct {
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.flush()
 	return s.w.Write(p)
+}
+
+// vars is the part of the process state that Go code reaches on every
+// platform: the working directory, the environment and os.Args.
+type vars struct {
+	dir       string
+	env, args []string
+}
+
+// saveVars records the process's vars, to be put back by restore.
+func saveVars() (vars, error) {
+	dir, err := getwd()
+	if err != nil {
+		return vars{}, fmt.Errorf("getting working directory: %w", err)
+	}
+	return vars{dir: dir, env: os.Environ(), args: os.Args}, nil
+}
+
+// lend makes the vars req's: its directory (always set: Request.Dir is
+// absolute), its environment (set only when it differs: a pipe session's
+// usually is the server's) and os.Args.
+func (v vars) lend(req *protocol.Request, argv0 string) error {
+	if err := os.Chdir(req.Dir); err != nil {
+		return fmt.Errorf("lending working directory: %w", err)
+	}
+	if !slices.Equal(req.Env, v.env) {
+		if err := setEnviron(req.Env); err != nil {
+			return err
+		}
+	}
+	os.Args = append([]string{argv0}, req.Args...)
+	return nil
+}
+
+// restore puts the vars back, unconditionally: the command may have
+// changed them itself.
+func (v vars) restore() []error {
+	var errs []error
+	if err := os.Chdir(v.dir); err != nil {
+		errs = append(errs, fmt.Errorf("restoring working directory: %w", err))
+	}
+	if !slices.Equal(os.Environ(), v.env) {
+		if err := setEnviron(v.env); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	os.Args = v.args
+	return errs
+}
+
+// setEnviron makes the environment exactly env.
+func setEnviron(env []string) error {
+	os.Clearenv()
+	for _, kv := range env {
+		// A name may start with '=' (Windows' per-drive directories,
+		// "=C:=C:\x"): the separator is the first '=' after that.
+		i := strings.IndexByte(kv[min(1, len(kv)):], '=')
+		if i < 0 {
+			continue
+		}
+		k, v := kv[:i+1], kv[i+2:]
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("setting environment %s: %w", k, err)
+		}
+	}
+	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,13 +32,12 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 		out.finish()
 		return 0, err
 	}
-	oldDir, err := unix.Getwd() // one getcwd; os.Getwd stats $PWD first
+	old, err := saveVars()
 	if err != nil {
 		out.finish()
 		in.finish()
-		return 0, fmt.Errorf("getting working directory: %w", err)
+		return 0, err
 	}
-	oldEnv, oldArgs := os.Environ(), os.Args
 	oldUmask := unix.Umask(0o022)
 	unix.Umask(oldUmask)
 
@@ -54,16 +51,7 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 		}
 		out.finish()
 		in.finish()
-		// Put back unconditionally: the command may have changed them.
-		if err := os.Chdir(oldDir); err != nil {
-			errs = append(errs, fmt.Errorf("restoring working directory: %w", err))
-		}
-		if !slices.Equal(os.Environ(), oldEnv) {
-			if err := setEnviron(oldEnv); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		os.Args = oldArgs
+		errs = append(errs, old.restore()...)
 		unix.Umask(oldUmask)
 		err = errors.Join(errs...)
 	}()
@@ -79,17 +67,10 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 		errs = append(errs, fmt.Errorf("lending descriptor 2: %w", err))
 		return 0, nil
 	}
-	if err := os.Chdir(req.Dir); err != nil {
-		errs = append(errs, fmt.Errorf("lending working directory: %w", err))
+	if err := old.lend(req, argv0); err != nil {
+		errs = append(errs, err)
 		return 0, nil
 	}
-	if !slices.Equal(req.Env, oldEnv) { // a pipe session's usually is the server's
-		if err := setEnviron(req.Env); err != nil {
-			errs = append(errs, err)
-			return 0, nil
-		}
-	}
-	os.Args = append([]string{argv0}, req.Args...)
 	in.start()
 	// The request's stdin is fd 0 too where fd 0 is fed from it: two
 	// readers of the 'I' channel at once would split its answers.
@@ -101,20 +82,6 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 	req.Stderr = &syncWriter{flush: out.flush, w: stderr}
 	defer func() { req.Stdin, req.Stdout, req.Stderr = stdin, stdout, stderr }()
 	return fn(), nil
-}
-
-func setEnviron(env []string) error {
-	os.Clearenv()
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			continue
-		}
-		if err := os.Setenv(k, v); err != nil {
-			return fmt.Errorf("setting environment %s: %w", k, err)
-		}
-	}
-	return nil
 }
 
 // pipe returns a close-on-exec pipe: r, w. The flag is set under
@@ -273,3 +240,6 @@ type stdinWithLines struct {
 func (s *stdinWithLines) Read(p []byte) (int, error) { return os.Stdin.Read(p) }
 
 func (s *stdinWithLines) ReadLine() (string, error) { return s.lr.ReadLine() }
+
+// getwd is one getcwd: os.Getwd stats $PWD first.
+func getwd() (string, error) { return unix.Getwd() }
