@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/internal/fresh"
+	"github.com/cmdsrv/cmdsrv/internal/procstate"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -184,6 +185,10 @@ type runningWorker struct {
 	// warm checks the Handler's declared dependencies before each
 	// command and rebuilds it when one changed (see newWarm).
 	warm *session.Warm
+	// page is the client page shared with the master (handoff.go); nil
+	// if it could not be made: the worker's death then loses its
+	// client's status, as it did before.
+	page *clientPage
 }
 
 // handler is what sessions run: rw.h through its Warm.
@@ -293,6 +298,11 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			rw.log.Debug("reporting a shell's process group", "error", err)
 		}
 	})
+	if rw.page, err = newClientPage(); err != nil {
+		rw.log.Warn("an exit during a command will end its client's connection without its status", "error", err)
+	} else {
+		procstate.OnRelay = rw.handRelay
+	}
 	rw.ctlGone = make(chan struct{})
 	go rw.readControl()
 	// Stop accepting when the master closes our socketpair (shutdown, or
@@ -331,7 +341,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		}
 		conn.Close()
 		if !announced {
-			rw.announce() // "done" must follow "accepted"
+			rw.announce(nil) // "done" must follow "accepted"
 		}
 		done := controlMsg{Type: msgDone, Status: status}
 		// Recycle: a worker that served its share, or grew past the RSS
@@ -472,12 +482,35 @@ func (rw *runningWorker) accept() (*net.UnixConn, error) {
 // trackedConn.beforeFirstWrite; not at accept, which would have the
 // master compete for the CPU with the session's start), or after the
 // client if nothing was written to it.
-func (rw *runningWorker) announce() {
-	if err := sendMsg(rw.ctl, controlMsg{Type: msgAccepted}); err != nil {
+//
+// With it go duplicates of conn and of the client page (handoff.go), for
+// the master to answer the client if this worker dies during a command.
+func (rw *runningWorker) announce(conn *net.UnixConn) {
+	msg := controlMsg{Type: msgAccepted}
+	var err error
+	if fd := -1; rw.page != nil && conn != nil {
+		if fd, err = connFD(conn); err == nil {
+			err = rw.handOff(msg, fd, int(rw.page.f.Fd()))
+		}
+	} else {
+		err = sendMsg(rw.ctl, msg)
+	}
+	if err != nil {
 		// The master is gone: serve this client, then exit.
 		rw.log.Debug("master gone", "error", err)
 		rw.draining.Store(true)
 	}
+}
+
+// handRelay hands the master the read ends of a lent command's fd 1 and
+// fd 2 pipes (procstate.OnRelay), so that what the command wrote before
+// the worker died is not lost with the relay.
+func (rw *runningWorker) handRelay(stdout, stderr int) ([]byte, func(stream, n int)) {
+	if err := rw.handOff(controlMsg{Type: msgRelay}, stdout, stderr); err != nil {
+		rw.log.Debug("handing the master a command's output pipes", "error", err)
+		return nil, nil
+	}
+	return rw.page.relayBuffer()
 }
 
 // readControl reads the master's messages for the worker's lifetime:
@@ -541,7 +574,15 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 	for len(rw.ints) > 0 {
 		<-rw.ints // an interrupt while idle is for no one
 	}
-	tc := &trackedConn{UnixConn: conn, last: time.Now(), beforeFirstWrite: rw.announce}
+	tc := &trackedConn{UnixConn: conn, last: time.Now(), beforeFirstWrite: func() { rw.announce(conn) }}
+	if rw.page != nil {
+		rw.page.reset()
+		if tc.raw, err = conn.SyscallConn(); err != nil {
+			writeLastResort(conn, err)
+			return 255, false
+		}
+		tc.page = rw.page
+	}
 	sess := &session.Session{
 		Handler:   rw.handler(),
 		Config:    rw.cfg,
@@ -567,6 +608,9 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 			Level:  rw.log.GetLevel(),
 			Output: &debugChannel{sess: sess},
 		})
+	}
+	if rw.page != nil {
+		sess.OnCommand = rw.page.startCommand
 	}
 	if sess.Commands == nil {
 		sess.Commands = make(map[string]session.CommandFunc)

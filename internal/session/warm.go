@@ -299,6 +299,16 @@ func (wh warmHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 	return h.ServeCommand(ctx, req)
 }
 
+// ClientProcessFor forwards the current Handler's choice
+// (protocol.ClientProcess, or ClientProcessFor): without it, a Handler
+// served through its Warm would never be lent the client's process state.
+func (wh warmHandler) ClientProcessFor(args []string) bool {
+	wh.w.mu.Lock()
+	h := wh.w.h
+	wh.w.mu.Unlock()
+	return h != nil && wantsClientProcess(h, args)
+}
+
 // Reusable reports whether the current Handler is reusable.
 func (wh warmHandler) Reusable() bool {
 	wh.w.mu.Lock()
