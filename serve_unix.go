@@ -35,7 +35,8 @@ func (p *Program) runWorker() int {
 			}
 			return p.wrap(h, log), nil
 		},
-		Extension: chg.WorkerExtension(p.ChgOptions),
+		Extension:   chg.WorkerExtension(p.ChgOptions),
+		SignalGrace: p.SignalGrace,
 	}
 	return w.Serve(context.Background())
 }

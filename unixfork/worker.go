@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -58,6 +59,11 @@ type Worker struct {
 	// Logger receives the worker's events. nil: JSON lines on stderr,
 	// which the master re-logs through its own Logger.
 	Logger hclog.Logger
+	// SignalGrace is how long a command has, after SIGINT (a client's
+	// Ctrl-C) or SIGTERM, to return on its cancelled context before the
+	// worker ends by that signal, as a plain program would
+	// (cmdsignal.go). 0: DefaultSignalGrace; negative: never forced.
+	SignalGrace time.Duration
 }
 
 // notWorker is printed when Serve runs in a process no Server started,
@@ -185,6 +191,12 @@ type runningWorker struct {
 	// warm checks the Handler's declared dependencies before each
 	// command and rebuilds it when one changed (see newWarm).
 	warm *session.Warm
+	// sigSess and sigCommand are the command last signalled (its
+	// session, and the session's CommandsDone then): a second signal to
+	// it ends the worker at once. Guarded by sigMu.
+	sigMu      sync.Mutex
+	sigSess    *session.Session
+	sigCommand int
 	// page is the client page shared with the master (handoff.go); nil
 	// if it could not be made: the worker's death then loses its
 	// client's status, as it did before.
@@ -278,10 +290,17 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	defer signal.Stop(brokenPipes)
 	defer signal.Stop(terms)
 	go func() {
-		<-terms
-		wire.HangUpShells(shellHangupGrace)
-		signal.Reset(syscall.SIGTERM)
-		_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+		for range terms {
+			// During a command: the command's signal (a client's
+			// `kill`, chg forwards it), with its grace.
+			if tc := rw.client.Load(); tc != nil && tc.sess != nil && rw.signalCommand(tc.sess, syscall.SIGTERM) {
+				continue
+			}
+			wire.HangUpShells(shellHangupGrace)
+			signal.Reset(syscall.SIGTERM)
+			_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+			return
+		}
 	}()
 	// However else the worker ends, no shell of its outlives it (a
 	// client's command is over by then; what is left are processes that
@@ -646,7 +665,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 			}
 			return session.ServeStatus(err), tc.wasAnnounced()
 		case <-rw.ints:
-			if !sess.Interrupt() {
+			if !rw.signalCommand(sess, os.Interrupt) {
 				rw.log.Debug("SIGINT between commands ignored")
 			}
 		case <-drain:
