@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // A worker that exits during a command (os.Exit, a panic in a goroutine)
@@ -43,4 +45,37 @@ func TestWorkerExitDeliversLentOutput(t *testing.T) {
 			require.True(t, strings.HasSuffix(errOut, "to fd 2\n"), "stderr %q", errOut)
 		}
 	}
+}
+
+// Ctrl-Z just after the hello: a worker stopped (SIGSTOP, as chg forwards
+// Ctrl-Z) before its client's first request arrives counts as busy with
+// that client, never as an idle worker that stopped answering, however
+// long it stays stopped and whoever else connects meanwhile; `fg`
+// (SIGCONT) resumes the session.
+func TestWorkerStoppedAfterHelloIsNotKilled(t *testing.T) {
+	ts := startServer(t, "cmdserver.worker-answer-timeout=200ms", "cmdserver.min-spare-workers=1")
+	c := dial(t, ts.addr)
+	pid := c.Hello.PID
+	require.NoError(t, unix.Kill(pid, unix.SIGSTOP))
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = unix.Kill(pid, unix.SIGCONT)
+		}
+	}()
+	// Other clients come and go while it is stopped: the pool's pings
+	// and its look for idle workers to evict run meanwhile.
+	deadline := time.Now().Add(2 * time.Second) // ten answer timeouts
+	for time.Now().Before(deadline) {
+		code, out, _ := run(t, dial(t, ts.addr), "echo", "other")
+		require.Equal(t, 0, code)
+		require.Equal(t, "other\n", out)
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.False(t, processGone(pid), "the stopped worker was killed")
+	require.NoError(t, unix.Kill(pid, unix.SIGCONT))
+	stopped = false
+	code, out, _ := run(t, c, "pid")
+	require.Equal(t, 0, code)
+	require.Equal(t, fmt.Sprintln(pid), out)
 }
