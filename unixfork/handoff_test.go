@@ -79,3 +79,15 @@ func TestWorkerStoppedAfterHelloIsNotKilled(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Equal(t, fmt.Sprintln(pid), out)
 }
+
+// A worker calls its Handler's Prepare once, before its first client.
+func TestWorkerPreparesBeforeItsClient(t *testing.T) {
+	ts := startServer(t)
+	c := dial(t, ts.addr)
+	code, out, _ := run(t, c, "prepares")
+	require.Equal(t, 0, code)
+	require.Equal(t, "1\n", out)
+	code, out, _ = run(t, c, "prepares")
+	require.Equal(t, 0, code)
+	require.Equal(t, "1\n", out, "called once per worker, not per command")
+}

@@ -116,6 +116,13 @@ func dialHelper(addr string) int {
 // check that no client sees what another did.
 type testHandler struct {
 	prewarmed []string
+	prepares  int // calls of Prepare
+}
+
+// Prepare counts its calls (protocol.Preparer).
+func (h *testHandler) Prepare(context.Context) error {
+	h.prepares++
+	return nil
 }
 
 func newTestHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
@@ -205,6 +212,8 @@ func (h *testHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 		return code
 	case "key":
 		req.UseKey(args[0])
+	case "prepares":
+		fmt.Fprintln(req.Stdout, h.prepares)
 	case "prewarmed":
 		fmt.Fprintln(req.Stdout, strings.Join(h.prewarmed, " "))
 	case "fail":

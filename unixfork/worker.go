@@ -256,6 +256,11 @@ func (rw *runningWorker) run(ctx context.Context) int {
 				rw.log.Debug("rehearsal failed; the first client pays for a cold start", "error", err)
 			}
 		}
+		if p, ok := rw.h.(protocol.Preparer); ok {
+			if err := p.Prepare(ctx); err != nil {
+				rw.log.Warn("preparing for a client failed; serving it unprepared", "error", err)
+			}
+		}
 	}
 	reuse := 1
 	if initErr == nil && session.IsReusable(rw.h) {
