@@ -35,6 +35,7 @@ func (p *Program) runWorker() int {
 			}
 			return p.wrap(h, log), nil
 		},
+		SignalGrace: p.SignalGrace,
 	}
 	return w.Serve(context.Background())
 }

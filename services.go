@@ -69,6 +69,14 @@ func (a *appHandler) ClientProcessFor(args []string) bool {
 	return !a.nestedServe(args) && protocol.WantsClientProcess(a.h)
 }
 
+// Prepare forwards to the application's Handler (protocol.Preparer).
+func (a *appHandler) Prepare(ctx context.Context) error {
+	if p, ok := a.h.(protocol.Preparer); ok {
+		return p.Prepare(ctx)
+	}
+	return nil
+}
+
 // Prewarm forwards to the wrapped Handler when it is a Prewarmer.
 func (a *appHandler) Prewarm(ctx context.Context, key string) error {
 	if pw, ok := a.h.(protocol.Prewarmer); ok {

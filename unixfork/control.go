@@ -13,7 +13,11 @@ import (
 //	master → worker  init     once, first: configuration and warm-up keys
 //	worker → master  ready    the worker is warm and accepting (again) on
 //	                          the listening socket it inherited (fd 4)
-//	worker → master  accepted the worker took a client from the backlog
+//	worker → master  accepted the worker took a client from the backlog;
+//	                          with duplicates of its connection and of the
+//	                          client page attached (handoff.go)
+//	worker → master  relay    a command lent the process runs: its fd 1
+//	                          and fd 2 pipes' read ends attached
 //	worker → master  key      a key reported by Request.UseKey
 //	worker → master  stale    a command found a dependency the Handler
 //	                          declared changed (Key: which); the worker
@@ -39,6 +43,7 @@ const (
 	msgInit     = "init"
 	msgReady    = "ready"
 	msgAccepted = "accepted"
+	msgRelay    = "relay"
 	msgKey      = "key"
 	msgStale    = "stale"
 	msgDone     = "done"
@@ -104,14 +109,22 @@ type controlMsg struct {
 }
 
 func sendMsg(c *net.UnixConn, m controlMsg) error {
-	b, err := json.Marshal(m)
+	b, err := encodeMsg(m)
 	if err != nil {
-		return fmt.Errorf("encoding %s message: %w", m.Type, err)
+		return err
 	}
 	if _, err := c.Write(b); err != nil {
 		return fmt.Errorf("sending %s message: %w", m.Type, err)
 	}
 	return nil
+}
+
+func encodeMsg(m controlMsg) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s message: %w", m.Type, err)
+	}
+	return b, nil
 }
 
 // maxControlMsg bounds one control message (init carries the server's

@@ -65,14 +65,32 @@ func testExtension(data []byte) (func(*session.Session, *net.UnixConn), error) {
 			time.Sleep(d)
 		}
 		h := sess.Handler
-		sess.Handler = protocol.HandlerFunc(func(ctx context.Context, req *protocol.Request) int {
+		sess.Handler = extendedHandler{h: h, f: func(ctx context.Context, req *protocol.Request) int {
 			if len(req.Args) == 1 && req.Args[0] == "workerdata" {
 				fmt.Fprintf(req.Stdout, "%s\n", data)
 				return 0
 			}
 			return h.ServeCommand(ctx, req)
-		})
+		}}
 	}, nil
+}
+
+// extendedHandler is testExtension's Handler: f, with h's choice of the
+// client's process state kept.
+type extendedHandler struct {
+	h protocol.Handler
+	f protocol.HandlerFunc
+}
+
+func (e extendedHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
+	return e.f(ctx, req)
+}
+
+func (e extendedHandler) ClientProcessFor(args []string) bool {
+	if f, ok := e.h.(session.ClientProcessFor); ok {
+		return f.ClientProcessFor(args)
+	}
+	return protocol.WantsClientProcess(e.h)
 }
 
 // dialHelper connects to addr and prints what happened: "hello PID" or
@@ -98,6 +116,13 @@ func dialHelper(addr string) int {
 // check that no client sees what another did.
 type testHandler struct {
 	prewarmed []string
+	prepares  int // calls of Prepare
+}
+
+// Prepare counts its calls (protocol.Preparer).
+func (h *testHandler) Prepare(context.Context) error {
+	h.prepares++
+	return nil
 }
 
 func newTestHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, error) {
@@ -119,8 +144,17 @@ func newTestHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handler, e
 	if d, err := time.ParseDuration(cfg.Get("test.init-delay", "0s")); err == nil {
 		time.Sleep(d)
 	}
+	if cfg.Get("test.client-process", "") != "" {
+		return &lentTestHandler{&testHandler{}}, nil
+	}
 	return &testHandler{}, nil
 }
+
+// lentTestHandler is testHandler with the client's process state lent to
+// its commands (protocol.ClientProcess): fds 1 and 2 are relayed pipes.
+type lentTestHandler struct{ *testHandler }
+
+func (*lentTestHandler) ClientProcess() bool { return true }
 
 func (h *testHandler) Reusable() bool { return true }
 
@@ -178,11 +212,33 @@ func (h *testHandler) ServeCommand(ctx context.Context, req *protocol.Request) i
 		return code
 	case "key":
 		req.UseKey(args[0])
+	case "prepares":
+		fmt.Fprintln(req.Stdout, h.prepares)
 	case "prewarmed":
 		fmt.Fprintln(req.Stdout, strings.Join(h.prewarmed, " "))
 	case "fail":
 		fmt.Fprintln(req.Stderr, "failing as asked")
 		return 3
+	case "exit":
+		// The worker itself ends: the master answers for it.
+		code, _ := strconv.Atoi(args[0])
+		fmt.Fprintln(req.Stdout, "leaving")
+		os.Exit(code)
+	case "gopanic":
+		fmt.Fprintln(req.Stdout, "panicking")
+		go panic("in a goroutine")
+		select {}
+	case "fdexit":
+		// N bytes to fd 1 and a line to fd 2, then exit 4: under
+		// test.client-process, all of it must reach the client.
+		n, _ := strconv.Atoi(args[0])
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + i%26)
+		}
+		_, _ = os.Stdout.Write(b)
+		fmt.Fprintln(os.Stderr, "to fd 2")
+		os.Exit(4)
 	default:
 		fmt.Fprintf(req.Stderr, "unknown test command %q\n", req.Args[0])
 		return 255

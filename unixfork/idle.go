@@ -28,6 +28,11 @@ type trackedConn struct {
 	*net.UnixConn
 	sess             *session.Session
 	beforeFirstWrite func()
+	// page, if set, is the client page every frame is written from, one
+	// write(2) at a time on raw, for the master to finish a frame the
+	// worker's death cut (handoff.go).
+	page *clientPage
+	raw  syscall.RawConn
 
 	mu       sync.Mutex // guards the fields below
 	last     time.Time  // last byte read or written
@@ -57,11 +62,16 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write writes one frame: the session's frame writer makes one Write per
+// frame (trackedConn has no SyscallConn, so it never uses writev on the
+// descriptor directly).
 func (c *trackedConn) Write(p []byte) (int, error) {
 	c.startWrite()
-	n, err := c.UnixConn.Write(p)
-	c.endWrite()
-	return n, err
+	defer c.endWrite()
+	if c.page != nil {
+		return c.page.write(c.raw, p)
+	}
+	return c.UnixConn.Write(p)
 }
 
 func (c *trackedConn) startWrite() {
@@ -97,26 +107,13 @@ func (c *trackedConn) wroteAny() bool {
 	return c.wrote
 }
 
-// SyscallConn is the connection's, with its writes (the frame writer's
-// writev of large frames) counted as Write's are.
+// SyscallConn hides the connection's: every frame goes through Write
+// (above), so that the client page sees it.
 func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
-	rc, err := c.UnixConn.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	return trackedRawConn{RawConn: rc, c: c}, nil
+	return nil, errNoRawConn
 }
 
-type trackedRawConn struct {
-	syscall.RawConn
-	c *trackedConn
-}
-
-func (r trackedRawConn) Write(f func(fd uintptr) (done bool)) error {
-	r.c.startWrite()
-	defer r.c.endWrite()
-	return r.RawConn.Write(f)
-}
+var errNoRawConn = errors.New("a worker's client connection is written through its Write")
 
 // idleForLocked is how long the client has been idle; 0 while a command
 // runs or something is being written to it. c.mu must be held.

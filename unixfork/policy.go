@@ -2,6 +2,7 @@ package unixfork
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -178,6 +179,16 @@ type pool struct {
 	// as ready, suspectServed the served count then (waitingWhileReady).
 	suspectAt     time.Time
 	suspectServed int64
+
+	// singleUse is set once a worker exited after its one client, as
+	// every worker of a non-Reusable Handler does: each accept then uses
+	// a worker up, and the pool must start workers as fast as clients
+	// take them (see keepUp). startTook is the recent time from a
+	// worker's start to its ready (a moving average); accepts are the
+	// recent accepts' times, within keepUpWindow.
+	singleUse bool
+	startTook time.Duration
+	accepts   []time.Time
 
 	// wakeAt is when tick is due next; woken is set when an event moved
 	// it earlier (the Server then wakes its supervisor).
@@ -356,6 +367,14 @@ func (p *pool) pong(w *worker) { w.pingSent = time.Time{} }
 func (p *pool) ready(w *worker, now time.Time) {
 	if w.state == stateStarting {
 		p.failures = 0
+		if !w.startedAt.IsZero() {
+			took := now.Sub(w.startedAt)
+			if p.startTook == 0 {
+				p.startTook = took
+			} else {
+				p.startTook = (3*p.startTook + took) / 4
+			}
+		}
 	}
 	w.pingSent = time.Time{}
 	switch {
@@ -451,10 +470,45 @@ func (p *pool) accepted(w *worker, now time.Time) {
 	if p.closing {
 		p.do(action{kind: actDrain, w: w}) // accepted during shutdown: this command only
 	}
+	if p.singleUse && !p.closing {
+		p.keepUp(now)
+		return
+	}
 	if p.refillAt.IsZero() && !p.closing {
 		p.refillAt = now.Add(refillDelay)
 		p.wake(p.refillAt)
 	}
+}
+
+// keepUpWindow is how far back keepUp counts accepts.
+const keepUpWindow = time.Second
+
+// keepUp runs at each accept of a pool whose workers serve one client
+// each: the worker that took the client is used up, so its replacement
+// starts now, not after refillDelay, and the spare target follows the
+// demand (Little's law): as many spare workers as clients arrive while
+// one starts, plus the floor, within the ceiling. A burst of back to back
+// calls then finds a worker ready for each call instead of waiting for
+// one to start.
+func (p *pool) keepUp(now time.Time) {
+	p.accepts = append(p.accepts, now)
+	i := 0
+	for i < len(p.accepts) && now.Sub(p.accepts[i]) > keepUpWindow {
+		i++
+	}
+	p.accepts = p.accepts[i:]
+	// The arrival rate over the accepts in the window, from the first
+	// to now: a burst shorter than the window counts at its own pace.
+	rate := 0.0
+	if span := now.Sub(p.accepts[0]); len(p.accepts) > 1 && span > 0 {
+		rate = float64(len(p.accepts)-1) / span.Seconds()
+	}
+	want := p.settings.minSpare + int(math.Ceil(rate*p.startTook.Seconds()))
+	if want > p.spareTarget {
+		p.spareTarget = min(want, p.settings.maxSpare)
+		p.lastDry = now // as after a wait: the shrinking counts from here
+	}
+	p.refill(now)
 }
 
 // done: w's client session has ended; recycle says whether and why it
@@ -473,6 +527,9 @@ func (p *pool) done(w *worker, recycle string, now time.Time) {
 		}
 	case recycleExit:
 		w.state = stateRecycling // not coming back
+		if !w.retiring && !p.closing {
+			p.singleUse = true
+		}
 		p.log(hclog.Debug, "worker exits after its client", "pid", w.pid)
 	default:
 		w.state = stateRecycling

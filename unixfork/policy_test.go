@@ -463,3 +463,60 @@ func TestPolicyFDShortage(t *testing.T) {
 	require.Equal(t, time.Second, f.p.fdBackoff)
 	require.Contains(t, f.p.stats.lastFailure, "out of file descriptors")
 }
+
+// TestPolicyKeepsUpWithSingleUseWorkers: once workers are seen to exit
+// after their one client (a non-Reusable Handler), each accept starts a
+// replacement at once, and back to back clients raise the spare target to
+// what arrives while a worker starts, so that a burst does not run dry.
+func TestPolicyKeepsUpWithSingleUseWorkers(t *testing.T) {
+	f := beginFakePool(t, testSettings())
+	first := f.launch(f.take())
+	f.advance(40 * time.Millisecond) // a worker takes 40 ms to start
+	f.readyAll(first)
+	w := f.p.idle[0]
+	f.serve(w)
+	f.p.done(w, recycleExit, f.now)
+	f.p.gone(w, "", f.now)
+	require.True(t, f.p.singleUse)
+	f.take()
+	// Clients 15 ms apart: each accept starts a replacement at once,
+	// and the spare target grows past the floor; with workers ready 40
+	// ms after their start, no client after the first few finds the
+	// pool dry.
+	type pending struct {
+		w  *worker
+		at time.Time
+	}
+	var starting []pending
+	launch := func(acts []action) int {
+		ws := f.launch(acts)
+		for _, w := range ws {
+			starting = append(starting, pending{w, f.now.Add(40 * time.Millisecond)})
+		}
+		return len(ws)
+	}
+	launch(f.take())
+	started, dry := 0, 0
+	for i := range 30 {
+		f.advance(15 * time.Millisecond)
+		for len(starting) > 0 && !f.now.Before(starting[0].at) {
+			f.readyAll([]*worker{starting[0].w})
+			starting = starting[1:]
+		}
+		started += launch(f.take())
+		if len(f.p.idle) == 0 {
+			if i >= 10 { // past the ramp-up: the target has learnt the rate
+				dry++
+			}
+			continue
+		}
+		w := f.p.idle[0]
+		started += launch(f.serve(w))
+		f.p.done(w, recycleExit, f.now)
+		f.p.gone(w, "", f.now)
+		started += launch(f.take())
+	}
+	require.Greater(t, f.p.spareTarget, testSettings().minSpare, "the spare target follows the demand")
+	require.Zero(t, dry, "clients found no worker ready")
+	require.GreaterOrEqual(t, started, 25, "a replacement for every worker used up")
+}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/internal/envlist"
+	"github.com/cmdsrv/cmdsrv/internal/fdpass"
 	"github.com/cmdsrv/cmdsrv/internal/selfexe"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -181,14 +182,32 @@ func (s *Server) readControl(p *proc) {
 	log := s.logger()
 	w := p.w
 	buf := make([]byte, maxControlMsg)
+	// held is the worker's client, handed over with 'accepted' and given
+	// back with 'done' (handoff.go).
+	var held *heldClient
 	for {
-		m, err := recvMsg(p.ctl, buf)
+		m, fds, err := recvMsgFDs(p.ctl, buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Warn("reading from worker", "pid", p.pid, "error", err)
 			}
 			break
 		}
+		switch {
+		case m.Type == msgAccepted && len(fds) == 2:
+			if held != nil {
+				held.close()
+			}
+			held, fds = &heldClient{conn: fds[0], page: fds[1]}, nil
+		case m.Type == msgRelay && len(fds) == 2 && held != nil:
+			held.setRelay(fds)
+			fds = nil
+			continue
+		case m.Type == msgDone && held != nil:
+			held.close()
+			held = nil
+		}
+		fdpass.Close(fds) // any not taken above
 		switch m.Type {
 		case msgPong:
 			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.pong(w) })
@@ -243,6 +262,11 @@ func (s *Server) readControl(p *proc) {
 		}
 	}
 	p.ctl.Close()
+	if held != nil {
+		// The worker died with its client: answer it before the pool
+		// counts the worker gone and starts its replacement.
+		s.answerForDead(p, held)
+	}
 	s.mu.Lock()
 	explain := s.pool.needsExitReason(w)
 	s.mu.Unlock()

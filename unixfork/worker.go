@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cmdsrv/cmdsrv/internal/fresh"
+	"github.com/cmdsrv/cmdsrv/internal/procstate"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/internal/workerext"
@@ -59,6 +61,12 @@ type Worker struct {
 	// registered in package workerext (chg's, when the program links
 	// chg in).
 	extension workerext.Decoder
+
+	// SignalGrace is how long a command has, after SIGINT (a client's
+	// Ctrl-C) or SIGTERM, to return on its cancelled context before the
+	// worker ends by that signal, as a plain program would
+	// (cmdsignal.go). 0: DefaultSignalGrace; negative: never forced.
+	SignalGrace time.Duration
 }
 
 // notWorker is printed when Serve runs in a process no Server started,
@@ -190,6 +198,16 @@ type runningWorker struct {
 	// warm checks the Handler's declared dependencies before each
 	// command and rebuilds it when one changed (see newWarm).
 	warm *session.Warm
+	// sigSess and sigCommand are the command last signalled (its
+	// session, and the session's CommandsDone then): a second signal to
+	// it ends the worker at once. Guarded by sigMu.
+	sigMu      sync.Mutex
+	sigSess    *session.Session
+	sigCommand int
+	// page is the client page shared with the master (handoff.go); nil
+	// if it could not be made: the worker's death then loses its
+	// client's status, as it did before.
+	page *clientPage
 }
 
 // handler is what sessions run: rw.h through its Warm.
@@ -252,6 +270,11 @@ func (rw *runningWorker) run(ctx context.Context) int {
 				rw.log.Debug("rehearsal failed; the first client pays for a cold start", "error", err)
 			}
 		}
+		if p, ok := rw.h.(protocol.Preparer); ok {
+			if err := p.Prepare(ctx); err != nil {
+				rw.log.Warn("preparing for a client failed; serving it unprepared", "error", err)
+			}
+		}
 	}
 	reuse := 1
 	if initErr == nil && session.IsReusable(rw.h) {
@@ -278,10 +301,17 @@ func (rw *runningWorker) run(ctx context.Context) int {
 	defer signal.Stop(brokenPipes)
 	defer signal.Stop(terms)
 	go func() {
-		<-terms
-		wire.HangUpShells(shellHangupGrace)
-		signal.Reset(syscall.SIGTERM)
-		_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+		for range terms {
+			// During a command: the command's signal (a client's
+			// `kill`, chg forwards it), with its grace.
+			if tc := rw.client.Load(); tc != nil && tc.sess != nil && rw.signalCommand(tc.sess, syscall.SIGTERM) {
+				continue
+			}
+			wire.HangUpShells(shellHangupGrace)
+			signal.Reset(syscall.SIGTERM)
+			_ = unix.Kill(os.Getpid(), unix.SIGTERM)
+			return
+		}
 	}()
 	// However else the worker ends, no shell of its outlives it (a
 	// client's command is over by then; what is left are processes that
@@ -298,6 +328,11 @@ func (rw *runningWorker) run(ctx context.Context) int {
 			rw.log.Debug("reporting a shell's process group", "error", err)
 		}
 	})
+	if rw.page, err = newClientPage(); err != nil {
+		rw.log.Warn("an exit during a command will end its client's connection without its status", "error", err)
+	} else {
+		procstate.OnRelay = rw.handRelay
+	}
 	rw.ctlGone = make(chan struct{})
 	go rw.readControl()
 	// Stop accepting when the master closes our socketpair (shutdown, or
@@ -336,7 +371,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		}
 		conn.Close()
 		if !announced {
-			rw.announce() // "done" must follow "accepted"
+			rw.announce(nil) // "done" must follow "accepted"
 		}
 		done := controlMsg{Type: msgDone, Status: status}
 		// Recycle: a worker that served its share, or grew past the RSS
@@ -468,12 +503,35 @@ func (rw *runningWorker) accept() (*net.UnixConn, error) {
 // trackedConn.beforeFirstWrite; not at accept, which would have the
 // master compete for the CPU with the session's start), or after the
 // client if nothing was written to it.
-func (rw *runningWorker) announce() {
-	if err := sendMsg(rw.ctl, controlMsg{Type: msgAccepted}); err != nil {
+//
+// With it go duplicates of conn and of the client page (handoff.go), for
+// the master to answer the client if this worker dies during a command.
+func (rw *runningWorker) announce(conn *net.UnixConn) {
+	msg := controlMsg{Type: msgAccepted}
+	var err error
+	if fd := -1; rw.page != nil && conn != nil {
+		if fd, err = connFD(conn); err == nil {
+			err = rw.handOff(msg, fd, int(rw.page.f.Fd()))
+		}
+	} else {
+		err = sendMsg(rw.ctl, msg)
+	}
+	if err != nil {
 		// The master is gone: serve this client, then exit.
 		rw.log.Debug("master gone", "error", err)
 		rw.draining.Store(true)
 	}
+}
+
+// handRelay hands the master the read ends of a lent command's fd 1 and
+// fd 2 pipes (procstate.OnRelay), so that what the command wrote before
+// the worker died is not lost with the relay.
+func (rw *runningWorker) handRelay(stdout, stderr int) ([]byte, func(stream, n int)) {
+	if err := rw.handOff(controlMsg{Type: msgRelay}, stdout, stderr); err != nil {
+		rw.log.Debug("handing the master a command's output pipes", "error", err)
+		return nil, nil
+	}
+	return rw.page.relayBuffer()
 }
 
 // readControl reads the master's messages for the worker's lifetime:
@@ -537,7 +595,15 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 	for len(rw.ints) > 0 {
 		<-rw.ints // an interrupt while idle is for no one
 	}
-	tc := &trackedConn{UnixConn: conn, last: time.Now(), beforeFirstWrite: rw.announce}
+	tc := &trackedConn{UnixConn: conn, last: time.Now(), beforeFirstWrite: func() { rw.announce(conn) }}
+	if rw.page != nil {
+		rw.page.reset()
+		if tc.raw, err = conn.SyscallConn(); err != nil {
+			writeLastResort(conn, err)
+			return 255, false
+		}
+		tc.page = rw.page
+	}
 	opts := rw.opts
 	opts.Dir = rw.dir
 	sess := &session.Session{
@@ -560,6 +626,9 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 			Level:  rw.log.GetLevel(),
 			Output: &debugChannel{sess: sess},
 		})
+	}
+	if rw.page != nil {
+		sess.OnCommand = rw.page.startCommand
 	}
 	if sess.Commands == nil {
 		sess.Commands = make(map[string]session.CommandFunc)
@@ -595,7 +664,7 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 			}
 			return session.ServeStatus(err), tc.wasAnnounced()
 		case <-rw.ints:
-			if !sess.Interrupt() {
+			if !rw.signalCommand(sess, os.Interrupt) {
 				rw.log.Debug("SIGINT between commands ignored")
 			}
 		case <-drain:

@@ -4,6 +4,7 @@ go 1.24.0
 
 require (
 	github.com/cmdsrv/cmdsrv v0.0.0
+	github.com/hashicorp/go-hclog v1.6.3
 	gonum.org/v1/plot v0.17.0
 )
 
@@ -14,9 +15,9 @@ require (
 	git.sr.ht/~sbinet/gg v0.7.0 // indirect
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/fatih/color v1.13.0 // indirect
+	github.com/fsnotify/fsnotify v1.10.1 // indirect
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
-	github.com/hashicorp/go-hclog v1.6.3 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.14 // indirect
 	github.com/x448/float16 v0.8.4 // indirect

@@ -54,7 +54,7 @@ func main() {
 	bin := flag.String("cmdsrv", "", "cmdsrv binary (default: build ./cmd/cmdsrv with CGO_ENABLED=0)")
 	plotPath := flag.String("plot", "", "write a PNG plot of per-call times to this file")
 	replot := flag.String("replot", "", "with -plot: draw the plot from a table this command printed, measuring nothing")
-	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool,thin)")
+	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool,thin,oneshot)")
 	flag.Parse()
 
 	if helper() {
@@ -93,6 +93,7 @@ func main() {
 		{"loop", benchLoop},
 		{"pool", benchPool},
 		{"thin", benchThin},
+		{"oneshot", benchOneshot},
 	}
 	var rows []row
 	for _, g := range groups {

@@ -62,7 +62,11 @@ func Run(ctx context.Context, opts Options) (int, error) {
 	if len(res) != 4 {
 		return 255, fmt.Errorf("unexpected size of exit code: %d bytes", len(res))
 	}
-	return int(int32(binary.BigEndian.Uint32(res))) & 0xff, nil
+	code = int(int32(binary.BigEndian.Uint32(res))) & 0xff
+	if opts.ExitAfter {
+		fwd.endAsServer(code)
+	}
+	return code, nil
 }
 
 // connectValidated connects (starting a server if needed), sends the

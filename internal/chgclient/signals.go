@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -41,6 +42,9 @@ type forwarder struct {
 	notified bool          // signal.Notify was called
 	done     chan struct{} // closed by release: the forwarding goroutine ends
 	wg       sync.WaitGroup
+	// ending is the last of SIGINT, SIGTERM and SIGHUP forwarded: see
+	// endAsServer.
+	ending atomic.Int32
 }
 
 // forwardSignals forwards signals to the worker pid (process group pgid)
@@ -106,6 +110,10 @@ func (f *forwarder) catch() {
 
 func (f *forwarder) forward(s syscall.Signal) {
 	switch s {
+	case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP:
+		f.ending.Store(int32(s))
+	}
+	switch s {
 	case syscall.SIGINT, syscall.SIGHUP:
 		_ = syscall.Kill(f.group, s)
 	case syscall.SIGTSTP:
@@ -114,6 +122,23 @@ func (f *forwarder) forward(s syscall.Signal) {
 	default:
 		_ = syscall.Kill(f.pid, s)
 	}
+}
+
+// endAsServer ends this process by the signal it forwarded when the
+// command's status says the server's side died of it (128+N: a cmdsrv
+// worker that a command ignoring its context kept running past the grace
+// is ended by the signal, and its master reports that): a shell then sees
+// this client killed by the signal, as it would the plain program, and a
+// shell loop stops on a Ctrl-C. It returns if the status is any other, or
+// if the signal does not end the process.
+func (f *forwarder) endAsServer(code int) {
+	s := syscall.Signal(f.ending.Load())
+	if s == 0 || code != 128+int(s) {
+		return
+	}
+	signal.Reset(s)
+	_ = syscall.Kill(os.Getpid(), s)
+	time.Sleep(100 * time.Millisecond) // delivered by now, unless ignored
 }
 
 // release stops forwarding. With restore, it waits for the forwarding to

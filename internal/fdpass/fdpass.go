@@ -78,7 +78,14 @@ func Recv(rc syscall.RawConn, maxPayload, maxFDs int) (payload []byte, fds []int
 	if maxPayload < 1 {
 		maxPayload = 1
 	}
-	buf := make([]byte, maxPayload)
+	return RecvInto(rc, make([]byte, maxPayload), maxFDs)
+}
+
+// RecvInto is Recv into the caller's buffer, for a reader that receives
+// many messages (unixfork's master reading its workers' control
+// messages, some of which carry descriptors). The payload returned is a
+// slice of buf.
+func RecvInto(rc syscall.RawConn, buf []byte, maxFDs int) (payload []byte, fds []int, err error) {
 	oob := make([]byte, unix.CmsgSpace(max(maxFDs, 1)*4))
 	var n, oobn, flags int
 	var rerr error

@@ -17,6 +17,22 @@ import (
 	"github.com/cmdsrv/cmdsrv/protocol"
 )
 
+// OnRelay, if set, is called with the read ends of the pipes that will be
+// fds 1 and 2 (stdout, stderr) of each lent command, before it runs. A
+// unix worker hands duplicates of them to its master, which can then
+// forward what the command wrote before it ended the process (os.Exit,
+// log.Fatal, a panic in a goroutine): the relay's own reads die with it.
+// It may return a buffer for the relay to read into (at most 64 KiB is
+// used) and hold, which is told, for the stream (0 stdout, 1 stderr),
+// what buf is about to hold and holds: -m before a read of the m bytes
+// the pipe holds (buf[:m] zeroed), n once n bytes are read (a read of
+// m bytes then takes exactly m), 0 once they are forwarded. A worker
+// keeps both where its master can read them after its death: a process
+// killed as a read returns has taken the bytes out of the pipe without
+// learning how many, and -m says how many it asked for. Set it once, before
+// any command is lent the process.
+var OnRelay func(stdout, stderr int) (buf []byte, hold func(stream, n int))
+
 func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err error) {
 	saved, err := sysfd.SaveStdio()
 	if err != nil {
@@ -31,6 +47,11 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 	if err != nil {
 		out.finish()
 		return 0, err
+	}
+	if OnRelay != nil {
+		if buf, hold := OnRelay(out.r[0], out.r[1]); len(buf) > 0 && hold != nil {
+			out.buf, out.hold = buf, hold
+		}
 	}
 	old, err := saveVars()
 	if err != nil {
@@ -111,6 +132,10 @@ type relay struct {
 	timer      *time.Timer // starts run, unless the command ends first
 	done       chan struct{}
 	writeFails error
+	// buf is what the relay reads into; hold, if set, is told what buf
+	// holds (OnRelay).
+	buf  []byte
+	hold func(stream, n int)
 }
 
 // relayDelay is how long a command runs before its output is forwarded
@@ -124,7 +149,7 @@ const relayDelay = time.Millisecond
 var relayBuf = make([]byte, 64<<10)
 
 func newRelay(stdout, stderr io.Writer) (*relay, error) {
-	rl := &relay{dst: [2]io.Writer{stdout, stderr}, r: [2]int{-1, -1}, w: [2]int{-1, -1}, stopR: -1, stopW: -1, done: make(chan struct{})}
+	rl := &relay{dst: [2]io.Writer{stdout, stderr}, r: [2]int{-1, -1}, w: [2]int{-1, -1}, stopR: -1, stopW: -1, done: make(chan struct{}), buf: relayBuf}
 	var err error
 	for i := range 2 {
 		if rl.r[i], rl.w[i], err = pipe(); err != nil {
@@ -171,10 +196,25 @@ func (rl *relay) flush() {
 	defer rl.mu.Unlock()
 	for i := range 2 {
 		for !rl.eof[i] {
-			n, err := unix.Read(rl.r[i], relayBuf)
+			buf := rl.buf
+			if rl.hold != nil {
+				// Say what is about to leave the pipe (see OnRelay).
+				if m, err := buffered(rl.r[i]); err == nil && m > 0 {
+					buf = buf[:min(m, len(buf))]
+					clear(buf)
+					rl.hold(i, -len(buf))
+				}
+			}
+			n, err := unix.Read(rl.r[i], buf)
 			if n > 0 {
-				if _, werr := rl.dst[i].Write(relayBuf[:n]); werr != nil && rl.writeFails == nil {
+				if rl.hold != nil {
+					rl.hold(i, n)
+				}
+				if _, werr := rl.dst[i].Write(rl.buf[:n]); werr != nil && rl.writeFails == nil {
 					rl.writeFails = werr // the client is gone; keep draining
+				}
+				if rl.hold != nil {
+					rl.hold(i, 0)
 				}
 				continue
 			}

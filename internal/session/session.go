@@ -70,6 +70,11 @@ type Session struct {
 	Pager func(ctx context.Context, req *protocol.Request, pagerCmd string) (stop func(), err error)
 	// OnKey receives the keys reported by Request.UseKey.
 	OnKey func(key string)
+	// OnCommand, if set, is called as each runcommand request starts,
+	// once its arguments are read: a unix worker marks its client as
+	// owed a result from then until the 'r' frame is written, for the
+	// master to answer if the worker dies in between (os.Exit).
+	OnCommand func()
 	// Mode is what every request says of how it is served
 	// (protocol.Request.Mode).
 	Mode protocol.Mode
@@ -331,6 +336,9 @@ func (s *Session) runCommand(ctx context.Context) error {
 	var args []string
 	if len(block) > 0 {
 		args = strings.Split(string(block), "\x00")
+	}
+	if s.OnCommand != nil {
+		s.OnCommand()
 	}
 	status := s.run(ctx, args)
 	if in := s.input; in != nil && in.broken != nil {

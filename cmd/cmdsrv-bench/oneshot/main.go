@@ -1,0 +1,70 @@
+// Command oneshot is cmdsrv-bench's non-Reusable application: 40 ms of
+// package initialisation (CPU work, as a large CLI's command tree and
+// registries cost), and a Handler that serves one client per process, as
+// a plain CLI made warm with cmdsrv.PlainMain does. Its Prepare builds
+// the per-client state (a few milliseconds) before a client arrives.
+//
+// Commands: echo ARGS...
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/cmdsrv/cmdsrv"
+	"github.com/cmdsrv/cmdsrv/protocol"
+)
+
+// initCost is how long package initialisation works.
+const initCost = 40 * time.Millisecond
+
+func init() { work(initCost) }
+
+// work keeps a CPU busy for d.
+func work(d time.Duration) {
+	start := time.Now()
+	sum := sha256.Sum256([]byte("oneshot"))
+	for time.Since(start) < d {
+		for i := 0; i < 1000; i++ {
+			sum = sha256.Sum256(sum[:])
+		}
+	}
+}
+
+func main() {
+	p := cmdsrv.Program{Name: "oneshot", NewHandler: func(*protocol.Config, hclog.Logger) (protocol.Handler, error) {
+		return &handler{}, nil
+	}}
+	os.Exit(p.Main(os.Args))
+}
+
+// handler is not Reusable: every client gets a fresh process.
+type handler struct {
+	prepared bool
+}
+
+// Prepare builds the per-client state (3 ms) before the worker waits for
+// its client; a direct run builds it in its command.
+func (h *handler) Prepare(context.Context) error {
+	work(3 * time.Millisecond)
+	h.prepared = true
+	return nil
+}
+
+func (h *handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
+	if !h.prepared {
+		_ = h.Prepare(ctx)
+	}
+	if len(req.Args) == 0 || req.Args[0] != "echo" {
+		fmt.Fprintln(req.Stderr, "usage: oneshot echo ARGS...")
+		return 2
+	}
+	fmt.Fprintln(req.Stdout, strings.Join(req.Args[1:], " "))
+	return 0
+}
