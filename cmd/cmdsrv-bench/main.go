@@ -54,7 +54,7 @@ func main() {
 	bin := flag.String("cmdsrv", "", "cmdsrv binary (default: build ./cmd/cmdsrv with CGO_ENABLED=0)")
 	plotPath := flag.String("plot", "", "write a PNG plot of per-call times to this file")
 	replot := flag.String("replot", "", "with -plot: draw the plot from a table this command printed, measuring nothing")
-	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool,thin,oneshot)")
+	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool,thin,oneshot,freshstale,freshrebuild,freshbinary,freshcheck; fresh: all four)")
 	flag.Parse()
 
 	if helper() {
@@ -94,10 +94,14 @@ func main() {
 		{"pool", benchPool},
 		{"thin", benchThin},
 		{"oneshot", benchOneshot},
+		{"freshstale", benchFreshStale},
+		{"freshrebuild", benchFreshRebuild},
+		{"freshbinary", benchFreshBinary},
+		{"freshcheck", benchFreshCheck},
 	}
 	var rows []row
 	for _, g := range groups {
-		if *only != "" && !strings.Contains(","+*only+",", ","+g.name+",") {
+		if *only != "" && !selected(*only, g.name) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "== %s\n", g.name)
@@ -196,4 +200,15 @@ func perOp(n int, op func() error) (float64, error) {
 
 func na(group, name, baseline, why string) row {
 	return row{group: group, name: name, value: -1, unit: "time", baseline: baseline, note: "n/a: " + why}
+}
+
+// selected reports whether the -only list names group; "fresh" names
+// every fresh* group.
+func selected(only, group string) bool {
+	for _, name := range strings.Split(only, ",") {
+		if name == group || (name == "fresh" && strings.HasPrefix(group, "fresh")) {
+			return true
+		}
+	}
+	return false
 }

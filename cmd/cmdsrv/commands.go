@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -31,6 +32,11 @@ const initDelayEnv = "CMDSRV_DEBUG_INIT_DELAY"
 // declares as a dependency, for the tests of fresh warm state: the
 // command debuginitfile prints what was read.
 const initFileEnv = "CMDSRV_DEBUG_INIT_FILE"
+
+// initDepsEnv is a list of files (os.PathListSeparator between them) the
+// constructor declares as dependencies without reading them: the
+// benchmarks' measure of what the check before every command costs.
+const initDepsEnv = "CMDSRV_DEBUG_INIT_DEPS"
 
 type command struct {
 	summary string
@@ -67,6 +73,9 @@ func newReferenceHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handl
 		case !errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("%s: %w", initFileEnv, err)
 		}
+	}
+	if list := os.Getenv(initDepsEnv); list != "" {
+		h.DependOn(filepath.SplitList(list)...)
 	}
 	h.commands = map[string]command{
 		"echo":             {summary: "print the arguments joined by a space", run: cmdEcho},
