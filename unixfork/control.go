@@ -19,6 +19,8 @@ import (
 //	worker → master  relay    a command lent the process runs: its fd 1
 //	                          and fd 2 pipes' read ends attached
 //	worker → master  key      a key reported by Request.UseKey
+//	worker → master  deps     the dependencies its Handler declared
+//	                          (refresh.go), before ready when they grew
 //	worker → master  stale    a command found a dependency the Handler
 //	                          declared changed (Key: which); the worker
 //	                          rebuilt its Handler before running it
@@ -46,6 +48,7 @@ const (
 	msgRelay    = "relay"
 	msgKey      = "key"
 	msgStale    = "stale"
+	msgDeps     = "deps"
 	msgDone     = "done"
 	msgDrain    = "drain"
 	msgPing     = "ping"
@@ -91,8 +94,11 @@ type controlMsg struct {
 	// worker answers its client with this text on 'e' and exits.
 	InitError string `json:"init_error,omitempty"`
 
-	// key
+	// key; stale: the dependency that changed
 	Key string `json:"key,omitempty"`
+
+	// deps
+	Deps []wireDep `json:"deps,omitempty"`
 
 	// done
 	Status int `json:"status,omitempty"`

@@ -67,6 +67,9 @@ type worker struct {
 	// killed: for not being ready, or not answering, in time; its end is
 	// already counted and explained.
 	killed bool
+	// discard: its generation went stale before its process ran; it is
+	// killed as soon as it does.
+	discard bool
 }
 
 // actionKind is what the Server is to do.
@@ -104,6 +107,11 @@ type poolStats struct {
 	unresponsive, startTimeouts, maxClientsReached int64
 	idleClosed                                     int64
 	lastFailure                                    string
+	// refreshes counts the stale generations replaced; lastRefresh and
+	// refreshCause say when the last was and what changed.
+	refreshes    int64
+	lastRefresh  time.Time
+	refreshCause string
 }
 
 // Timing of the policy. The supervisor sleeps until the next thing is
@@ -149,6 +157,9 @@ type pool struct {
 	started  bool // begin was called: refills start workers
 	closing  bool
 	gen      int // the current generation
+	// staleGen: the workers of generations below it were built from
+	// state that has changed since; none of them takes another client.
+	staleGen int
 
 	workers map[*worker]struct{} // every worker not gone
 	idle    []*worker            // ready workers, most recent last
@@ -355,6 +366,10 @@ func (p *pool) launched(w *worker, pid int, now time.Time) {
 		w.state = stateStopping // no client yet: nothing to finish
 		p.do(action{kind: actTerm, w: w})
 	}
+	if w.discard && w.state == stateStarting {
+		w.state, w.killed = stateStopping, true
+		p.do(action{kind: actKill, w: w})
+	}
 }
 
 // heard: a message came from w.
@@ -388,8 +403,8 @@ func (p *pool) ready(w *worker, now time.Time) {
 	case p.closing:
 		p.stop(w)
 		return
-	case w.gen != p.gen && p.idleOfGen(p.gen) > 0:
-		p.stop(w) // a newer generation serves
+	case w.gen < p.staleGen, w.gen != p.gen && p.idleOfGen(p.gen) > 0:
+		p.stop(w) // a newer generation serves, or its state is stale
 		return
 	}
 	w.state = stateReady
@@ -430,6 +445,47 @@ func (p *pool) retireOld() {
 // stops each old one as soon as a new one is ready.
 func (p *pool) newGeneration(now time.Time) {
 	p.gen++
+	p.refill(now)
+}
+
+// refresh replaces a generation whose warm state went stale (cause: the
+// dependency that changed): unlike newGeneration, no worker of an older
+// generation takes another client, so that a call never runs on the old
+// state nor pays a rebuild of its own. Idle old workers stop now, starting
+// ones are killed (they may have read the old files), busy ones finish
+// their client and exit; clients that arrive meanwhile wait in the
+// backlog for the first new worker.
+func (p *pool) refresh(now time.Time, cause string) {
+	if p.closing {
+		return
+	}
+	p.gen++
+	p.staleGen = p.gen
+	p.stats.refreshes++
+	p.stats.lastRefresh, p.stats.refreshCause = now, cause
+	p.log(hclog.Info, "dependency changed; warming a new generation of workers", "changed", cause, "generation", p.gen)
+	for i := 0; i < len(p.idle); i++ {
+		if w := p.idle[i]; w.gen < p.gen {
+			p.removeIdle(w)
+			i--
+			p.stop(w)
+		}
+	}
+	for w := range p.workers {
+		if w.gen >= p.gen {
+			continue
+		}
+		// Busy and returning ones are stopped when they come back
+		// (ready).
+		if w.state == stateStarting {
+			if w.pid == 0 {
+				w.discard = true // killed when launched
+				continue
+			}
+			w.state, w.killed = stateStopping, true
+			p.do(action{kind: actKill, w: w})
+		}
+	}
 	p.refill(now)
 }
 

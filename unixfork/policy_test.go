@@ -424,6 +424,50 @@ func TestPolicyGenerations(t *testing.T) {
 	require.Equal(t, []*worker{ws[0]}, f.p.idle)
 }
 
+// TestPolicyRefresh: when the warm state goes stale, no old worker takes
+// another client: idle ones are stopped at once (not once a new one is
+// ready), starting ones are killed, and a busy one is stopped when it
+// comes back even though no new worker is ready yet. A stale worker not
+// yet launched is killed as soon as it is. The status says what changed.
+func TestPolicyRefresh(t *testing.T) {
+	f := newFakePool(t, testSettings())
+	busy := f.p.idle[0]
+	f.serve(busy)
+	// The refill after the accept: one starting, one not yet launched.
+	launched := f.launch(only(f.tick(refillDelay), actStart))
+	require.Len(t, launched, 1)
+
+	f.p.refresh(f.now, "file /etc/app.conf")
+	acts := f.take()
+	require.Len(t, only(acts, actStop), 1, "the old idle worker stops before any new one is ready")
+	kills := only(acts, actKill)
+	require.Len(t, kills, 1)
+	require.Equal(t, launched[0], kills[0].w, "the old starting worker is killed")
+	starts := only(acts, actStart)
+	require.Len(t, starts, 2, "a full spare set of the new generation")
+	require.Empty(t, f.p.idle)
+
+	// Another change before the new workers even ran.
+	f.p.refresh(f.now, "file /etc/app.conf")
+	again := only(f.take(), actStart)
+	require.Len(t, again, 2)
+	f.launch(starts)
+	require.Len(t, only(f.take(), actKill), 2, "stale workers are killed once launched")
+	starts = again
+
+	f.p.done(busy, "", f.now)
+	f.p.ready(busy, f.now)
+	require.Len(t, only(f.take(), actStop), 1, "the old busy worker does not come back to the pool")
+	require.Empty(t, f.p.idle)
+
+	ws := f.launch(starts)
+	f.readyAll(ws)
+	require.ElementsMatch(t, ws, f.p.idle, "only the new generation serves")
+	require.Equal(t, int64(2), f.p.stats.refreshes)
+	require.Equal(t, "file /etc/app.conf", f.p.stats.refreshCause)
+	require.Equal(t, int64(0), f.p.stats.crashed, "killed stale workers are no crash")
+}
+
 // TestPolicyShutdown: idle workers are stopped with a drain, busy ones
 // drained, starting ones terminated, and nothing is started any more.
 func TestPolicyShutdown(t *testing.T) {

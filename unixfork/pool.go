@@ -38,7 +38,12 @@ func (s *Server) supervise() {
 // which addWaiting fills in with the lock released; s.mu must be held.
 func (s *Server) statusLocked(now time.Time) *Status {
 	pl := s.pool
+	var last string
+	if !pl.stats.lastRefresh.IsZero() {
+		last = pl.stats.lastRefresh.Format(time.RFC3339Nano)
+	}
 	return &Status{
+		LastRefresh:         last,
 		Idle:                len(pl.idle),
 		Busy:                pl.active(),
 		Starting:            pl.starting(),
@@ -55,6 +60,9 @@ func (s *Server) statusLocked(now time.Time) *Status {
 		MaxClients:          s.settings.maxClients,
 		LastFailure:         pl.stats.lastFailure,
 		Uptime:              now.Sub(pl.stats.startedAt).Seconds(),
+		Generation:          pl.gen,
+		Refreshes:           pl.stats.refreshes,
+		RefreshCause:        pl.stats.refreshCause,
 	}
 }
 
@@ -80,6 +88,7 @@ func (s *Server) status() *Status {
 	st := s.statusLocked(time.Now())
 	s.mu.Unlock()
 	s.addWaiting(st)
+	s.addFreshness(st)
 	return st
 }
 

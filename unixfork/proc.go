@@ -226,6 +226,7 @@ func (s *Server) readControl(p *proc) {
 			var st *Status
 			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); st = s.statusLocked(now) })
 			s.addWaiting(st)
+			s.addFreshness(st)
 			if err := sendMsg(p.ctl, controlMsg{Type: msgStatus, Pool: st}); err != nil {
 				log.Debug("answering status request", "pid", p.pid, "error", err)
 			}
@@ -243,8 +244,11 @@ func (s *Server) readControl(p *proc) {
 		case msgStale:
 			// The worker rebuilt its own Handler; the workers built
 			// from the same old state are the pool's to replace.
-			s.event(func(pl *pool, now time.Time) { pl.heard(w, now) })
 			log.Info("worker found its warm state stale and rebuilt it", "pid", p.pid, "changed", m.Key)
+			s.workerStale(w, m.Key)
+		case msgDeps:
+			s.quietEvent(func(pl *pool, now time.Time) { pl.heard(w, now) })
+			s.addDeps(w, m.Deps)
 		case msgShell, msgShellEnd:
 			s.event(func(pl *pool, now time.Time) {
 				pl.heard(w, now)

@@ -72,7 +72,8 @@ type Server struct {
 	backlog     *os.File      // the listening socket, shared with every worker
 	procs       map[*proc]struct{}
 	keys        *lru
-	pool        *pool // the policy (policy.go); nil before ListenAndServe
+	fresh       freshness // the current generation's dependencies (refresh.go)
+	pool        *pool     // the policy (policy.go); nil before ListenAndServe
 	settings    settings
 
 	wg       sync.WaitGroup
@@ -623,6 +624,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.carryOut(acts, true)
+	if first {
+		s.closeWatch()
+	}
 	if wake != nil {
 		_, _ = wake.Write([]byte{0}) // the backlog watcher answers the clients queued
 	}

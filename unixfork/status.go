@@ -58,6 +58,22 @@ type Status struct {
 	LastFailure string `json:"last_failure,omitempty"`
 	// Uptime is how long the master has been serving, in seconds.
 	Uptime float64 `json:"uptime_seconds"`
+
+	// Freshness. Generation counts the sets of workers started since the
+	// server started (0: the first); Refreshes the generations replaced
+	// because a dependency changed, LastRefresh (RFC 3339) and
+	// RefreshCause when the last was and what changed.
+	Generation   int    `json:"generation"`
+	Refreshes    int64  `json:"refreshes"`
+	LastRefresh  string `json:"last_refresh,omitempty"`
+	RefreshCause string `json:"refresh_cause,omitempty"`
+	// Deps are the current generation's declared files and directories
+	// (at most maxStatusDeps of them; DepsTotal counts all). Watching is
+	// set when every one is watched; a dependency not watched is still
+	// checked before each command.
+	Deps      []DepStatus `json:"deps,omitempty"`
+	DepsTotal int         `json:"deps_total"`
+	Watching  bool        `json:"watching"`
 }
 
 // Format writes s for a human, one "name: value" line each.
@@ -79,7 +95,44 @@ uptime: %s
 	if err == nil && s.LastFailure != "" {
 		_, err = fmt.Fprintf(w, "last worker failure: %s\n", s.LastFailure)
 	}
+	if err == nil {
+		err = s.formatFreshness(w)
+	}
 	return err
+}
+
+// formatFreshness writes the generation and dependency lines of Format.
+func (s *Status) formatFreshness(w io.Writer) error {
+	refresh := "none"
+	if s.LastRefresh != "" {
+		refresh = s.LastRefresh + " (" + s.RefreshCause + " changed)"
+	}
+	watch := "checked before each command only"
+	switch {
+	case s.DepsTotal == 0:
+		watch = "none declared"
+	case s.Watching:
+		watch = "watched, rebuilt in the background on a change"
+	}
+	if _, err := fmt.Fprintf(w, "generation: %d (%d refreshes, last %s)\ndependencies: %d, %s\n",
+		s.Generation, s.Refreshes, refresh, s.DepsTotal, watch); err != nil {
+		return err
+	}
+	for _, d := range s.Deps {
+		how := "checked"
+		if d.Watched {
+			how = "watched"
+		}
+		if _, err := fmt.Fprintf(w, "  %s %s (%s)\n", d.Kind, d.Path, how); err != nil {
+			return err
+		}
+	}
+	if more := s.DepsTotal - len(s.Deps); more > 0 {
+		if _, err := fmt.Fprintf(w, "  and %d more\n", more); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // QueryStatus connects to the server at addr as a client and asks a worker

@@ -198,6 +198,10 @@ type runningWorker struct {
 	// warm checks the Handler's declared dependencies before each
 	// command and rebuilds it when one changed (see newWarm).
 	warm *session.Warm
+	// depsSent and depsGen are the dependency set last reported to the
+	// master and its Gen then (reportDeps).
+	depsSent *fresh.Set
+	depsGen  int
 	// sigSess and sigCommand are the command last signalled (its
 	// session, and the session's CommandsDone then): a second signal to
 	// it ends the worker at once. Guarded by sigMu.
@@ -229,6 +233,27 @@ func (rw *runningWorker) newWarm() *session.Warm {
 			rw.log.Debug("reporting stale state", "error", err)
 		}
 	})
+}
+
+// reportDeps tells the master the Handler's dependencies when they grew
+// since the last report (a rebuild, or a Request.UseKey that declared
+// some), for it to watch them (refresh.go).
+func (rw *runningWorker) reportDeps() {
+	if rw.warm == nil {
+		return
+	}
+	set := rw.warm.Deps()
+	if set == nil || (set == rw.depsSent && set.Gen() == rw.depsGen) {
+		return
+	}
+	deps, gen := set.Deps()
+	for _, m := range depsMessages(deps) {
+		if err := sendMsg(rw.ctl, m); err != nil {
+			rw.log.Debug("reporting dependencies", "error", err)
+			return
+		}
+	}
+	rw.depsSent, rw.depsGen = set, gen
 }
 
 func (rw *runningWorker) run(ctx context.Context) int {
@@ -349,6 +374,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		if initErr != nil {
 			ready.InitError = initErr.Error()
 		}
+		rw.reportDeps()
 		if err := sendMsg(rw.ctl, ready); err != nil {
 			rw.log.Debug("master gone", "error", err)
 			return 0

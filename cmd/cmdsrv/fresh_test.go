@@ -16,6 +16,7 @@ import (
 
 	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // initFileEnv is CMDSRV_DEBUG_INIT_FILE: the reference Handler reads it in
@@ -134,7 +135,67 @@ func TestFreshUnixWorker(t *testing.T) {
 		require.Equal(t, 0, code, errs)
 		return out
 	})
-	require.Contains(t, s.log.String(), "worker found its warm state stale")
+	// Found by the worker's own check, or by the master's watch when
+	// the call came later than the debounce.
+	log := s.log.String()
+	require.True(t, strings.Contains(log, "worker found its warm state stale") ||
+		strings.Contains(log, "warming a new generation"), "log:\n%s", log)
+}
+
+// TestFreshUnixBackground: the master watches the files its workers
+// declared and, on a change, warms a new generation in the background;
+// the next call runs on a worker built after the change (no worker
+// rebuilds in place), and the status says what changed.
+func TestFreshUnixBackground(t *testing.T) {
+	f := newFreshFiles(t)
+	t.Setenv(testInitFileEnv, f.path)
+	t.Setenv("CMDSRV_LOG_LEVEL", "info")
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	call := func() string {
+		c, err := client.Dial(context.Background(), s.addr)
+		require.NoError(t, err)
+		defer c.Close()
+		code, out, errs := testutil.Run(t, c, "debuginitfile")
+		require.Equal(t, 0, code, errs)
+		return out
+	}
+	status := func() *unixfork.Status {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := unixfork.QueryStatus(ctx, s.addr)
+		require.NoError(t, err)
+		return st
+	}
+	require.Equal(t, "alpha\n", call())
+	st := status()
+	require.Equal(t, 1, st.DepsTotal, "the worker reported its file")
+	require.Equal(t, f.path, st.Deps[0].Path)
+	require.True(t, st.Deps[0].Watched)
+	require.True(t, st.Watching)
+	require.Zero(t, st.Refreshes)
+
+	for i, content := range []string{"beta\n", "gamma\n"} {
+		require.NoError(t, os.WriteFile(f.path+".new", []byte(content), 0o644))
+		require.NoError(t, os.Rename(f.path+".new", f.path))
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			st = status()
+			if st.Refreshes == int64(i+1) && st.Idle > 0 && st.Starting == 0 {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "no new generation ready: %+v\nlog:\n%s", st, s.log)
+			time.Sleep(20 * time.Millisecond)
+		}
+		require.Equal(t, "file "+f.path, st.RefreshCause)
+		require.NotEmpty(t, st.LastRefresh)
+		require.Equal(t, content, call())
+	}
+	require.NotContains(t, s.log.String(), "worker found its warm state stale",
+		"every call after a change ran on a new generation")
+	var b strings.Builder
+	require.NoError(t, status().Format(&b))
+	require.Contains(t, b.String(), "generation: 2 (2 refreshes, last ")
+	require.Contains(t, b.String(), "  file "+f.path+" (watched)\n")
 }
 
 // TestFreshClients: through the own client mode, cmdsrv-chg and

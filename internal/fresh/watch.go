@@ -45,6 +45,7 @@ type Watcher struct {
 	// unwatched counts dependencies that could not be watched; warned
 	// says the fallback was logged already.
 	unwatched int
+	failed    map[string]bool // directories that could not be watched
 	warned    bool
 	timer     *time.Timer
 	first     time.Time // of the burst the timer is for
@@ -86,6 +87,21 @@ func (w *Watcher) Watching() bool {
 	return w.fw != nil && w.unwatched == 0 && !w.closed
 }
 
+// Watched reports whether a change of d is seen by a watch (false: only
+// the check before each command sees it).
+func (w *Watcher) Watched(d Dep) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fw == nil || w.closed || d.Kind == Env {
+		return false
+	}
+	dir := filepath.Dir(d.Name)
+	if d.Kind == Dir {
+		dir = d.Name
+	}
+	return w.dirs[dir] != nil && !w.failed[dir]
+}
+
 // Sync makes the watches follow set: those its dependencies need are
 // added, the others removed. It does nothing when set did not grow since
 // the last call, so it may be called after every command.
@@ -123,11 +139,16 @@ func (w *Watcher) Sync(set *Set) {
 		}
 	}
 	w.unwatched = 0
+	w.failed = nil
 	var failed []any
 	for dir, d := range want {
 		if w.dirs[dir] == nil {
 			if err := w.fw.Add(dir); err != nil {
 				w.unwatched += len(d.names)
+				if w.failed == nil {
+					w.failed = map[string]bool{}
+				}
+				w.failed[dir] = true
 				failed = append(failed, dir, err.Error())
 				continue
 			}
