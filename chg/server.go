@@ -125,9 +125,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	opts := s.Session
 	opts.Config = serverOnly(cfg)
 	fork := &unixfork.Server{
-		Listener: sock.l,
-		Session:  opts,
-		Logger:   log,
+		Listener:     sock.l,
+		ListenerPath: real,
+		Session:      opts,
+		Logger:       log,
 		// What makes a worker a chg worker: chg's start-up data, decoded
 		// by workerExtension.
 		WorkerData: data.encode(),

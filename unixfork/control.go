@@ -21,6 +21,8 @@ import (
 //	worker → master  key      a key reported by Request.UseKey
 //	worker → master  deps     the dependencies its Handler declared
 //	                          (refresh.go), before ready when they grew
+//	worker → master  handover chg's validate found the binary changed:
+//	                          hand over to the new one (binary.go)
 //	worker → master  stale    a command found a dependency the Handler
 //	                          declared changed (Key: which); the worker
 //	                          rebuilt its Handler before running it
@@ -49,6 +51,7 @@ const (
 	msgKey      = "key"
 	msgStale    = "stale"
 	msgDeps     = "deps"
+	msgHandOver = "handover"
 	msgDone     = "done"
 	msgDrain    = "drain"
 	msgPing     = "ping"

@@ -2,6 +2,7 @@ package unixfork
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,6 +247,13 @@ func (s *Server) readControl(p *proc) {
 			// from the same old state are the pool's to replace.
 			log.Info("worker found its warm state stale and rebuilt it", "pid", p.pid, "changed", m.Key)
 			s.workerStale(w, m.Key)
+		case msgHandOver:
+			s.quietEvent(func(pl *pool, now time.Time) { pl.heard(w, now) })
+			go func() {
+				if err := s.HandOver(context.Background(), m.Key); err != nil && !errors.Is(err, ErrServerClosed) {
+					log.Error("a worker found the binary changed but the server cannot hand over to it", "error", err)
+				}
+			}()
 		case msgDeps:
 			s.quietEvent(func(pl *pool, now time.Time) { pl.heard(w, now) })
 			s.addDeps(w, m.Deps)

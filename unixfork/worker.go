@@ -133,7 +133,37 @@ func (w *Worker) Serve(ctx context.Context) int {
 		})
 	}
 	rw := &runningWorker{w: w, ctl: ctl, ln: ln, log: log, init: init, drains: make(chan struct{}, 1), statusReplies: make(chan controlMsg, 1)}
+	thisWorker.Store(rw)
 	return rw.run(ctx)
+}
+
+// thisWorker is the worker this process runs, for RequestHandOver.
+var thisWorker atomic.Pointer[runningWorker]
+
+// ErrNotWorker is returned by RequestHandOver outside a worker.
+var ErrNotWorker = errors.New("unixfork: not a worker process")
+
+// RequestHandOver, in a worker, asks the master to hand over to the
+// current build of its binary (Server.HandOver) and waits until the
+// master has gone (its end of the control socket closes as it executes
+// the new binary), at most timeout. A chg worker whose validate finds
+// the binary changed calls it before telling its client to reconnect.
+func RequestHandOver(reason string, timeout time.Duration) error {
+	rw := thisWorker.Load()
+	if rw == nil || rw.ctlGone == nil {
+		return ErrNotWorker
+	}
+	if err := sendMsg(rw.ctl, controlMsg{Type: msgHandOver, Key: reason}); err != nil {
+		return err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-rw.ctlGone:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("the master did not hand over within %s", timeout)
+	}
 }
 
 // logOutput is where the worker's own log goes: a copy of fd 2 (the pipe
