@@ -266,8 +266,8 @@ type serviceStart struct {
 }
 
 func (p *Program) serve(o serverArgs, service socketService) int {
-	if o.status {
-		return p.printStatus(o)
+	if o.status || o.stop || o.restart {
+		return p.control(o)
 	}
 	cfg := &protocol.Config{}
 	if err := cfg.Apply(o.globals.Config); err != nil {

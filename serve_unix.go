@@ -88,14 +88,29 @@ func serveUntilSignal(ctx context.Context, srv gracefulServer, log hclog.Logger)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	restarts := make(chan os.Signal, 1)
+	signal.Notify(restarts, restartSignal)
+	defer signal.Stop(restarts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe(context.Background()) }()
+wait:
 	select {
 	case err := <-errc:
 		if errors.Is(err, unixfork.ErrServerClosed) {
 			return nil
 		}
 		return err
+	case <-restarts:
+		if h, ok := srv.(interface {
+			HandOver(context.Context, string) error
+		}); ok {
+			go func() {
+				if err := h.HandOver(context.Background(), "serve --restart"); err != nil && !errors.Is(err, unixfork.ErrServerClosed) {
+					log.Error("cannot restart: serving on", "error", err)
+				}
+			}()
+		}
+		goto wait
 	case sig := <-sigs:
 		log.Info("shutting down on signal", "signal", sig)
 	case <-ctx.Done():
@@ -119,25 +134,4 @@ func serveUntilSignal(ctx context.Context, srv gracefulServer, log hclog.Logger)
 			log.Info("still waiting for busy workers")
 		}
 	}
-}
-
-// printStatus asks the unix or chgunix server at --address for its pool's
-// status and prints it (serve --status).
-func (p *Program) printStatus(o serverArgs) int {
-	if o.mode != "unix" && o.mode != "chgunix" {
-		return p.abort("--status needs --cmdserver unix or chgunix")
-	}
-	if o.address == "" {
-		return p.abort("--status needs --address")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := unixfork.QueryStatus(ctx, o.address)
-	if err != nil {
-		return p.abort("%v", err)
-	}
-	if err := st.Format(p.Stdout); err != nil {
-		return p.abort("writing status: %v", err)
-	}
-	return 0
 }

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/internal/fresh"
@@ -137,3 +140,40 @@ func (s *Server) closeBinaryWatch() {
 		w.Close()
 	}
 }
+
+// addBinary fills in when st's binary was modified and the build.
+func addBinary(st *Status) {
+	if fi, err := os.Stat(st.Binary); err == nil && st.Binary != "" {
+		st.BinaryModified = fi.ModTime().Format(time.RFC3339)
+	}
+	st.Build = buildInfo()
+}
+
+// buildInfo describes the running build, once.
+var buildInfo = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return runtime.Version()
+	}
+	desc := bi.GoVersion
+	var rev, at, dirty string
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.time":
+			at = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				dirty = "+modified"
+			}
+		}
+	}
+	if rev != "" {
+		desc += ", revision " + rev[:min(12, len(rev))] + dirty
+		if at != "" {
+			desc += " of " + at
+		}
+	}
+	return desc
+})

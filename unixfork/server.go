@@ -237,6 +237,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	// session, in a background process group of the caller's terminal,
 	// orphaned once the master leaves: reading the terminal a client
 	// attached would fail with EIO.
+	// The hand-over's leftovers, and the watch on the binary, before
+	// Ready: what Ready does (a daemon's detach) must not wait on them.
+	handover.CloseUnused()
+	handover.Reap()
+	s.watchBinary()
 	if s.Ready != nil {
 		s.Ready()
 	}
@@ -255,11 +260,6 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.carryOut(acts, true)
-	if !closing {
-		handover.CloseUnused()
-		handover.Reap()
-		s.watchBinary()
-	}
 	if closing { // Shutdown came while we were binding
 		ln.Close()
 		backlog.Close()

@@ -74,6 +74,16 @@ type Status struct {
 	Deps      []DepStatus `json:"deps,omitempty"`
 	DepsTotal int         `json:"deps_total"`
 	Watching  bool        `json:"watching"`
+
+	// The master: its PID, when it started serving (RFC 3339; a
+	// hand-over starts it again, with the same PID), the binary it runs
+	// and when that file was last modified, and its build (Go version
+	// and, when built from a repository, the revision and its time).
+	PID            int    `json:"pid"`
+	StartedAt      string `json:"started_at"`
+	Binary         string `json:"binary,omitempty"`
+	BinaryModified string `json:"binary_modified,omitempty"`
+	Build          string `json:"build,omitempty"`
 }
 
 // Format writes s for a human, one "name: value" line each.
@@ -97,6 +107,10 @@ uptime: %s
 	}
 	if err == nil {
 		err = s.formatFreshness(w)
+	}
+	if err == nil {
+		_, err = fmt.Fprintf(w, "server: pid %d, started %s\nbinary: %s (modified %s; %s)\n",
+			s.PID, s.StartedAt, s.Binary, s.BinaryModified, s.Build)
 	}
 	return err
 }

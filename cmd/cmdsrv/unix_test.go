@@ -222,5 +222,5 @@ func TestUnixStatus(t *testing.T) {
 
 	out, err = exec.Command(testutil.Binary(t), "serve", "--cmdserver", "unix", "--address", s.addr+"-none", "--status").CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(out), "abort: connecting to "+s.addr+"-none")
+	require.Equal(t, "cmdsrv: no server at "+s.addr+"-none\n", string(out))
 }
