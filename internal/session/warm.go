@@ -55,6 +55,10 @@ type Warm struct {
 	// dependencies of each new Handler.
 	watch   bool
 	watcher *fresh.Watcher
+	// prechecked is the set ClientProcessFor has just found unchanged:
+	// the Acquire of the same command takes that check as its own
+	// instead of paying for a second (cleared by Acquire).
+	prechecked *fresh.Set
 }
 
 // NewWarm returns a Warm serving h, built by build (which is called again
@@ -115,9 +119,10 @@ func (w *Warm) Acquire() (protocol.Handler, *fresh.Set, func(), error) {
 		w.waitBuildLocked()
 		why := w.changed // when the last build failed, its cause
 		stale := w.h == nil
-		if !stale && w.set != nil {
+		if !stale && w.set != nil && w.prechecked != w.set {
 			why, stale = w.set.Check()
 		}
+		w.prechecked = nil
 		if !stale {
 			break
 		}
@@ -326,16 +331,19 @@ func (wh warmHandler) Reusable() bool {
 // the status it exits with, are the command's, as in a plain run.
 func (wh warmHandler) ClientProcessFor(args []string) bool {
 	wh.w.mu.Lock()
-	h, set, lazy := wh.w.h, wh.w.set, wh.w.lazy
-	wh.w.mu.Unlock()
+	defer wh.w.mu.Unlock()
+	h, set := wh.w.h, wh.w.set
 	if h == nil {
-		return lazy
+		return wh.w.lazy
 	}
-	if wantsClientProcess(h, args) {
+	if wantsClientProcess(h, args) || set == nil || wh.w.building != nil {
+		return wantsClientProcess(h, args)
+	}
+	if _, stale := set.Check(); stale {
 		return true
 	}
-	_, stale := set.Check()
-	return stale
+	wh.w.prechecked = set
+	return false
 }
 
 func (wh warmHandler) current() protocol.Handler {
