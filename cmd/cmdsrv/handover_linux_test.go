@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cmdsrv/cmdsrv/client"
 	"github.com/cmdsrv/cmdsrv/internal/testutil"
 )
 
@@ -153,4 +155,46 @@ func TestBinaryReplacedBusy(t *testing.T) {
 	r := <-done
 	require.Equal(t, 0, r.code, r.errs)
 	require.NotContains(t, r.errs, "client:")
+}
+
+// TestBinaryReplacedUnix: a plain unix service (no validate: its clients
+// speak the bare protocol) hands over on its master's watch; a client of
+// the same socket is then served by the new binary, same pid.
+func TestBinaryReplacedUnix(t *testing.T) {
+	app := filepath.Join(t.TempDir(), "app")
+	replaceBinary(t, app)
+	addr := filepath.Join(testutil.ShortDir(t), "s")
+	cmd := exec.Command(app, "serve", "--cmdserver", "unix", "--address", addr)
+	cmd.Env = baseEnv(t)
+	log := &testutil.SyncBuffer{}
+	cmd.Stderr = log
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", log)
+		}
+	})
+	call := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, addr)
+		require.NoError(t, err)
+		defer c.Close()
+		code, out, errs := testutil.Run(t, c, "echo", "hi")
+		require.Equal(t, 0, code, errs)
+		require.Equal(t, "hi\n", out)
+	}
+	require.Eventually(t, func() bool { _, err := os.Stat(addr); return err == nil }, 10*time.Second, 10*time.Millisecond)
+	call()
+	ino := replaceBinary(t, app)
+	deadline := time.Now().Add(20 * time.Second)
+	for runningInode(cmd.Process.Pid) != ino {
+		require.True(t, time.Now().Before(deadline), "no hand-over")
+		time.Sleep(10 * time.Millisecond)
+	}
+	call()
+	requireRunsBinary(t, cmd.Process.Pid, ino)
 }
