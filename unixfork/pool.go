@@ -89,6 +89,7 @@ func (s *Server) status() *Status {
 	s.mu.Unlock()
 	s.addWaiting(st)
 	s.addFreshness(st)
+	addMaster(st)
 	return st
 }
 

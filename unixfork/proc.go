@@ -227,6 +227,7 @@ func (s *Server) readControl(p *proc) {
 			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); st = s.statusLocked(now) })
 			s.addWaiting(st)
 			s.addFreshness(st)
+			addMaster(st)
 			if err := sendMsg(p.ctl, controlMsg{Type: msgStatus, Pool: st}); err != nil {
 				log.Debug("answering status request", "pid", p.pid, "error", err)
 			}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -74,6 +73,20 @@ type Status struct {
 	Deps      []DepStatus `json:"deps,omitempty"`
 	DepsTotal int         `json:"deps_total"`
 	Watching  bool        `json:"watching"`
+
+	// The master: the process that owns the pool (serve --stop signals
+	// it). Started is when it started (RFC 3339, wall clock); Binary its
+	// executable and BinaryTime that file's modification time; VCSRevision,
+	// VCSTime and VCSModified what the Go build info says of the source it
+	// was built from (empty outside a VCS checkout). Zero from a server
+	// older than these fields.
+	MasterPID   int    `json:"master_pid,omitempty"`
+	Started     string `json:"started,omitempty"`
+	Binary      string `json:"binary,omitempty"`
+	BinaryTime  string `json:"binary_time,omitempty"`
+	VCSRevision string `json:"vcs_revision,omitempty"`
+	VCSTime     string `json:"vcs_time,omitempty"`
+	VCSModified bool   `json:"vcs_modified,omitempty"`
 }
 
 // Format writes s for a human, one "name: value" line each.
@@ -97,6 +110,9 @@ uptime: %s
 	}
 	if err == nil {
 		err = s.formatFreshness(w)
+	}
+	if err == nil {
+		err = s.formatMaster(w)
 	}
 	return err
 }
@@ -138,24 +154,31 @@ func (s *Status) formatFreshness(w io.Writer) error {
 // QueryStatus connects to the server at addr as a client and asks a worker
 // for the pool's status. The request occupies a worker for a moment, like
 // any client: when every worker is taken it waits in the backlog until ctx
-// ends.
+// ends. Nothing serving at addr is an error that wraps ErrNoServer.
 func QueryStatus(ctx context.Context, addr string) (*Status, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", addr)
+	st, _, err := queryStatus(ctx, addr)
+	return st, err
+}
+
+// queryStatus is QueryStatus, which also says who answered.
+func queryStatus(ctx context.Context, addr string) (*Status, answerer, error) {
+	var who answerer
+	c, err := dialServer(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+		return nil, who, err
 	}
 	defer c.Close()
+	who.peerPID = peerPID(c)
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
-	fail := func(what string, err error) (*Status, error) {
+	fail := func(what string, err error) (*Status, answerer, error) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
+		return nil, who, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
 	}
 	ch, payload, _, err := wire.ReadFrame(c, maxStatusFrame)
 	if err != nil {
@@ -168,6 +191,7 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 	if err != nil {
 		return fail("reading hello", err)
 	}
+	who.helloPID = h.PID
 	if !slices.Contains(h.Capabilities, StatusCommand) {
 		return fail("hello", errors.New("the server does not offer a status (not a unixfork pool?)"))
 	}
@@ -178,7 +202,7 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 	if err != nil {
 		return fail("reading answer", err)
 	}
-	return st, nil
+	return st, who, nil
 }
 
 // maxStatusFrame bounds one frame of a status answer.
