@@ -42,6 +42,8 @@ type serverArgs struct {
 	postexec []string
 	pidFile  string
 	status   bool // --status: print a running pool's status and exit
+	stop     bool // --stop: stop the running server and exit
+	restart  bool // --restart: reserved (not available yet)
 	// globals are the global options among the server's: Config holds
 	// the server-wide --config values in order, Repository (-R) is the
 	// sessions' starting directory, Cwd where the server itself runs,
@@ -131,6 +133,10 @@ func parseServeArgs(args []string, o serverArgs) (serverArgs, error) {
 			o.pidFile = val
 		case "--status":
 			o.status = true
+		case "--stop":
+			o.stop = true
+		case "--restart":
+			o.restart = true
 		}
 	}
 	return o, nil

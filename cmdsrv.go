@@ -266,8 +266,13 @@ type serviceStart struct {
 }
 
 func (p *Program) serve(o serverArgs, service socketService) int {
-	if o.status {
+	switch {
+	case o.status:
 		return p.printStatus(o)
+	case o.stop:
+		return p.stopServer(o)
+	case o.restart:
+		return p.abort("--restart is not available yet: use --stop (the next call through the client starts a fresh server)")
 	}
 	cfg := &protocol.Config{}
 	if err := cfg.Apply(o.globals.Config); err != nil {

@@ -30,4 +30,8 @@ func (p *Program) printStatus(serverArgs) int {
 	return p.abort("--status needs --cmdserver unix or chgunix, which this platform lacks")
 }
 
+func (p *Program) stopServer(serverArgs) int {
+	return p.abort("--stop needs --cmdserver unix or chgunix, which this platform lacks")
+}
+
 var errSocketServices = fmt.Errorf("the socket services need a Unix system: use --cmdserver pipe")

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/chg"
+	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/protocol"
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
@@ -121,23 +122,71 @@ func serveUntilSignal(ctx context.Context, srv gracefulServer, log hclog.Logger)
 	}
 }
 
-// printStatus asks the unix or chgunix server at --address for its pool's
-// status and prints it (serve --status).
-func (p *Program) printStatus(o serverArgs) int {
+// lifecycleAddress is the socket --status and --stop talk to: --address,
+// else the one the client mode and cmdsrv-chg use for this program
+// (chgclient.App.SocketPath), so that a user finds the server they
+// started without knowing where it lives.
+func (p *Program) lifecycleAddress(o serverArgs, flag string) (string, error) {
 	if o.mode != "unix" && o.mode != "chgunix" {
-		return p.abort("--status needs --cmdserver unix or chgunix")
+		return "", fmt.Errorf("%s needs --cmdserver unix or chgunix", flag)
 	}
-	if o.address == "" {
-		return p.abort("--status needs --address")
+	if o.address != "" {
+		return o.address, nil
+	}
+	return (&chgclient.App{Name: p.Name}).SocketPath()
+}
+
+// noServer reports a lifecycle request that found nothing serving: status
+// 1, as a query that found nothing rather than a failure.
+func (p *Program) noServer(err error) int {
+	fmt.Fprintf(p.Stderr, "abort: %v\n", err)
+	return 1
+}
+
+// printStatus asks the unix or chgunix server at --address (default: the
+// client mode's socket) for its pool's status and prints it (serve
+// --status).
+func (p *Program) printStatus(o serverArgs) int {
+	addr, err := p.lifecycleAddress(o, "--status")
+	if err != nil {
+		return p.abort("%v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := unixfork.QueryStatus(ctx, o.address)
+	st, err := unixfork.QueryStatus(ctx, addr)
+	if errors.Is(err, unixfork.ErrNoServer) {
+		return p.noServer(err)
+	}
 	if err != nil {
 		return p.abort("%v", err)
 	}
 	if err := st.Format(p.Stdout); err != nil {
 		return p.abort("writing status: %v", err)
+	}
+	return 0
+}
+
+// stopTimeout bounds serve --stop's wait for busy workers to finish their
+// clients.
+const stopTimeout = 30 * time.Second
+
+// stopServer stops the server at --address (default: the client mode's
+// socket) as SIGTERM does, busy workers finishing their clients first, and
+// returns once it has exited, printing nothing (serve --stop). It never
+// starts a server.
+func (p *Program) stopServer(o serverArgs) int {
+	addr, err := p.lifecycleAddress(o, "--stop")
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	_, err = unixfork.Stop(ctx, addr)
+	if errors.Is(err, unixfork.ErrNoServer) {
+		return p.noServer(err)
+	}
+	if err != nil {
+		return p.abort("%v", err)
 	}
 	return 0
 }

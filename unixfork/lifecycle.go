@@ -108,7 +108,9 @@ func (e *noServerError) Is(target error) bool { return target == ErrNoServer }
 // socket (nobody accepts on it, or only orphaned workers of a dead master
 // do).
 func dialServer(ctx context.Context, addr string) (*net.UnixConn, error) {
-	fi, err := os.Lstat(addr)
+	// Stat, not Lstat: chg's server socket is a symlink to the one named
+	// after its hashes.
+	fi, err := os.Stat(addr)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, &noServerError{addr: addr}

@@ -54,6 +54,8 @@ var KnownOptions = []*Option{
 	{Names: []string{"--daemon-postexec"}, Value: true, Serve: true},
 	{Names: []string{"--pid-file"}, Value: true, Serve: true},
 	{Names: []string{"--status"}, Serve: true},
+	{Names: []string{"--stop"}, Serve: true},
+	{Names: []string{"--restart"}, Serve: true},
 }
 
 // IsGlobal and IsServe select options for ScanOption.
