@@ -42,8 +42,8 @@ type serverArgs struct {
 	postexec []string
 	pidFile  string
 	status   bool // --status: print a running pool's status and exit
-	stop     bool // --stop: stop the running server and exit
-	restart  bool // --restart: reserved (not available yet)
+	stop     bool // --stop: stop the running server, its commands finished first
+	restart  bool // --restart: have the running server hand over to its binary's current build
 	// globals are the global options among the server's: Config holds
 	// the server-wide --config values in order, Repository (-R) is the
 	// sessions' starting directory, Cwd where the server itself runs,

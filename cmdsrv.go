@@ -266,13 +266,8 @@ type serviceStart struct {
 }
 
 func (p *Program) serve(o serverArgs, service socketService) int {
-	switch {
-	case o.status:
-		return p.printStatus(o)
-	case o.stop:
-		return p.stopServer(o)
-	case o.restart:
-		return p.abort("--restart is not available yet: use --stop (the next call through the client starts a fresh server)")
+	if o.status || o.stop || o.restart {
+		return p.control(o)
 	}
 	cfg := &protocol.Config{}
 	if err := cfg.Apply(o.globals.Config); err != nil {

@@ -26,12 +26,8 @@ func (p *Program) runService(o serverArgs, _ *protocol.Config, _ socketService) 
 	return p.abort("--cmdserver %s is not supported on this platform: use --cmdserver pipe", o.mode)
 }
 
-func (p *Program) printStatus(serverArgs) int {
+func (p *Program) control(serverArgs) int {
 	return p.abort("--status needs --cmdserver unix or chgunix, which this platform lacks")
-}
-
-func (p *Program) stopServer(serverArgs) int {
-	return p.abort("--stop needs --cmdserver unix or chgunix, which this platform lacks")
 }
 
 var errSocketServices = fmt.Errorf("the socket services need a Unix system: use --cmdserver pipe")

@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/chg"
-	"github.com/cmdsrv/cmdsrv/internal/chgclient"
 	"github.com/cmdsrv/cmdsrv/protocol"
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
@@ -89,14 +88,29 @@ func serveUntilSignal(ctx context.Context, srv gracefulServer, log hclog.Logger)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	restarts := make(chan os.Signal, 1)
+	signal.Notify(restarts, restartSignal)
+	defer signal.Stop(restarts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe(context.Background()) }()
+wait:
 	select {
 	case err := <-errc:
 		if errors.Is(err, unixfork.ErrServerClosed) {
 			return nil
 		}
 		return err
+	case <-restarts:
+		if h, ok := srv.(interface {
+			HandOver(context.Context, string) error
+		}); ok {
+			go func() {
+				if err := h.HandOver(context.Background(), "serve --restart"); err != nil && !errors.Is(err, unixfork.ErrServerClosed) {
+					log.Error("cannot restart: serving on", "error", err)
+				}
+			}()
+		}
+		goto wait
 	case sig := <-sigs:
 		log.Info("shutting down on signal", "signal", sig)
 	case <-ctx.Done():
@@ -120,73 +134,4 @@ func serveUntilSignal(ctx context.Context, srv gracefulServer, log hclog.Logger)
 			log.Info("still waiting for busy workers")
 		}
 	}
-}
-
-// lifecycleAddress is the socket --status and --stop talk to: --address,
-// else the one the client mode and cmdsrv-chg use for this program
-// (chgclient.App.SocketPath), so that a user finds the server they
-// started without knowing where it lives.
-func (p *Program) lifecycleAddress(o serverArgs, flag string) (string, error) {
-	if o.mode != "unix" && o.mode != "chgunix" {
-		return "", fmt.Errorf("%s needs --cmdserver unix or chgunix", flag)
-	}
-	if o.address != "" {
-		return o.address, nil
-	}
-	return (&chgclient.App{Name: p.Name}).SocketPath()
-}
-
-// noServer reports a lifecycle request that found nothing serving: status
-// 1, as a query that found nothing rather than a failure.
-func (p *Program) noServer(err error) int {
-	fmt.Fprintf(p.Stderr, "abort: %v\n", err)
-	return 1
-}
-
-// printStatus asks the unix or chgunix server at --address (default: the
-// client mode's socket) for its pool's status and prints it (serve
-// --status).
-func (p *Program) printStatus(o serverArgs) int {
-	addr, err := p.lifecycleAddress(o, "--status")
-	if err != nil {
-		return p.abort("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := unixfork.QueryStatus(ctx, addr)
-	if errors.Is(err, unixfork.ErrNoServer) {
-		return p.noServer(err)
-	}
-	if err != nil {
-		return p.abort("%v", err)
-	}
-	if err := st.Format(p.Stdout); err != nil {
-		return p.abort("writing status: %v", err)
-	}
-	return 0
-}
-
-// stopTimeout bounds serve --stop's wait for busy workers to finish their
-// clients.
-const stopTimeout = 30 * time.Second
-
-// stopServer stops the server at --address (default: the client mode's
-// socket) as SIGTERM does, busy workers finishing their clients first, and
-// returns once it has exited, printing nothing (serve --stop). It never
-// starts a server.
-func (p *Program) stopServer(o serverArgs) int {
-	addr, err := p.lifecycleAddress(o, "--stop")
-	if err != nil {
-		return p.abort("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	_, err = unixfork.Stop(ctx, addr)
-	if errors.Is(err, unixfork.ErrNoServer) {
-		return p.noServer(err)
-	}
-	if err != nil {
-		return p.abort("%v", err)
-	}
-	return 0
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/cmdsrv/cmdsrv/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,11 +35,11 @@ func servedHelper(t *testing.T, client string, args ...string) *exec.Cmd {
 	case "auto":
 		cmd = exec.Command(exe, args...)
 		env = append(env, ClientEnv+"=auto", SockNameEnv+"="+filepath.Join(dir, "s"))
+	case "thin":
+		cmd = exec.Command(testutil.BuildCommand(t, "./cmd/cmdsrv-chg", "cmdsrv-chg"), args...)
+		env = append(env, "CMDSRV_APP="+exe, SockNameEnv+"="+filepath.Join(dir, "s"))
 	case "chg":
-		chg, err := exec.LookPath("chg")
-		if err != nil {
-			t.Skip("chg is not installed")
-		}
+		chg := testutil.NeedExternal(t, "chg")
 		cmd = exec.Command(chg, args...)
 		env = append(env, "CHGHG="+exe, "CHGSOCKNAME="+filepath.Join(dir, "s"))
 	}
@@ -52,7 +54,7 @@ func servedHelper(t *testing.T, client string, args ...string) *exec.Cmd {
 // way to die of it). A command that watches its context cleans up and
 // its status is the call's.
 func TestServedCtrlC(t *testing.T) {
-	for _, client := range []string{"auto", "chg"} {
+	for _, client := range []string{"auto", "thin", "chg"} {
 		for _, tc := range []struct {
 			cmd  string
 			want string
@@ -90,35 +92,42 @@ func TestServedCtrlC(t *testing.T) {
 	}
 }
 
-// TestServedSIGTERM: SIGTERM to the own client mode's process, forwarded
-// to the worker, ends a command that ignores its context as a plain
-// program ends (killed by SIGTERM); one that watches its context cleans
-// up first.
+// TestServedSIGTERM: SIGTERM to the client's process, forwarded to the
+// worker, ends a command that ignores its context as a plain program ends
+// (killed by SIGTERM; chg, which cannot die of it, exits 143); one that
+// watches its context cleans up first.
 func TestServedSIGTERM(t *testing.T) {
-	for _, tc := range []struct {
-		cmd  string
-		want string
-	}{{"ignore", ""}, {"watch", "cleaned up after terminated, status 143\n"}} {
-		t.Run(tc.cmd, func(t *testing.T) {
-			cmd := servedHelper(t, "auto", tc.cmd)
-			out, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			r := bufio.NewReader(out)
-			waitStarted(t, r)
-			time.Sleep(50 * time.Millisecond) // past the client's catchDelay
-			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-			rest, _ := io.ReadAll(r)
-			ws := exitOf(t, cmd, 20*time.Second)
-			if tc.want == "" {
-				require.True(t, ws.Signaled(), "wait status %v: want killed by SIGTERM", ws)
-				require.Equal(t, syscall.SIGTERM, ws.Signal())
-				require.Empty(t, string(rest))
-				return
-			}
-			require.Equal(t, tc.want, string(rest))
-			require.True(t, ws.Exited())
-			require.Equal(t, 7, ws.ExitStatus())
-		})
+	for _, client := range []string{"auto", "thin", "chg"} {
+		for _, tc := range []struct {
+			cmd  string
+			want string
+		}{{"ignore", ""}, {"watch", "cleaned up after terminated, status 143\n"}} {
+			t.Run(client+" "+tc.cmd, func(t *testing.T) {
+				cmd := servedHelper(t, client, tc.cmd)
+				out, err := cmd.StdoutPipe()
+				require.NoError(t, err)
+				require.NoError(t, cmd.Start())
+				r := bufio.NewReader(out)
+				waitStarted(t, r)
+				time.Sleep(50 * time.Millisecond) // past the client's catchDelay
+				require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+				rest, _ := io.ReadAll(r)
+				ws := exitOf(t, cmd, 20*time.Second)
+				switch {
+				case tc.want != "":
+					require.Equal(t, tc.want, string(rest))
+					require.True(t, ws.Exited())
+					require.Equal(t, 7, ws.ExitStatus())
+				case client == "chg":
+					require.True(t, ws.Exited(), "wait status %v", ws)
+					require.Equal(t, 143, ws.ExitStatus())
+					require.Empty(t, string(rest))
+				default:
+					require.True(t, ws.Signaled(), "wait status %v: want killed by SIGTERM", ws)
+					require.Equal(t, syscall.SIGTERM, ws.Signal())
+					require.Empty(t, string(rest))
+				}
+			})
+		}
 	}
 }

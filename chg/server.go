@@ -125,9 +125,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	opts := s.Session
 	opts.Config = serverOnly(cfg)
 	fork := &unixfork.Server{
-		Listener: sock.l,
-		Session:  opts,
-		Logger:   log,
+		Listener:     sock.l,
+		ListenerPath: real,
+		Session:      opts,
+		Logger:       log,
 		// What makes a worker a chg worker: chg's start-up data, decoded
 		// by workerExtension.
 		WorkerData: data.encode(),
@@ -211,6 +212,18 @@ func (s *Server) watch(stop <-chan struct{}, fork *unixfork.Server, sock *socket
 // any moment: before ListenAndServe or while it hashes and binds, the
 // shutdown is recorded and ListenAndServe undoes its bind and returns
 // ErrServerClosed.
+// HandOver has the running server execute its binary's current build in
+// place, on the same socket (unixfork.Server.HandOver).
+func (s *Server) HandOver(ctx context.Context, reason string) error {
+	s.mu.Lock()
+	fork := s.fork
+	s.mu.Unlock()
+	if fork == nil {
+		return ErrServerClosed
+	}
+	return fork.HandOver(ctx, reason)
+}
+
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true

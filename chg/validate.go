@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/protocol"
+	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
 // validate checks that this server suits the client's command line and
@@ -55,12 +57,32 @@ func (c *conn) instructions(args, env []string) ([]string, error) {
 	st := c.state
 	var insts []string
 	if MtimeHash(st.MtimePaths) != st.MtimeHash {
-		insts = append(insts, "unlink "+HashAddress(st.BaseAddress, st.ConfigHash), "reconnect")
+		insts = append(insts, c.binaryChanged(st)...)
 	}
 	if h := ConfigHash(cfg, env, c.opts); h != st.ConfigHash {
 		insts = append(insts, "redirect "+HashAddress(st.BaseAddress, h))
 	}
 	return insts, nil
+}
+
+// handOverWait bounds validate's wait for its master's hand-over to the
+// new binary: a probe of the binary and an exec.
+const handOverWait = 10 * time.Second
+
+// binaryChanged answers a client whose validate found the binary (or an
+// extension file) changed. The master hands over to the new build in
+// place, on the same socket: the client reconnects to it once this
+// worker's master is gone, and waits there for the new image's first
+// worker, warm, instead of starting a server of its own. When the master
+// cannot hand over, the client is sent to start a new server, as chg's
+// own server does: unlink the socket, then reconnect.
+func (c *conn) binaryChanged(st *State) []string {
+	err := unixfork.RequestHandOver("binary or extension file changed", handOverWait)
+	if err == nil {
+		return []string{"reconnect"}
+	}
+	c.log.Warn("cannot hand over to the new binary; the client starts a new server", "error", err)
+	return []string{"unlink " + HashAddress(st.BaseAddress, st.ConfigHash), "reconnect"}
 }
 
 func (c *conn) stderr() io.Writer {

@@ -3,6 +3,7 @@
 package chg
 
 import (
+	"github.com/hashicorp/go-hclog"
 	"io"
 	"os"
 
@@ -20,7 +21,7 @@ import (
 func prewarm(st *State, opts *Options) {
 	// A session that reads hg's global options parses the sample's
 	// --config too; the hashes do not depend on it.
-	c := &conn{state: st, opts: opts, sess: &session.Session{Options: protocol.SessionOptions{GlobalOptions: true}, Stderr: io.Discard}}
+	c := &conn{log: hclog.NewNullLogger(), state: st, opts: opts, sess: &session.Session{Options: protocol.SessionOptions{GlobalOptions: true}, Stderr: io.Discard}}
 	if c.opts == nil {
 		c.opts = &Options{}
 	}

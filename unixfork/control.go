@@ -21,6 +21,10 @@ import (
 //	worker → master  key      a key reported by Request.UseKey
 //	worker → master  deps     the dependencies its Handler declared
 //	                          (refresh.go), before ready when they grew
+//	worker → master  handover chg's validate found the binary changed:
+//	                          hand over to the new one (binary.go)
+//	worker → master  built    a lazy worker (init's Lazy) built its
+//	                          Handler: the constructor works again
 //	worker → master  stale    a command found a dependency the Handler
 //	                          declared changed (Key: which); the worker
 //	                          rebuilt its Handler before running it
@@ -49,6 +53,8 @@ const (
 	msgKey      = "key"
 	msgStale    = "stale"
 	msgDeps     = "deps"
+	msgHandOver = "handover"
+	msgBuilt    = "built"
 	msgDone     = "done"
 	msgDrain    = "drain"
 	msgPing     = "ping"
@@ -86,6 +92,9 @@ type controlMsg struct {
 	Prewarm  []string        `json:"prewarm,omitempty"`
 	LogLevel string          `json:"log_level,omitempty"`
 	Rehearse bool            `json:"rehearse,omitempty"` // serve a session to itself before ready
+	// Lazy: build the Handler in the first client's first command, not
+	// before ready (a worker of the pool died in its constructor).
+	Lazy bool `json:"lazy,omitempty"`
 
 	// ready; PGID also in shell and shell-end
 	PID  int `json:"pid,omitempty"`

@@ -8,10 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runningExecutable: macOS has no handle on the running file; the path
-// os.Executable found is stat'ed.
-func runningExecutable(path string) string { return path }
-
 // peerPID is the pid LOCAL_PEERPID gives c: the last process to use the
 // listening socket, the master or one of its workers (0: unknown).
 func peerPID(c *net.UnixConn) int {
@@ -36,6 +32,3 @@ func parentPID(pid int) int {
 	}
 	return int(kp.Eproc.Ppid)
 }
-
-// masterExited reports whether the process pid has exited.
-func masterExited(pid int) bool { return unix.Kill(pid, 0) == unix.ESRCH }

@@ -9,10 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runningExecutable: the path os.Executable found (from the kernel's
-// kern.proc.pathname) is stat'ed.
-func runningExecutable(path string) string { return path }
-
 // peerPID is the cr_pid of c's LOCAL_PEERCRED (FreeBSD 13 and later): for
 // a connection to a listening socket, the process that called listen
 // (0: unknown, as older kernels leave it).
@@ -38,6 +34,3 @@ func peerPID(c *net.UnixConn) int {
 
 // parentPID is unknown here: peerPID alone confirms the master.
 func parentPID(int) int { return -1 }
-
-// masterExited reports whether the process pid has exited.
-func masterExited(pid int) bool { return unix.Kill(pid, 0) == unix.ESRCH }

@@ -8,13 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
-
-// runningExecutable is the file this process runs: /proc/self/exe stays
-// the running binary's inode when its path was replaced or removed.
-func runningExecutable(string) string { return "/proc/self/exe" }
 
 // peerPID is the pid SO_PEERCRED gives c: for a connection to a listening
 // socket, the process that called listen (0: unknown).
@@ -50,14 +44,4 @@ func parentPID(pid int) int {
 		return -1
 	}
 	return ppid
-}
-
-// masterExited reports whether the process pid has exited: no such process, or a
-// zombie nobody has reaped yet (an orphan's init may take its time).
-func masterExited(pid int) bool {
-	if err := unix.Kill(pid, 0); err == unix.ESRCH {
-		return true
-	}
-	state, _, err := procStat(pid)
-	return err == nil && (state == "Z" || state == "X")
 }

@@ -5,7 +5,6 @@ package unixfork
 import (
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,23 +25,4 @@ func TestAnswererServes(t *testing.T) {
 	require.False(t, answerer{peerPID: me, helloPID: child.Process.Pid}.serves(child.Process.Pid), "a pid that neither listens nor is the worker's parent")
 	require.False(t, answerer{helloPID: child.Process.Pid}.serves(child.Process.Pid), "the worker named as its own master")
 	require.False(t, answerer{}.serves(0))
-}
-
-// TestStatusFormatMaster: the master's lines follow the pool's, and a
-// server that predates them (no pid) prints none.
-func TestStatusFormatMaster(t *testing.T) {
-	st := &Status{}
-	addMaster(st)
-	require.Equal(t, os.Getpid(), st.MasterPID)
-	require.NotEmpty(t, st.Binary)
-	require.NotEmpty(t, st.BinaryTime)
-	var b strings.Builder
-	require.NoError(t, st.Format(&b))
-	require.Contains(t, b.String(), "\nmaster pid: ")
-	require.Contains(t, b.String(), "\nstarted: "+st.Started+"\n")
-	require.Contains(t, b.String(), "\nbinary: "+st.Binary+" (modified "+st.BinaryTime+")\n")
-
-	b.Reset()
-	require.NoError(t, (&Status{}).Format(&b))
-	require.NotContains(t, b.String(), "master pid")
 }

@@ -39,6 +39,9 @@ func listen(path string) (*net.UnixListener, *boundSocket, error) {
 	case !fi.IsDir():
 		return nil, nil, fmt.Errorf("cannot listen at %s: %s is not a directory", path, dir)
 	}
+	if l, file, ok := sockfile.TakeInherited(path); ok {
+		return l, &boundSocket{path: path, file: file}, nil // a hand-over
+	}
 	if serverAnswers(path) {
 		return nil, nil, fmt.Errorf("%s: %w", path, ErrAddressInUse)
 	}

@@ -22,17 +22,31 @@ func startWorkerProcess(cmd *exec.Cmd) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	return onForker(forkRequest{cmd: cmd})
+}
+
+// execOnForker runs exec (the hand-over's execve) on the thread that
+// forked the workers. Executing from any other thread would end that
+// thread, and the kernel would kill every worker, busy ones with their
+// clients, instead of letting them finish.
+func execOnForker(exec func() error) error {
+	return onForker(forkRequest{exec: exec})
+}
+
+func onForker(r forkRequest) error {
 	forkerOnce.Do(func() {
 		forks = make(chan forkRequest)
 		go forker()
 	})
 	done := make(chan error, 1)
-	forks <- forkRequest{cmd: cmd, done: done}
+	r.done = done
+	forks <- r
 	return <-done
 }
 
 type forkRequest struct {
 	cmd  *exec.Cmd
+	exec func() error
 	done chan<- error
 }
 
@@ -45,6 +59,10 @@ var (
 func forker() {
 	runtime.LockOSThread() // never unlocked
 	for r := range forks {
+		if r.exec != nil {
+			r.done <- r.exec()
+			continue
+		}
 		r.done <- r.cmd.Start()
 	}
 }

@@ -70,6 +70,9 @@ type worker struct {
 	// discard: its generation went stale before its process ran; it is
 	// killed as soon as it does.
 	discard bool
+	// lazy: it builds its Handler in its client's first command (see
+	// pool.lazy).
+	lazy bool
 }
 
 // actionKind is what the Server is to do.
@@ -160,6 +163,12 @@ type pool struct {
 	// staleGen: the workers of generations below it were built from
 	// state that has changed since; none of them takes another client.
 	staleGen int
+	// lazy is set when a worker exited in its constructor (an os.Exit,
+	// a log.Fatal: a plain program's start-up failure): workers are then
+	// started lazy, to build in their client's first command, which ends
+	// with the constructor's status and output as a plain run would.
+	// The first lazy worker whose Handler builds (built) clears it.
+	lazy bool
 
 	workers map[*worker]struct{} // every worker not gone
 	idle    []*worker            // ready workers, most recent last
@@ -314,7 +323,7 @@ func (p *pool) refill(now time.Time) {
 // that, since the client would wait for it.
 func (p *pool) startWorkers(n int, rehearse bool) {
 	for ; n > 0; n-- {
-		w := &worker{state: stateStarting, gen: p.gen}
+		w := &worker{state: stateStarting, gen: p.gen, lazy: p.lazy}
 		p.workers[w] = struct{}{}
 		p.do(action{kind: actStart, w: w, rehearse: rehearse})
 	}
@@ -489,6 +498,15 @@ func (p *pool) refresh(now time.Time, cause string) {
 	p.refill(now)
 }
 
+// built: a lazy worker's Handler was built: the constructor works again,
+// and workers are started warm again.
+func (p *pool) built() {
+	if p.lazy {
+		p.lazy = false
+		p.log(hclog.Info, "the handler builds again; starting warm workers")
+	}
+}
+
 func (p *pool) removeIdle(w *worker) {
 	for i, q := range p.idle {
 		if q == w {
@@ -583,7 +601,7 @@ func (p *pool) done(w *worker, recycle string, now time.Time) {
 		}
 	case recycleExit:
 		w.state = stateRecycling // not coming back
-		if !w.retiring && !p.closing {
+		if !w.retiring && !p.closing && !w.lazy {
 			p.singleUse = true
 		}
 		p.log(hclog.Debug, "worker exits after its client", "pid", w.pid)
@@ -621,6 +639,12 @@ func (p *pool) gone(w *worker, reason string, now time.Time) {
 		p.stats.crashed++
 		p.stats.lastFailure = reason
 		p.log(hclog.Warn, "worker exited before it was ready", "pid", w.pid, "reason", reason)
+		if !w.lazy && !p.lazy && !w.killed {
+			// Its constructor may have exited: the next workers build
+			// in their client's command, which gets that exit.
+			p.lazy = true
+			p.log(hclog.Info, "starting workers that build the handler in their client's first command")
+		}
 	case stateBusy:
 		p.stats.crashed++ // its client's session ends with it
 		p.lastAct = now

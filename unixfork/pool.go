@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,6 +61,9 @@ func (s *Server) statusLocked(now time.Time) *Status {
 		MaxClients:          s.settings.maxClients,
 		LastFailure:         pl.stats.lastFailure,
 		Uptime:              now.Sub(pl.stats.startedAt).Seconds(),
+		PID:                 os.Getpid(),
+		StartedAt:           pl.stats.startedAt.Format(time.RFC3339Nano),
+		Binary:              s.binary.exe,
 		Generation:          pl.gen,
 		Refreshes:           pl.stats.refreshes,
 		RefreshCause:        pl.stats.refreshCause,
@@ -89,7 +93,7 @@ func (s *Server) status() *Status {
 	s.mu.Unlock()
 	s.addWaiting(st)
 	s.addFreshness(st)
-	addMaster(st)
+	addBinary(st)
 	return st
 }
 

@@ -343,29 +343,25 @@ func TestStartTimeoutWhileOthersStart(t *testing.T) {
 	require.Contains(t, ts.log.String(), "worker start timed out")
 }
 
-// TestCrashLoopGivesTheReason: workers that die while starting get a
-// back-off, and waiting clients get the reason the worker gave, not a
-// generic one.
-func TestCrashLoopGivesTheReason(t *testing.T) {
+// TestConstructorExitEndsTheCommand: a constructor that exits (a bad
+// configuration, as real CLIs handle one) kills the workers that build
+// it before they are ready; the workers started after that build in their
+// client's command, which then ends as a plain run would: the
+// constructor's message on stderr and its exit status. The pool does not
+// spin meanwhile: lazy workers are ready at once and wait for a client.
+func TestConstructorExitEndsTheCommand(t *testing.T) {
 	ts := startServer(t, "cmdserver.workers=1", "test.crash-init=cannot open the database: disk on fire")
-	var payload []byte
-	waitFor(t, "a client told why", func() bool {
-		conn, err := net.Dial("unix", ts.addr)
-		if err != nil {
-			return false
-		}
-		defer conn.Close()
-		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-		ch, p, _, err := wire.ReadFrame(conn, 0)
-		if err != nil || ch != 'e' {
-			return false
-		}
-		payload = p
-		return true
-	})
-	require.Contains(t, string(payload), "keep exiting before they are ready")
-	require.Contains(t, string(payload), "exit status 3")
-	require.Contains(t, string(payload), "disk on fire")
+	for i := 0; i < 2; i++ {
+		c := dial(t, ts.addr)
+		var stdout, stderr strings.Builder
+		code, err := c.RunCommand(context.Background(), []string{"echo", "hi"}, &client.RunOptions{Stdout: &stdout, Stderr: &stderr})
+		require.NoError(t, err)
+		require.Equal(t, 3, code)
+		require.Equal(t, "cannot open the database: disk on fire\n", stderr.String())
+		require.Empty(t, stdout.String())
+		c.Close()
+	}
+	require.Contains(t, ts.log.String(), "starting workers that build the handler in their client's first command")
 }
 
 // TestRecycleByCount: a worker serves worker-reuse clients, then is

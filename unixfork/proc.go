@@ -2,6 +2,7 @@ package unixfork
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (s *Server) startWorker(w *worker, rehearse bool) {
 	acts := s.takeLocked()
 	s.mu.Unlock()
 	s.carryOut(acts, true)
-	init := s.settings.init.message(keys, logLevel(s.logger()), rehearse)
+	init := s.settings.init.message(keys, logLevel(s.logger()), rehearse, w.lazy)
 	if err := sendMsg(p.ctl, init); err != nil {
 		s.logger().Error("sending init to worker", "pid", p.pid, "error", err)
 	}
@@ -227,7 +228,7 @@ func (s *Server) readControl(p *proc) {
 			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); st = s.statusLocked(now) })
 			s.addWaiting(st)
 			s.addFreshness(st)
-			addMaster(st)
+			addBinary(st)
 			if err := sendMsg(p.ctl, controlMsg{Type: msgStatus, Pool: st}); err != nil {
 				log.Debug("answering status request", "pid", p.pid, "error", err)
 			}
@@ -247,6 +248,15 @@ func (s *Server) readControl(p *proc) {
 			// from the same old state are the pool's to replace.
 			log.Info("worker found its warm state stale and rebuilt it", "pid", p.pid, "changed", m.Key)
 			s.workerStale(w, m.Key)
+		case msgHandOver:
+			s.quietEvent(func(pl *pool, now time.Time) { pl.heard(w, now) })
+			go func() {
+				if err := s.HandOver(context.Background(), m.Key); err != nil && !errors.Is(err, ErrServerClosed) {
+					log.Error("a worker found the binary changed but the server cannot hand over to it", "error", err)
+				}
+			}()
+		case msgBuilt:
+			s.event(func(pl *pool, now time.Time) { pl.heard(w, now); pl.built() })
 		case msgDeps:
 			s.quietEvent(func(pl *pool, now time.Time) { pl.heard(w, now) })
 			s.addDeps(w, m.Deps)

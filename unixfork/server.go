@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/handover"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/internal/sysfd"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -33,6 +34,9 @@ type Server struct {
 	// Listener is a pre-bound listener (chg's renamed socket, systemd
 	// activation): served, never unlinked.
 	Listener *net.UnixListener
+	// ListenerPath is where Listener's socket file is, for a hand-over
+	// to a new binary (HandOver); "": it cannot hand over.
+	ListenerPath string
 	// Session is what every session starts from: the server-wide
 	// configuration (which also holds the pool's cmdserver.* keys), the
 	// starting directory ("": the master's), --traceback and whether
@@ -73,7 +77,8 @@ type Server struct {
 	procs       map[*proc]struct{}
 	keys        *lru
 	fresh       freshness // the current generation's dependencies (refresh.go)
-	pool        *pool     // the policy (policy.go); nil before ListenAndServe
+	binary      binaryState
+	pool        *pool // the policy (policy.go); nil before ListenAndServe
 	settings    settings
 
 	wg       sync.WaitGroup
@@ -232,6 +237,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	// session, in a background process group of the caller's terminal,
 	// orphaned once the master leaves: reading the terminal a client
 	// attached would fail with EIO.
+	// The hand-over's leftovers, and the watch on the binary, before
+	// Ready: what Ready does (a daemon's detach) must not wait on them.
+	handover.CloseUnused()
+	handover.Reap()
+	s.watchBinary()
 	if s.Ready != nil {
 		s.Ready()
 	}
@@ -626,6 +636,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.carryOut(acts, true)
 	if first {
 		s.closeWatch()
+		s.closeBinaryWatch()
 	}
 	if wake != nil {
 		_, _ = wake.Write([]byte{0}) // the backlog watcher answers the clients queued

@@ -108,8 +108,8 @@ func newWorkerInit(opts protocol.SessionOptions, data []byte) (workerInit, error
 }
 
 // message is a worker's start-up message: this and its own prewarm keys.
-func (wi workerInit) message(prewarm []string, logLevel string, rehearse bool) controlMsg {
-	return controlMsg{Type: msgInit, Options: wi.Options, Prewarm: prewarm, LogLevel: logLevel, Rehearse: rehearse}
+func (wi workerInit) message(prewarm []string, logLevel string, rehearse, lazy bool) controlMsg {
+	return controlMsg{Type: msgInit, Options: wi.Options, Prewarm: prewarm, LogLevel: logLevel, Rehearse: rehearse && !lazy, Lazy: lazy}
 }
 
 // decodeInit is the worker's side of newWorkerInit: the session options

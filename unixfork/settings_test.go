@@ -52,7 +52,7 @@ func TestWorkerInitRoundTrip(t *testing.T) {
 	opts := protocol.SessionOptions{Config: cfg, Dir: "/repo", Traceback: true, GlobalOptions: true}
 	wi, err := newWorkerInit(opts, []byte("chg"))
 	require.NoError(t, err)
-	m := wi.message([]string{"k"}, "debug", true)
+	m := wi.message([]string{"k"}, "debug", true, false)
 	got, set, data, err := decodeInit(m)
 	require.NoError(t, err)
 	require.Equal(t, "/repo", got.Dir)

@@ -74,19 +74,15 @@ type Status struct {
 	DepsTotal int         `json:"deps_total"`
 	Watching  bool        `json:"watching"`
 
-	// The master: the process that owns the pool (serve --stop signals
-	// it). Started is when it started (RFC 3339, wall clock); Binary its
-	// executable and BinaryTime that file's modification time; VCSRevision,
-	// VCSTime and VCSModified what the Go build info says of the source it
-	// was built from (empty outside a VCS checkout). Zero from a server
-	// older than these fields.
-	MasterPID   int    `json:"master_pid,omitempty"`
-	Started     string `json:"started,omitempty"`
-	Binary      string `json:"binary,omitempty"`
-	BinaryTime  string `json:"binary_time,omitempty"`
-	VCSRevision string `json:"vcs_revision,omitempty"`
-	VCSTime     string `json:"vcs_time,omitempty"`
-	VCSModified bool   `json:"vcs_modified,omitempty"`
+	// The master: its PID, when it started serving (RFC 3339; a
+	// hand-over starts it again, with the same PID), the binary it runs
+	// and when that file was last modified, and its build (Go version
+	// and, when built from a repository, the revision and its time).
+	PID            int    `json:"pid"`
+	StartedAt      string `json:"started_at"`
+	Binary         string `json:"binary,omitempty"`
+	BinaryModified string `json:"binary_modified,omitempty"`
+	Build          string `json:"build,omitempty"`
 }
 
 // Format writes s for a human, one "name: value" line each.
@@ -112,7 +108,8 @@ uptime: %s
 		err = s.formatFreshness(w)
 	}
 	if err == nil {
-		err = s.formatMaster(w)
+		_, err = fmt.Fprintf(w, "server: pid %d, started %s\nbinary: %s (modified %s; %s)\n",
+			s.PID, s.StartedAt, s.Binary, s.BinaryModified, s.Build)
 	}
 	return err
 }
@@ -154,7 +151,9 @@ func (s *Status) formatFreshness(w io.Writer) error {
 // QueryStatus connects to the server at addr as a client and asks a worker
 // for the pool's status. The request occupies a worker for a moment, like
 // any client: when every worker is taken it waits in the backlog until ctx
-// ends. Nothing serving at addr is an error that wraps ErrNoServer.
+// ends.
+//
+// Nothing serving at addr is an error that wraps ErrNoServer.
 func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 	st, _, err := queryStatus(ctx, addr)
 	return st, err

@@ -133,7 +133,43 @@ func (w *Worker) Serve(ctx context.Context) int {
 		})
 	}
 	rw := &runningWorker{w: w, ctl: ctl, ln: ln, log: log, init: init, drains: make(chan struct{}, 1), statusReplies: make(chan controlMsg, 1)}
+	thisWorker.Store(rw)
 	return rw.run(ctx)
+}
+
+// thisWorker is the worker this process runs, for RequestHandOver.
+var thisWorker atomic.Pointer[runningWorker]
+
+// ErrNotWorker is returned by RequestHandOver outside a worker.
+var ErrNotWorker = errors.New("unixfork: not a worker process")
+
+// RequestHandOver, in a worker, asks the master to hand over to the
+// current build of its binary (Server.HandOver) and waits until the
+// master has gone (its end of the control socket closes as it executes
+// the new binary), at most timeout. A chg worker whose validate finds
+// the binary changed calls it before telling its client to reconnect.
+func RequestHandOver(reason string, timeout time.Duration) error {
+	rw := thisWorker.Load()
+	if rw == nil || rw.ctlGone == nil {
+		return ErrNotWorker
+	}
+	if rw.masterLeft() {
+		return nil // it has handed over already (or died: the reconnect finds out)
+	}
+	if err := sendMsg(rw.ctl, controlMsg{Type: msgHandOver, Key: reason}); err != nil {
+		if rw.masterLeft() || errors.Is(err, syscall.EPIPE) {
+			return nil
+		}
+		return err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-rw.ctlGone:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("the master did not hand over within %s", timeout)
+	}
 }
 
 // logOutput is where the worker's own log goes: a copy of fd 2 (the pipe
@@ -202,6 +238,8 @@ type runningWorker struct {
 	// master and its Gen then (reportDeps).
 	depsSent *fresh.Set
 	depsGen  int
+	// builtSent: a lazy worker told the master its Handler was built.
+	builtSent bool
 	// sigSess and sigCommand are the command last signalled (its
 	// session, and the session's CommandsDone then): a second signal to
 	// it ends the worker at once. Guarded by sigMu.
@@ -227,12 +265,26 @@ func (rw *runningWorker) handler() protocol.Handler {
 // (msgStale) so that its pool can replace the workers built from the old
 // state.
 func (rw *runningWorker) newWarm() *session.Warm {
-	build := func() (protocol.Handler, error) { return rw.w.NewHandler(rw.opts.Config, rw.log) }
-	return session.NewWarm(rw.h, build, rw.log, func(c fresh.Change) {
-		if err := sendMsg(rw.ctl, controlMsg{Type: msgStale, Key: c.String()}); err != nil {
-			rw.log.Debug("reporting stale state", "error", err)
+	return session.NewWarm(rw.h, rw.build, rw.log, rw.reportStale)
+}
+
+// build builds the Handler again (or, in a lazy worker, for the first
+// time: the master is then told that the constructor works again).
+func (rw *runningWorker) build() (protocol.Handler, error) {
+	h, err := rw.w.NewHandler(rw.opts.Config, rw.log)
+	if err == nil && rw.init.Lazy && !rw.builtSent {
+		rw.builtSent = true
+		if err := sendMsg(rw.ctl, controlMsg{Type: msgBuilt}); err != nil {
+			rw.log.Debug("reporting the handler built", "error", err)
 		}
-	})
+	}
+	return h, err
+}
+
+func (rw *runningWorker) reportStale(c fresh.Change) {
+	if err := sendMsg(rw.ctl, controlMsg{Type: msgStale, Key: c.String()}); err != nil {
+		rw.log.Debug("reporting stale state", "error", err)
+	}
 }
 
 // reportDeps tells the master the Handler's dependencies when they grew
@@ -282,13 +334,21 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		}
 		rw.extend, initErr = decode(data)
 	}
-	if initErr == nil {
+	lazy := initErr == nil && rw.init.Lazy
+	if lazy {
+		// A worker of this pool died in its constructor: this one builds
+		// in its client's first command, where an os.Exit, a log.Fatal or
+		// a panic of the constructor ends that command with its status
+		// and output, as in a plain run.
+		rw.warm = session.NewLazyWarm(rw.build, rw.log, rw.reportStale)
+	}
+	if initErr == nil && !lazy {
 		rw.h, initErr = rw.w.NewHandler(rw.opts.Config, rw.log)
 	}
-	if initErr == nil {
+	if initErr == nil && !lazy {
 		rw.warm = rw.newWarm()
 	}
-	if initErr == nil {
+	if initErr == nil && !lazy {
 		rw.prewarm(ctx)
 		if rw.init.Rehearse {
 			if err := rehearse(ctx, rw.h, rw.opts.Config); err != nil {

@@ -38,6 +38,22 @@ const initFileEnv = "CMDSRV_DEBUG_INIT_FILE"
 // benchmarks' measure of what the check before every command costs.
 const initDepsEnv = "CMDSRV_DEBUG_INIT_DEPS"
 
+// exitOnBadConfig does what many real CLIs do with a configuration file
+// they cannot use: print why and exit, from the constructor (for the
+// tests: a file "exit N MESSAGE" exits N after printing MESSAGE).
+func exitOnBadConfig(path string, data []byte) {
+	var code int
+	var msg string
+	if n, _ := fmt.Sscanf(string(data), "exit %d", &code); n != 1 {
+		return
+	}
+	if _, rest, ok := strings.Cut(strings.TrimSpace(string(data)), " "); ok {
+		_, msg, _ = strings.Cut(rest, " ")
+	}
+	fmt.Fprintf(os.Stderr, "cmdsrv: bad config %s: %s\n", path, msg)
+	os.Exit(code)
+}
+
 type command struct {
 	summary string
 	hidden  bool // listed by `help --debug` only
@@ -70,6 +86,7 @@ func newReferenceHandler(cfg *protocol.Config, log hclog.Logger) (protocol.Handl
 		switch {
 		case err == nil:
 			h.initFile, h.initFileRead = data, true
+			exitOnBadConfig(path, data)
 		case !errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("%s: %w", initFileEnv, err)
 		}

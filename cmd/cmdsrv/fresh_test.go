@@ -246,3 +246,70 @@ func TestFreshHglib(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.True(t, strings.HasSuffix(string(out), "ALL OK\n"), "%s", out)
 }
+
+// TestConstructorExit: a constructor that exits on a bad configuration
+// file (os.Exit after a message, as real CLIs do) ends each call with the
+// plain run's status and message, through the unix service's Go client,
+// the own client mode, cmdsrv-chg and chg; once the file is fixed, the
+// calls are served warm again. The workers started after one died in its
+// constructor build in their client's command.
+func TestConstructorExit(t *testing.T) {
+	plain := func(t *testing.T, path string) (int, string) {
+		cmd := exec.Command(testutil.Binary(t), "debuginitfile")
+		cmd.Env = append(baseEnv(t), testInitFileEnv+"="+path, "CMDSRV_CLIENT=off")
+		code, _, errs := runCmd(t, cmd)
+		return code, errs
+	}
+	steps := func(t *testing.T, path string, call func() (int, string, string)) {
+		require.NoError(t, os.WriteFile(path, []byte("good\n"), 0o644))
+		code, out, errs := call()
+		require.Equal(t, 0, code, errs)
+		require.Equal(t, "good\n", out)
+		for i := 0; i < 2; i++ {
+			require.NoError(t, os.WriteFile(path, []byte("exit 3 no such colour: mauve\n"), 0o644))
+			wantCode, wantErr := plain(t, path)
+			require.Equal(t, 3, wantCode)
+			require.Equal(t, "cmdsrv: bad config "+path+": no such colour: mauve\n", wantErr)
+			for j := 0; j < 2; j++ {
+				code, out, errs = call()
+				require.Equal(t, wantCode, code, errs)
+				require.Equal(t, wantErr, errs)
+				require.Empty(t, out)
+			}
+			require.NoError(t, os.WriteFile(path, []byte("fixed\n"), 0o644))
+			code, out, errs = call()
+			require.Equal(t, 0, code, errs)
+			require.Equal(t, "fixed\n", out)
+		}
+	}
+	t.Run("unix", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "conf")
+		require.NoError(t, os.WriteFile(path, []byte("good\n"), 0o644))
+		t.Setenv(testInitFileEnv, path)
+		s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+		steps(t, path, func() (int, string, string) {
+			c, err := client.Dial(context.Background(), s.addr)
+			require.NoError(t, err)
+			defer c.Close()
+			return testutil.Run(t, c, "debuginitfile")
+		})
+	})
+	forClients(t, func(t *testing.T, kind string) {
+		path := filepath.Join(t.TempDir(), "conf")
+		e := newClientEnv(t, kind, testutil.Binary(t))
+		e.env = append(e.env, testInitFileEnv+"="+path)
+		steps(t, path, func() (int, string, string) { return e.served("debuginitfile") })
+	})
+	t.Run("hg-chg", func(t *testing.T) {
+		chg := testutil.NeedExternal(t, "chg")
+		path := filepath.Join(t.TempDir(), "conf")
+		dir := testutil.ShortDir(t)
+		defer killServers(t, dir)
+		env := append(baseEnv(t), "CHGHG="+testutil.Binary(t), "CHGSOCKNAME="+filepath.Join(dir, "s"), testInitFileEnv+"="+path)
+		steps(t, path, func() (int, string, string) {
+			cmd := exec.Command(chg, "debuginitfile")
+			cmd.Env = env
+			return runCmd(t, cmd)
+		})
+	})
+}

@@ -24,6 +24,8 @@ import (
 // One Warm serves the sessions of a process in turn (a pipe server's, a
 // unix worker's clients); it is safe for concurrent use.
 type Warm struct {
+	// lazy: built by the first command (NewLazyWarm).
+	lazy  bool
 	build func() (protocol.Handler, error)
 	log   hclog.Logger
 	// onStale is told when Acquire, not Refresh, found the state stale: a
@@ -53,6 +55,10 @@ type Warm struct {
 	// dependencies of each new Handler.
 	watch   bool
 	watcher *fresh.Watcher
+	// prechecked is the set ClientProcessFor has just found unchanged:
+	// the Acquire of the same command takes that check as its own
+	// instead of paying for a second (cleared by Acquire).
+	prechecked *fresh.Set
 }
 
 // NewWarm returns a Warm serving h, built by build (which is called again
@@ -64,6 +70,17 @@ func NewWarm(h protocol.Handler, build func() (protocol.Handler, error), log hcl
 		log = hclog.NewNullLogger()
 	}
 	return &Warm{build: build, log: log, onStale: onStale, h: h, set: depsOf(h)}
+}
+
+// NewLazyWarm is NewWarm for a Handler not built yet: the first command
+// builds it, in its own process state. Until then the command is lent the
+// client's process state (as a plain program's own start-up would have
+// it), so that what a constructor writes to os.Stdout or os.Stderr, and
+// the status it exits with, are the command's.
+func NewLazyWarm(build func() (protocol.Handler, error), log hclog.Logger, onStale func(fresh.Change)) *Warm {
+	w := NewWarm(nil, build, log, onStale)
+	w.lazy = true
+	return w
 }
 
 // depsOf returns the dependency set h declared, nil when none.
@@ -102,9 +119,10 @@ func (w *Warm) Acquire() (protocol.Handler, *fresh.Set, func(), error) {
 		w.waitBuildLocked()
 		why := w.changed // when the last build failed, its cause
 		stale := w.h == nil
-		if !stale && w.set != nil {
+		if !stale && w.set != nil && w.prechecked != w.set {
 			why, stale = w.set.Check()
 		}
+		w.prechecked = nil
 		if !stale {
 			break
 		}
@@ -307,9 +325,25 @@ func (wh warmHandler) Reusable() bool {
 
 // ClientProcessFor asks for the client's process state when the current
 // Handler does (protocol.ClientProcess): the wrapper must not hide it.
+// It asks for it too when the command is to build the Handler (a lazy
+// Warm's first, or one that finds the state stale): the constructor then
+// runs in the command, and what it writes to os.Stdout and os.Stderr, or
+// the status it exits with, are the command's, as in a plain run.
 func (wh warmHandler) ClientProcessFor(args []string) bool {
-	h := wh.current()
-	return h != nil && wantsClientProcess(h, args)
+	wh.w.mu.Lock()
+	defer wh.w.mu.Unlock()
+	h, set := wh.w.h, wh.w.set
+	if h == nil {
+		return wh.w.lazy
+	}
+	if wantsClientProcess(h, args) || set == nil || wh.w.building != nil {
+		return wantsClientProcess(h, args)
+	}
+	if _, stale := set.Check(); stale {
+		return true
+	}
+	wh.w.prechecked = set
+	return false
 }
 
 func (wh warmHandler) current() protocol.Handler {

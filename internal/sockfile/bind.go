@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+
+	"github.com/cmdsrv/cmdsrv/internal/handover"
 )
 
 // ErrDirNotWritable is wrapped by Bind's error when path's directory does
@@ -24,7 +26,14 @@ var ErrDirNotWritable = errors.New("directory is not writable")
 // and the process umask, which other goroutines may rely on while they
 // create files, is left alone. The listener does not unlink path on
 // Close: by then the name may be another server's (see Identity.RemoveAt).
+//
+// A socket an earlier image of this process handed over for path
+// (package handover) is taken as it is, still bound and with the
+// clients waiting in its backlog.
 func Bind(path string) (*net.UnixListener, Identity, error) {
+	if l, file, ok := TakeInherited(path); ok {
+		return l, file, nil
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.MkdirTemp(dir, ".cmdsrv-bind-")
 	if err != nil {
@@ -57,4 +66,29 @@ func Bind(path string) (*net.UnixListener, Identity, error) {
 		return fail(fmt.Errorf("moving the socket into place: %w", err))
 	}
 	return l, file, nil
+}
+
+// TakeInherited returns the socket handed over for path, if it is still the
+// file there.
+func TakeInherited(path string) (*net.UnixListener, Identity, bool) {
+	f, ok := handover.Inherited(path)
+	if !ok {
+		return nil, Identity{}, false
+	}
+	defer f.Close()
+	file, err := Identify(path)
+	if err != nil {
+		return nil, Identity{}, false
+	}
+	fl, err := net.FileListener(f)
+	if err != nil {
+		return nil, Identity{}, false
+	}
+	l, ok := fl.(*net.UnixListener)
+	if !ok {
+		fl.Close()
+		return nil, Identity{}, false
+	}
+	l.SetUnlinkOnClose(false)
+	return l, file, true
 }

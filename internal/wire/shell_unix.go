@@ -30,7 +30,7 @@ func hangUpGroup(pgid int, grace time.Duration) {
 	_ = syscall.Kill(-pgid, syscall.SIGCONT)
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) || onlyZombies(pgid) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
