@@ -50,16 +50,21 @@ func (p *Program) control(o serverArgs) int {
 			return p.abort("%v", err)
 		}
 	}
-	if _, err := os.Stat(addr); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(p.Stderr, "%s: no server at %s\n", p.Name, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	st, confirmed, err := unixfork.ConfirmedStatus(ctx, addr)
+	cancel()
+	if errors.Is(err, unixfork.ErrNoServer) {
+		// No socket file, or a stale one (nothing listens on it).
+		fmt.Fprintf(p.Stderr, "%s: %v\n", p.Name, err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	st, err := unixfork.QueryStatus(ctx, addr)
-	cancel()
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "%s: no server answers at %s: %v\n", p.Name, addr, err)
 		return 1
+	}
+	if (o.stop || o.restart) && st.PID > 0 && !confirmed {
+		// Only a pid the kernel ties to the socket is signalled.
+		return p.abort("cannot confirm that pid %d serves %s: not signalling it", st.PID, addr)
 	}
 	switch {
 	case o.stop:

@@ -3,10 +3,7 @@
 package unixfork
 
 import (
-	"fmt"
 	"net"
-	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,12 +21,9 @@ func listenerCreatorAlive(c *net.UnixConn) (alive, known bool) {
 	if err := unix.Kill(int(cred.Pid), 0); err == unix.ESRCH {
 		return false, true
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cred.Pid))
+	state, _, err := procStat(int(cred.Pid))
 	if err != nil {
 		return true, true // it exists (kill said so), /proc aside
 	}
-	// pid (comm) STATE ...; comm may hold spaces and parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) == 0 || (f[0] != "Z" && f[0] != "X"), true
+	return state != "Z" && state != "X", true
 }

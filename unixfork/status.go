@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -153,23 +152,32 @@ func (s *Status) formatFreshness(w io.Writer) error {
 // for the pool's status. The request occupies a worker for a moment, like
 // any client: when every worker is taken it waits in the backlog until ctx
 // ends.
+//
+// Nothing serving at addr is an error that wraps ErrNoServer.
 func QueryStatus(ctx context.Context, addr string) (*Status, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", addr)
+	st, _, err := queryStatus(ctx, addr)
+	return st, err
+}
+
+// queryStatus is QueryStatus, which also says who answered.
+func queryStatus(ctx context.Context, addr string) (*Status, answerer, error) {
+	var who answerer
+	c, err := dialServer(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+		return nil, who, err
 	}
 	defer c.Close()
+	who.peerPID = peerPID(c)
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
-	fail := func(what string, err error) (*Status, error) {
+	fail := func(what string, err error) (*Status, answerer, error) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
+		return nil, who, fmt.Errorf("asking %s for its status: %s: %w", addr, what, err)
 	}
 	ch, payload, _, err := wire.ReadFrame(c, maxStatusFrame)
 	if err != nil {
@@ -182,6 +190,7 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 	if err != nil {
 		return fail("reading hello", err)
 	}
+	who.helloPID = h.PID
 	if !slices.Contains(h.Capabilities, StatusCommand) {
 		return fail("hello", errors.New("the server does not offer a status (not a unixfork pool?)"))
 	}
@@ -192,7 +201,7 @@ func QueryStatus(ctx context.Context, addr string) (*Status, error) {
 	if err != nil {
 		return fail("reading answer", err)
 	}
-	return st, nil
+	return st, who, nil
 }
 
 // maxStatusFrame bounds one frame of a status answer.
