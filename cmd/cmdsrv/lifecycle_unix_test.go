@@ -52,7 +52,7 @@ func TestServeLifecycle(t *testing.T) {
 
 	slow := make(chan int, 1)
 	go func() {
-		code, _, _ := runCmd(t, e.command("sleep", "1"))
+		code, _, _ := runCmd(t, e.command("sleep", "3"))
 		slow <- code
 	}()
 	require.Eventually(t, func() bool {
