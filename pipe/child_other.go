@@ -1,0 +1,27 @@
+//go:build !unix
+
+package pipe
+
+import (
+	"errors"
+	"io"
+
+	"github.com/cmdsrv/cmdsrv/internal/session"
+)
+
+// Child is what a supervised pipe server's child was handed by its
+// parent. There are no supervisors here: the pipe server is one process.
+type Child struct{}
+
+// IsChild is false here.
+func IsChild() bool { return false }
+
+// TakeChild returns nil, nil here.
+func TakeChild() (*Child, error) { return nil, nil }
+
+// CaptureStartup captures nothing here.
+func (c *Child) CaptureStartup() (release func(), err error) { return func() {}, nil }
+
+func (c *Child) begin(*session.Session, io.Reader, io.Writer) (io.Reader, io.Writer, error) {
+	return nil, nil, errors.New("pipe: no supervised children on this platform")
+}
