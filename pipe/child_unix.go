@@ -150,7 +150,7 @@ func (c *Child) begin(sess *session.Session, in io.Reader, out io.Writer) (io.Re
 	if !ok {
 		return nil, nil, fmt.Errorf("pipe child: output is not a file")
 	}
-	rc, err := f.SyscallConn()
+	rc, err := frameConn(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipe child: %w", err)
 	}
@@ -168,6 +168,33 @@ func (c *Child) begin(sess *session.Session, in io.Reader, out io.Writer) (io.Re
 	}
 	c.page.SetReady()
 	return r, w, nil
+}
+
+// frameConn is what the child writes its frames on: for a pipe or a
+// socket, a non-blocking duplicate of f, so that a write to a client
+// that does not read waits in Go's poller, with what went out recorded
+// in the page, not inside write(2), where a death would leave how much
+// of the frame went out unknown (clientpage: a torn frame). Anything
+// else (a terminal, a file: descriptions that others share) is written
+// as it is.
+func frameConn(f *os.File) (syscall.RawConn, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	if kind := st.Mode & unix.S_IFMT; kind != unix.S_IFIFO && kind != unix.S_IFSOCK {
+		return f.SyscallConn()
+	}
+	fd, err := sysfd.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	// Kept open for the process's life, as the session's output is.
+	return os.NewFile(uintptr(fd), "protocol-out-nonblocking").SyscallConn()
 }
 
 // handRelay hands the parent the read ends of a lent command's fd 1 and

@@ -85,6 +85,9 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 			return 255, err
 		}
 		forwarded := s.watch(ctx, ch)
+		// The child wrote without blocking (frameConn) on the file
+		// description the supervisor writes on from now.
+		_ = unix.SetNonblock(int(s.Stdout.Fd()), false)
 		status := clientpage.DeathStatus(ch.cmd.ProcessState)
 		relay := ch.relays()
 		dead, err := clientpage.ReadDead(int(files.page.File().Fd()))
@@ -326,4 +329,3 @@ func (h *startupEnd) ServeCommand(_ context.Context, req *protocol.Request) int 
 	_, _ = req.Stderr.Write(h.stderr)
 	return h.status
 }
-
