@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -89,7 +90,21 @@ func TakeChild() (*Child, error) {
 		return nil, fmt.Errorf("pipe child: %w", err)
 	}
 	c.capture = [2]*os.File{os.NewFile(childStdoutFD, "startup-stdout"), os.NewFile(childStderrFD, "startup-stderr")}
+	taken.Store(c)
 	return c, nil
+}
+
+// taken is the Child this process took, if any: sessions nested in its
+// commands name the supervisor in their hello too (helloIDs).
+var taken atomic.Pointer[Child]
+
+// helloIDs are the pid and process group every hello of this process
+// names: its supervisor's in a child (0, 0: this process's own).
+func helloIDs() (pid, pgid int) {
+	if c := taken.Load(); c != nil {
+		return c.pid, c.pgid
+	}
+	return 0, 0
 }
 
 // CaptureStartup sends what this process writes to fds 1 and 2 to the
@@ -156,7 +171,6 @@ func (c *Child) begin(sess *session.Session, in io.Reader, out io.Writer) (io.Re
 	}
 	procstate.OnRelay = c.handRelay
 	sess.OnCommand = c.page.StartCommand
-	sess.PID, sess.PGID = c.pid, c.pgid
 	r, w := &pageReader{page: c.page, r: in}, &pageWriter{page: c.page, rc: rc}
 	if c.resume {
 		err = sess.Resume(r, w)

@@ -90,6 +90,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Stderr:  stderr,
 		Mode:    protocol.ModePipe,
 	}
+	// A supervised child's sessions, nested ones too, name the
+	// supervisor, which forwards signals to the child.
+	sess.PID, sess.PGID = helloIDs()
 	if s.Rebuild != nil {
 		warm := session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
 		sess.Handler = warm.Handler()
