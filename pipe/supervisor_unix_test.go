@@ -5,7 +5,6 @@ package pipe
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -132,20 +131,7 @@ func (exitCommands) ServeCommand(ctx context.Context, req *protocol.Request) int
 
 func startSupervised(t *testing.T, env ...string) (*client.Client, *testutil.SyncBuffer) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(append(os.Environ(), supervisedEnv+"=1", "GORACE=atexit_sleep_ms=0"), env...)
-	serverErr := &testutil.SyncBuffer{}
-	cmd.Stderr = serverErr
-	c, err := client.StartCommand(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c, serverErr
+	return startHelper(t, "", append([]string{supervisedEnv + "=1"}, env...))
 }
 
 // runSupervised runs args; slowInput, if set, answers 'I' after a while.
@@ -171,16 +157,11 @@ func runSupervised(t *testing.T, c *client.Client, slowInput bool, args ...strin
 // exitStatus closes the session and returns the server's exit status.
 func exitStatus(t *testing.T, c *client.Client) int {
 	t.Helper()
-	err := c.Close()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
+	code := testutil.ExitCode(c.Close())
+	if code < 0 {
+		t.Fatal("waiting for the server failed")
 	}
-	t.Fatalf("waiting for the server: %v", err)
-	return -1
+	return code
 }
 
 // TestSupervisedExitMidCommand: os.Exit(3) in a command, after it wrote
