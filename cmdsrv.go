@@ -149,11 +149,14 @@ type Program struct {
 	// them.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+
+	args []string // Main's
 }
 
 // Main runs the program with args (os.Args, the program name first) and
 // returns the exit status for os.Exit.
 func (p *Program) Main(args []string) int {
+	p.args = args
 	p.defaults(args)
 	inv, err := parseArgs(args[1:], p.GlobalOptions, isWorker())
 	switch {
@@ -273,7 +276,8 @@ func (p *Program) serve(o serverArgs, service socketService) int {
 	if err := cfg.Apply(o.globals.Config); err != nil {
 		return p.abort("%v", err)
 	}
-	if cwd := o.globals.Cwd; cwd != "" {
+	// A pipe server's child starts where its parent went.
+	if cwd := o.globals.Cwd; cwd != "" && !(o.mode == "pipe" && pipe.IsChild()) {
 		if err := os.Chdir(cwd); err != nil {
 			return p.abort("cannot change directory to '%s': %v", cwd, errors.Unwrap(err))
 		}
@@ -298,6 +302,15 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	if err != nil {
 		return p.abort("%v", err)
 	}
+	child, err := pipe.TakeChild()
+	if err != nil {
+		return p.abort("%v", err)
+	}
+	if child == nil {
+		if code, ok := p.supervisePipe(opts, log); ok {
+			return code
+		}
+	}
 	// The first Handler and every background rebuild are built alike.
 	build := func() (protocol.Handler, error) {
 		h, err := p.NewHandler(cfg, log)
@@ -306,10 +319,18 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 		}
 		return p.wrap(h, log), nil
 	}
+	// A child's start-up output is kept for its parent, which answers
+	// the client's commands with it if the constructor ends the process
+	// or fails.
+	release, err := child.CaptureStartup()
+	if err != nil {
+		return p.abort("%v", err)
+	}
 	h, err := build()
 	if err != nil {
 		return p.abort("%v", err)
 	}
+	release()
 	in, out, err := pipe.ProtectStdio()
 	if err != nil {
 		return p.abort("%v", err)
@@ -324,6 +345,7 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 		Stderr:  os.Stderr,
 		Signals: sigs,
 		Rebuild: build,
+		Child:   child,
 	}
 	err = srv.Serve(context.Background(), in, out)
 	return session.ServeStatus(err)

@@ -97,13 +97,20 @@ func (plainCommands) ServeCommand(ctx context.Context, req *protocol.Request) in
 
 func startPlain(t testing.TB, dir string, env ...string) (*client.Client, *testutil.SyncBuffer) {
 	t.Helper()
+	return startHelper(t, dir, append([]string{plainHelperEnv + "=1"}, env...))
+}
+
+// startHelper starts the test binary, in the role env gives it, as a
+// client's pipe server in dir.
+func startHelper(t testing.TB, dir string, env []string) (*client.Client, *testutil.SyncBuffer) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
 	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), plainHelperEnv+"=1", "GORACE=atexit_sleep_ms=0"), env...)
+	cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)
 	serverErr := &testutil.SyncBuffer{}
 	cmd.Stderr = serverErr
 	c, err := client.StartCommand(cmd)

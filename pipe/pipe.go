@@ -45,6 +45,16 @@ type Server struct {
 	// Handler, and watched, so that the new Handler is built between
 	// commands as soon as a file changes (see session.Warm).
 	Rebuild func() (protocol.Handler, error)
+	// Child, if set, is what this process was handed as a Supervisor's
+	// child (TakeChild): the session is served through its client page,
+	// so that the parent can answer the client if this process dies
+	// during a command, and resumes, without a hello, a session an
+	// earlier child began.
+	Child *Child
+
+	// resume: the hello is out (a Supervisor answering in a dead
+	// child's place).
+	resume bool
 }
 
 // abandonAfter bounds how long Serve waits, after closing an
@@ -80,6 +90,9 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Stderr:  stderr,
 		Mode:    protocol.ModePipe,
 	}
+	// A supervised child's sessions, nested ones too, name the
+	// supervisor, which forwards signals to the child.
+	sess.PID, sess.PGID = helloIDs()
 	if s.Rebuild != nil {
 		warm := session.NewWarm(s.Handler, s.Rebuild, s.Logger, nil)
 		sess.Handler = warm.Handler()
@@ -93,10 +106,21 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}
+	sessIn, sessOut := in, out
+	switch {
+	case s.Child != nil:
+		if sessIn, sessOut, err = s.Child.begin(sess, in, out); err != nil {
+			return err
+		}
+	case s.resume:
+		if err := sess.Resume(in, out); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- sess.Serve(ctx, in, out) }()
+	go func() { done <- sess.Serve(ctx, sessIn, sessOut) }()
 	if s.Signals == nil {
 		return <-done
 	}

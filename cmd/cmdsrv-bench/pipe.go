@@ -45,6 +45,26 @@ func benchPipeRoundTrip(cfg *config) ([]row, error) {
 	}
 	rows = append(rows, row{group: "1 pipe round trip", name: "raw pipe ping-pong", value: raw, baseline: "raw pipe ping-pong"})
 
+	// Start to hello: the process start, its constructor and (on Unix)
+	// the supervised child the pipe server serves from.
+	starts := 20
+	if cfg.quick {
+		starts = 10
+	}
+	hello, err := median(cfg.reps, func() (float64, error) {
+		return perOp(starts, func() error {
+			c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start to hello: %w", err)
+	}
+	rows = append(rows, row{group: "1 pipe round trip", name: "cmdsrv pipe: start to hello (and close)", value: hello, baseline: "raw pipe ping-pong"})
+
 	c, err := client.StartPipe(context.Background(), cfg.cmdsrv)
 	if err != nil {
 		return nil, err

@@ -153,13 +153,27 @@ func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 // the hello out at once calls Greet before handing Serve to another
 // goroutine; others just call Serve. Its error is Serve's.
 func (s *Session) Greet(r io.Reader, w io.Writer) error {
+	start := time.Now()
+	if err := s.Resume(r, w); err != nil {
+		return err
+	}
+	err := s.sendHello()
+	if s.timings != nil {
+		s.timings = append(s.timings, "hello", time.Since(start).String())
+	}
+	return err
+}
+
+// Resume prepares the session on r and w as Greet does, without sending
+// the hello: the session goes on with requests a client of another
+// process, which sent the hello, makes (a pipe server's new child after
+// the last one died). Serve, given the same r and w, then serves them.
+func (s *Session) Resume(r io.Reader, w io.Writer) error {
 	s.greeted = true
 	if s.logger().IsDebug() {
 		// The server's side of each request, from its line to its
 		// answer (docs/BENCHMARKS.md breaks a chg call down with it).
-		start := time.Now()
 		s.timings = []any{}
-		defer func() { s.timings = append(s.timings, "hello", time.Since(start).String()) }()
 	}
 	if s.Handler == nil {
 		return errors.New("protocol: Session.Handler is nil")
@@ -183,15 +197,15 @@ func (s *Session) Greet(r io.Reader, w io.Writer) error {
 		s.env = os.Environ()
 	}
 	s.Options.Config = s.Options.ConfigOrEmpty()
-	return s.sendHello()
-}
-
-func (s *Session) sendHello() error {
 	enc, err := ChooseMessageEncodingFor(s.Options.Config)
 	if err != nil {
 		return s.abort(err, false)
 	}
 	s.msgEnc = enc
+	return nil
+}
+
+func (s *Session) sendHello() error {
 	h := wire.Hello{Capabilities: s.capabilities(), Encoding: "UTF-8", MessageEncoding: s.msgEnc, PID: s.PID, PGID: s.PGID}
 	if h.PID == 0 {
 		h.PID = os.Getpid()

@@ -85,15 +85,17 @@ func scriptPipe(ts *testscript.TestScript, neg bool, args []string) {
 	if term {
 		ts.Check(cmd.Process.Signal(syscall.SIGTERM))
 		werr := cmd.Wait()
-		fmt.Fprintf(ts.Stdout(), "exit %d\n", exitCode(werr))
+		fmt.Fprintf(ts.Stdout(), "exit %d\n", ExitCode(werr))
 	} else {
 		werr := c.Close()
-		fmt.Fprintf(ts.Stdout(), "exit %d\n", exitCode(werr))
+		fmt.Fprintf(ts.Stdout(), "exit %d\n", ExitCode(werr))
 	}
 	fmt.Fprint(ts.Stderr(), stderr.String())
 }
 
-func exitCode(err error) int {
+// ExitCode is the exit status an exec.Cmd's Wait error says (0 for nil,
+// -1 for an error that is no exit).
+func ExitCode(err error) int {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return ee.ExitCode()
