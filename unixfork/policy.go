@@ -376,8 +376,7 @@ func (p *pool) launched(w *worker, pid int, now time.Time) {
 		p.do(action{kind: actTerm, w: w})
 	}
 	if w.discard && w.state == stateStarting {
-		w.state, w.killed = stateStopping, true
-		p.do(action{kind: actKill, w: w})
+		p.stop(w)
 	}
 }
 
@@ -461,7 +460,7 @@ func (p *pool) newGeneration(now time.Time) {
 // dependency that changed): unlike newGeneration, no worker of an older
 // generation takes another client, so that a call never runs on the old
 // state nor pays a rebuild of its own. Idle old workers stop now, starting
-// ones are killed (they may have read the old files), busy ones finish
+// ones are stopped (they may have read the old files), busy ones finish
 // their client and exit; clients that arrive meanwhile wait in the
 // backlog for the first new worker.
 func (p *pool) refresh(now time.Time, cause string) {
@@ -485,14 +484,16 @@ func (p *pool) refresh(now time.Time, cause string) {
 			continue
 		}
 		// Busy and returning ones are stopped when they come back
-		// (ready).
+		// (ready). Starting ones are stopped, not killed: one may have
+		// sent its ready and taken a client already (the message is on
+		// its way); stopped, it serves that client and exits, or exits
+		// when it is done building.
 		if w.state == stateStarting {
 			if w.pid == 0 {
-				w.discard = true // killed when launched
+				w.discard = true // stopped when launched
 				continue
 			}
-			w.state, w.killed = stateStopping, true
-			p.do(action{kind: actKill, w: w})
+			p.stop(w)
 		}
 	}
 	p.refill(now)
