@@ -222,8 +222,12 @@ func benchFreshRebuild(cfg *config) ([]row, error) {
 		if _, err := m.call(); err != nil {
 			return nil, fmt.Errorf("%s: %w", m.name, err)
 		}
+		// The warm call waits as long before it as the call 1 s after a
+		// change does (the settling after the previous one, then the
+		// second): an idle process's first call pays its wake-up (parked
+		// threads, cold caches) either way, and the ratio is the change's.
 		warm, err := median(cfg.reps, func() (float64, error) {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(ctor + 200*time.Millisecond + time.Second)
 			start := time.Now()
 			_, err := m.call()
 			return time.Since(start).Seconds(), err
