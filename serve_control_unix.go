@@ -6,13 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cmdsrv/cmdsrv/internal/chgclient"
+	"github.com/cmdsrv/cmdsrv/internal/procstat"
 	"github.com/cmdsrv/cmdsrv/unixfork"
 )
 
@@ -127,17 +125,5 @@ func (p *Program) restartServer(addr string, st *unixfork.Status) int {
 // processAlive reports whether pid runs: a zombie waiting for a slow init
 // to reap it (a container's) has ended.
 func processAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true // no /proc: kill(2) decides
-	}
-	if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-		if f := strings.Fields(string(b[i+1:])); len(f) > 0 && f[0] == "Z" {
-			return false
-		}
-	}
-	return true
+	return syscall.Kill(pid, 0) == nil && procstat.Alive(pid)
 }

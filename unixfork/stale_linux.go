@@ -3,6 +3,7 @@
 package unixfork
 
 import (
+	"github.com/cmdsrv/cmdsrv/internal/procstat"
 	"net"
 
 	"golang.org/x/sys/unix"
@@ -21,9 +22,9 @@ func listenerCreatorAlive(c *net.UnixConn) (alive, known bool) {
 	if err := unix.Kill(int(cred.Pid), 0); err == unix.ESRCH {
 		return false, true
 	}
-	state, _, err := procStat(int(cred.Pid))
+	st, err := procstat.Read(int(cred.Pid))
 	if err != nil {
 		return true, true // it exists (kill said so), /proc aside
 	}
-	return state != "Z" && state != "X", true
+	return !st.Zombie() && st.State != 'X', true
 }

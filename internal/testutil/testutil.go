@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cmdsrv/cmdsrv/internal/procstat"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,18 +218,11 @@ func Processes(match func(pid int, argv []string) bool) []int {
 // ProcStat returns the state letter (R, S, T, Z, ...) and the parent pid
 // of pid from /proc/PID/stat; state is 0 when the process is gone.
 func ProcStat(pid int) (state byte, ppid int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0, 0
 	}
-	// pid (comm) state ppid ...: comm may hold spaces, cut at the last ')'.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 2 {
-		return 0, 0
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0][0], ppid
+	return st.State, st.PPID
 }
 
 // Alive reports whether pid runs: it exists and is not a zombie (a
