@@ -42,6 +42,9 @@ type binaryState struct {
 // watchBinary starts watching the binary; a server that cannot find it
 // (deleted before it started) just cannot hand over.
 func (s *Server) watchBinary() {
+	// Where a new image is to start: pinned now, before a daemon moves
+	// to / (Ready).
+	handover.StartDir()
 	exe, err := os.Executable()
 	if err == nil {
 		exe, err = filepath.EvalSymlinks(exe)

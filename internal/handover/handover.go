@@ -53,9 +53,13 @@ func init() {
 }
 
 var (
-	once        sync.Once
-	inherit     inherited
-	startDir, _ = os.Getwd()
+	once    sync.Once
+	inherit inherited
+	// startDir is taken on first use (a server pins it before it
+	// detaches), not at init: every direct run and client call would pay
+	// a getcwd for it.
+	startDir     string
+	startDirOnce sync.Once
 )
 
 type inherited struct {
@@ -94,6 +98,11 @@ func load() {
 // hand-overs: the first image's).
 func StartDir() string {
 	load()
+	startDirOnce.Do(func() {
+		if startDir == "" {
+			startDir, _ = os.Getwd()
+		}
+	})
 	return startDir
 }
 
