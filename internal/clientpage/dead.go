@@ -97,11 +97,7 @@ func (d *Dead) Answer(relay []int, status int, write func([]byte) error) error {
 		}
 		rest, _ := ReadPipe(fd) // unreadable: nothing more to forward from it
 		if chunk != nil && uint32(i) == chunkStream {
-			// A chunk being read when the process died: if the pipe
-			// still starts with it the read did not happen (the relay
-			// zeroed the page's copy first, so only a run of zero bytes
-			// can mislead this); else the page holds what it took.
-			if chunkRead || !bytes.HasPrefix(rest, chunk) {
+			if chunkTaken(chunk, chunkRead, rest) {
 				rest = append(chunk, rest...)
 			}
 		}
@@ -114,6 +110,26 @@ func (d *Dead) Answer(relay []int, status int, write func([]byte) error) error {
 		return fmt.Errorf("answering in a dead server's place: %w", err)
 	}
 	return nil
+}
+
+// chunkTaken reports whether the relay's chunk in the page had left its
+// pipe, whose rest is what the pipe holds now. A read the process died
+// in may or may not have happened: the relay zeroed the page's copy
+// before it, and the kernel fills it only with the bytes it takes out of
+// the pipe, so a chunk that is not all zeros was taken, as was one the
+// pipe no longer has room for. An all-zero chunk of a pipe that still
+// holds as much was not: that is wrong only for output of that many zero
+// bytes read as the process died, where it is lost.
+func chunkTaken(chunk []byte, read bool, rest []byte) bool {
+	if read || len(rest) < len(chunk) {
+		return true
+	}
+	for _, b := range chunk {
+		if b != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // WriteFrames sends b on channel ch through write, in frames of at most

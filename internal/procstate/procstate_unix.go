@@ -53,6 +53,7 @@ func lend(req *protocol.Request, argv0 string, fn func() int) (status int, err e
 			out.buf, out.hold = buf, hold
 		}
 	}
+	out.start()
 	old, err := saveVars()
 	if err != nil {
 		out.finish()
@@ -129,7 +130,7 @@ type relay struct {
 	eof        [2]bool
 	stopR      int // readable once finish wants the relay to end
 	stopW      int
-	timer      *time.Timer // starts run, unless the command ends first
+	timer      *time.Timer // starts run, unless the command ends first; nil until start
 	done       chan struct{}
 	writeFails error
 	// buf is what the relay reads into; hold, if set, is told what buf
@@ -165,9 +166,15 @@ func newRelay(stdout, stderr io.Writer) (*relay, error) {
 		rl.abandon()
 		return nil, err
 	}
-	rl.timer = time.AfterFunc(relayDelay, rl.run)
 	return rl, nil
 }
+
+// start arms the relay: it forwards while the command runs from
+// relayDelay on. Not before its buffer and hold are set (OnRelay): a
+// relay reading into its own buffer would take bytes out of the pipes
+// where a worker's master could not see them if the command then ends
+// the process.
+func (rl *relay) start() { rl.timer = time.AfterFunc(relayDelay, rl.run) }
 
 // run forwards until finish.
 func (rl *relay) run() {
@@ -238,7 +245,7 @@ func (rl *relay) finish() {
 		_ = unix.Close(rl.w[i])
 		rl.w[i] = -1
 	}
-	if !rl.timer.Stop() {
+	if rl.timer != nil && !rl.timer.Stop() {
 		// run started (or is starting): stop it and wait.
 		_, _ = unix.Write(rl.stopW, []byte{0})
 		<-rl.done
