@@ -71,6 +71,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/cmdsrv/cmdsrv/chg"
+	"github.com/cmdsrv/cmdsrv/internal/handover"
 	"github.com/cmdsrv/cmdsrv/internal/session"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -156,6 +157,7 @@ type Program struct {
 // Main runs the program with args (os.Args, the program name first) and
 // returns the exit status for os.Exit.
 func (p *Program) Main(args []string) int {
+	handover.AnswerProbe()
 	p.args = args
 	p.defaults(args)
 	inv, err := parseArgs(args[1:], p.GlobalOptions, isWorker())

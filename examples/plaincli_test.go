@@ -190,7 +190,7 @@ func (r *sameRunner) runGoClient(ts *testscript.TestScript, mode, stdin string, 
 // scriptEnviron is the script's environment as a process gets it.
 func scriptEnviron(ts *testscript.TestScript) []string {
 	var env []string
-	for _, name := range []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_RUNTIME_DIR", "GORACE", "GREETING", "USER"} {
+	for _, name := range []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_RUNTIME_DIR", "GORACE", "GREETING", "PLAINCLI_GREETING", "USER"} {
 		if v := ts.Getenv(name); v != "" {
 			env = append(env, name+"="+v)
 		}

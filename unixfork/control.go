@@ -23,6 +23,9 @@ import (
 //	                          (refresh.go), before ready when they grew
 //	worker → master  handover chg's validate found the binary changed:
 //	                          hand over to the new one (binary.go)
+//	master → worker  handover-failed
+//	                          the hand-over it asked for cannot happen
+//	                          (Key: why; the new binary failed its probe)
 //	worker → master  built    a lazy worker (init's Lazy) built its
 //	                          Handler: the constructor works again
 //	worker → master  stale    a command found a dependency the Handler
@@ -69,6 +72,9 @@ const (
 	msgShell    = "shell"
 	msgShellEnd = "shell-end"
 )
+
+// msgHandOverFailed answers a worker's handover that cannot happen.
+const msgHandOverFailed = "handover-failed"
 
 // Values of controlMsg.Recycle.
 const (

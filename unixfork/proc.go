@@ -251,8 +251,16 @@ func (s *Server) readControl(p *proc) {
 		case msgHandOver:
 			s.quietEvent(func(pl *pool, now time.Time) { pl.heard(w, now) })
 			go func() {
-				if err := s.HandOver(context.Background(), m.Key); err != nil && !errors.Is(err, ErrServerClosed) {
-					log.Error("a worker found the binary changed but the server cannot hand over to it", "error", err)
+				err := s.HandOver(context.Background(), m.Key)
+				if err == nil || errors.Is(err, ErrServerClosed) {
+					return
+				}
+				log.Error("a worker found the binary changed but the server cannot hand over to it", "error", err)
+				// Its client is waiting for the answer: it then starts
+				// a server of its own, whose start fails as a plain run
+				// of the new binary does.
+				if err := sendMsg(p.ctl, controlMsg{Type: msgHandOverFailed, Key: err.Error()}); err != nil {
+					log.Debug("telling the worker the hand-over failed", "pid", p.pid, "error", err)
 				}
 			}()
 		case msgBuilt:

@@ -148,6 +148,8 @@ var ErrNotWorker = errors.New("unixfork: not a worker process")
 // master has gone (its end of the control socket closes as it executes
 // the new binary), at most timeout. A chg worker whose validate finds
 // the binary changed calls it before telling its client to reconnect.
+// It returns an error when the master cannot hand over (the new binary
+// failed its probe) or did not within timeout.
 func RequestHandOver(reason string, timeout time.Duration) error {
 	rw := thisWorker.Load()
 	if rw == nil || rw.ctlGone == nil {
@@ -155,6 +157,10 @@ func RequestHandOver(reason string, timeout time.Duration) error {
 	}
 	if rw.masterLeft() {
 		return nil // it has handed over already (or died: the reconnect finds out)
+	}
+	select {
+	case <-rw.handOverFails: // an earlier request's answer, come late
+	default:
 	}
 	if err := sendMsg(rw.ctl, controlMsg{Type: msgHandOver, Key: reason}); err != nil {
 		if rw.masterLeft() || errors.Is(err, syscall.EPIPE) {
@@ -167,6 +173,8 @@ func RequestHandOver(reason string, timeout time.Duration) error {
 	select {
 	case <-rw.ctlGone:
 		return nil
+	case why := <-rw.handOverFails:
+		return fmt.Errorf("the master cannot hand over: %s", why)
 	case <-t.C:
 		return fmt.Errorf("the master did not hand over within %s", timeout)
 	}
@@ -218,6 +226,9 @@ type runningWorker struct {
 	// closed its end of the socketpair.
 	drains  chan struct{}
 	ctlGone chan struct{}
+	// handOverFails receives why a hand-over the worker asked for
+	// cannot happen (RequestHandOver).
+	handOverFails chan string
 	// draining is set once a drain has been asked for.
 	draining atomic.Bool
 	// dir is the working directory sessions start in.
@@ -419,6 +430,7 @@ func (rw *runningWorker) run(ctx context.Context) int {
 		procstate.OnRelay = rw.handRelay
 	}
 	rw.ctlGone = make(chan struct{})
+	rw.handOverFails = make(chan string, 1)
 	go rw.readControl()
 	// Stop accepting when the master closes our socketpair (shutdown, or
 	// the master died) or ctx ends.
@@ -649,6 +661,12 @@ func (rw *runningWorker) readControl() {
 			}
 			if err := sendMsg(rw.ctl, answer); err != nil {
 				rw.log.Debug("answering evict", "error", err)
+			}
+			continue
+		case msgHandOverFailed:
+			select {
+			case rw.handOverFails <- m.Key:
+			default: // nobody asked any more
 			}
 			continue
 		case msgStatus:

@@ -22,6 +22,23 @@ import (
 // from the server's $HOME (see docs/adopting.md).
 var configDir = filepath.Join(os.Getenv("HOME"), ".config", "plaincli")
 
+// greeting is read from the file $PLAINCLI_GREETING names, if set, when
+// the package initialises, as CLIs read their configuration: a file that
+// cannot be read ends every run, before main, with status 3.
+var greeting = loadGreeting(os.Getenv("PLAINCLI_GREETING"))
+
+func loadGreeting(path string) string {
+	if path == "" {
+		return "hello"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "plaincli: bad greeting file:", err)
+		os.Exit(3)
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // A flag defined when the package initialises.
 var exclaim = flag.Bool("exclaim", false, "end greetings with !")
 
@@ -39,7 +56,7 @@ func cliMain() {
 	args := flag.Args()[1:]
 	switch flag.Arg(0) {
 	case "hello":
-		msg := "hello " + strings.Join(args, " ")
+		msg := greeting + " " + strings.Join(args, " ")
 		if *upper {
 			msg = strings.ToUpper(msg)
 		}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Environment of the new image. Both are removed from the environment as
@@ -34,13 +35,16 @@ const (
 	// what they meant (a daemon has moved to / since).
 	envDir = "CMDSRV_HANDOVER_DIR"
 	// ProbeEnv set to 1 makes a program that links this package print
-	// ProbeAnswer and exit at once (see Probe).
-	ProbeEnv = "CMDSRV_HANDOVER_PROBE"
+	// ProbeAnswer and exit at once; set to probeMain, once its packages
+	// have initialised (AnswerProbe). See Probe.
+	ProbeEnv  = "CMDSRV_HANDOVER_PROBE"
+	probeMain = "main"
 	// ProbeAnswer is what a probed program prints.
 	ProbeAnswer = "cmdsrv-handover-ok"
 )
 
-// A probed program answers before anything else of it runs. The
+// A probed program that does not call AnswerProbe answers before
+// anything else of it runs. The
 // hand-over's variables are taken out of the environment before the
 // program reads it: a chg server hashes its environment to name its
 // socket, and must find the name the old image had.
@@ -50,6 +54,24 @@ func init() {
 		os.Exit(0)
 	}
 	load()
+}
+
+// answersInMain is set by AnswerProbe: this program, and so its new
+// build, answers a probe only after its packages initialised.
+var answersInMain atomic.Bool
+
+// AnswerProbe is called first thing in main by a program that can
+// (cmdsrv.Program.Main): a probe then answers only after every package of
+// the new build initialised, so that a build whose initialisation exits
+// (a configuration file it reads at init became unusable) fails its
+// probe, and the server goes on, instead of executing it and dying with
+// its clients waiting.
+func AnswerProbe() {
+	answersInMain.Store(true)
+	if os.Getenv(ProbeEnv) == probeMain {
+		fmt.Println(ProbeAnswer)
+		os.Exit(0)
+	}
 }
 
 var (

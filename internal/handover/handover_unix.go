@@ -26,13 +26,18 @@ func Probe(ctx context.Context, exe string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), ProbeEnv+"=1")
+	when := "1"
+	if answersInMain.Load() {
+		when = probeMain
+	}
+	cmd.Env = append(os.Environ(), ProbeEnv+"="+when)
 	cmd.Dir = StartDir()
 	out, err := cmd.Output()
 	if err != nil {
 		return errorf("probing %s: %w", exe, err)
 	}
-	if !bytes.Equal(bytes.TrimSpace(out), []byte(ProbeAnswer)) {
+	// Its packages' initialisation may have printed before the answer.
+	if !bytes.HasSuffix(bytes.TrimSpace(out), []byte(ProbeAnswer)) {
 		return errorf("probing %s: it answered %.60q, not as a cmdsrv program", exe, out)
 	}
 	return nil
