@@ -139,6 +139,20 @@ type Program struct {
 	// server hashes with them and hands them to its workers, so their
 	// hashes agree.
 	ChgOptions *ChgOptions
+	// InitFiles are files the program reads before Main: in package
+	// initialisation, or in main before it calls Main (the configuration
+	// file many CLIs read at start-up, by a path from the environment:
+	// add the variable to ChgOptions.SensitiveEnv too). A server's
+	// process cannot read them again: a command that starts after one of
+	// them changed runs in a new start of the program, as a direct run
+	// would, and the process that served it then ends with its status
+	// (the command's os.Exit, as far as the client can tell), for the
+	// pool or the pipe server to replace it with one that read the files
+	// anew. A chgunix server is also outdated by their change
+	// (ChgOptions.MtimePaths): it hands over to a new start of the
+	// binary, warm, or, when that start fails as it initialises, sends
+	// chg to start a server of its own, whose exit chg passes on.
+	InitFiles []string
 	// SignalGrace is how long a direct run's command has, after SIGINT,
 	// SIGTERM or SIGHUP cancelled its context, to return before the
 	// signal ends the process the way it ends a plain program (the
@@ -151,7 +165,8 @@ type Program struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 
-	args []string // Main's
+	args      []string   // Main's
+	initFiles *initFiles // InitFiles' fingerprints, in a server's processes
 }
 
 // Main runs the program with args (os.Args, the program name first) and
@@ -161,6 +176,9 @@ func (p *Program) Main(args []string) int {
 	p.args = args
 	p.defaults(args)
 	inv, err := parseArgs(args[1:], p.GlobalOptions, isWorker())
+	if err == nil && (inv.worker || inv.server != nil) {
+		p.initFiles = newInitFiles(p.InitFiles)
+	}
 	switch {
 	case err != nil:
 		return p.abort("%v", err)

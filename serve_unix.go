@@ -51,7 +51,7 @@ func (p *Program) socketService(ctx context.Context, st serviceStart) error {
 			Logger:  st.log,
 			Args0:   os.Args[0],
 			Ready:   st.ready,
-			Options: p.ChgOptions,
+			Options: p.chgOptions(),
 		}
 		return serveUntilSignal(ctx, srv, st.log)
 	}

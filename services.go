@@ -21,10 +21,13 @@ type appHandler struct {
 	// (hg's command); otherwise `serve` is the application's unless
 	// --cmdserver follows.
 	hg bool
+	// init is the program's InitFiles, nil when it has none or in a
+	// direct run.
+	init *initFiles
 }
 
 func (p *Program) wrap(h protocol.Handler, log hclog.Logger) protocol.Handler {
-	return &appHandler{h: h, log: log, hg: p.GlobalOptions}
+	return &appHandler{h: h, log: log, hg: p.GlobalOptions, init: p.initFiles}
 }
 
 // nestedServe reports whether args are a nested server's, not the
@@ -35,6 +38,10 @@ func (a *appHandler) nestedServe(args []string) bool {
 
 func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
 	if !a.nestedServe(req.Args) {
+		// Lent its client's process state for it (ClientProcessFor).
+		if req.ClientProcess && req.Mode != protocol.ModeDirect && a.init.changed(a.log) {
+			return a.runFresh(ctx, req)
+		}
 		return a.h.ServeCommand(ctx, req)
 	}
 	o, err := parseServeArgs(req.Args[1:], serverArgs{})
@@ -66,7 +73,9 @@ func (a *appHandler) Dependencies() *protocol.Deps {
 // client's process state, for the application's commands; a nested
 // server is not lent it (its own commands are, one by one).
 func (a *appHandler) ClientProcessFor(args []string) bool {
-	return !a.nestedServe(args) && protocol.WantsClientProcess(a.h)
+	// A command that is to run in a new start of the program
+	// (InitFiles changed) is lent it too.
+	return !a.nestedServe(args) && (protocol.WantsClientProcess(a.h) || a.init.changed(a.log))
 }
 
 // Prepare forwards to the application's Handler (protocol.Preparer).

@@ -19,3 +19,7 @@ func raiseDefault(s os.Signal, _ io.Writer) {
 	}
 	os.Exit(255)
 }
+
+// replacesProcess: a Windows pipe server is one process, which an exit
+// would end with its session (see initfiles.go).
+const replacesProcess = false

@@ -248,3 +248,116 @@ func TestPlainCLINestedServe(t *testing.T) {
 		t.Fatalf("outer after nested: %d %v %q", code, err, o.String())
 	}
 }
+
+// TestPlainCLIInitFileChanges: plaincli reads $PLAINCLI_GREETING's file
+// as its package initialises (Program.InitFiles). A long pipe session
+// and a unix service, both started before the file changes, answer each
+// call as the plain build run at that moment does: the file rewritten,
+// removed (the initialisation exits 3 before main), and written again.
+// Once the file is removed, the unix service's workers die as they
+// initialise, and their master answers for them as the plain run ends.
+func TestPlainCLIInitFileChanges(t *testing.T) {
+	warm := testutil.BuildCommand(t, "./examples/plaincli", "plaincli")
+	plain := filepath.Join(t.TempDir(), "plaincli-plain")
+	build := exec.Command("go", "build", "-tags", "plain", "-o", plain, "./examples/plaincli")
+	build.Dir = testutil.ModuleRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the plain plaincli: %v\n%s", err, out)
+	}
+	greeting := filepath.Join(t.TempDir(), "greeting")
+	env := append(os.Environ(), "PLAINCLI_GREETING="+greeting, "CMDSRV_CLIENT=off")
+	plainRun := func(args ...string) outcome {
+		cmd := exec.Command(plain, args...)
+		cmd.Env = env
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		_ = cmd.Run()
+		return outcome{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	}
+	served := func(c *client.Client, args ...string) outcome {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var out, errb bytes.Buffer
+		code, err := c.RunCommand(ctx, args, &client.RunOptions{Stdout: &out, Stderr: &errb})
+		if err != nil {
+			t.Fatalf("%q: %v (stderr %q)", args, err, errb.String())
+		}
+		return outcome{stdout: out.String(), stderr: errb.String(), code: code}
+	}
+	steps := []struct {
+		name  string
+		apply func()
+		want  string // the plain run's stdout, checked first
+	}{
+		{"first", func() { os.WriteFile(greeting, []byte("howdy\n"), 0o644) }, "howdy a\n"},
+		{"rewritten", func() { os.WriteFile(greeting, []byte("hi there\n"), 0o644) }, "hi there a\n"},
+		{"removed", func() { os.Remove(greeting) }, ""},
+		{"written again", func() { os.WriteFile(greeting, []byte("back\n"), 0o644) }, "back a\n"},
+	}
+	check := func(t *testing.T, dial func() *client.Client) {
+		for _, st := range steps {
+			st.apply()
+			want := plainRun("hello", "a")
+			if want.stdout != st.want {
+				t.Fatalf("%s: the plain run gave %v", st.name, want)
+			}
+			// Twice: the call that finds the change, then the one
+			// served by the process that replaced it.
+			for i := 0; i < 2; i++ {
+				if got := served(dial(), "hello", "a"); got != want {
+					t.Fatalf("%s, call %d: served\n%v\nplain:\n%v", st.name, i+1, got, want)
+				}
+			}
+		}
+	}
+	t.Run("pipe", func(t *testing.T) {
+		os.WriteFile(greeting, []byte("howdy\n"), 0o644)
+		cmd := exec.Command(warm, "serve", "--cmdserver", "pipe")
+		cmd.Env = env
+		c, err := client.StartCommand(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		check(t, func() *client.Client { return c }) // one session throughout
+	})
+	t.Run("unix", func(t *testing.T) {
+		os.WriteFile(greeting, []byte("howdy\n"), 0o644)
+		addr := filepath.Join(testutil.ShortDir(t), "s")
+		cmd := exec.Command(warm, "serve", "--cmdserver", "unix", "--address", addr)
+		cmd.Env = env
+		var log bytes.Buffer
+		cmd.Stderr = &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("the unix service's log:\n%s", log.String())
+			}
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for _, err := os.Stat(addr); err != nil; _, err = os.Stat(addr) {
+			if time.Now().After(deadline) {
+				t.Fatal("the unix service did not listen")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		var conns []*client.Client
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		check(t, func() *client.Client {
+			c, err := client.Dial(context.Background(), addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			return c
+		})
+	})
+}

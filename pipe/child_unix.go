@@ -29,11 +29,16 @@ const (
 
 // The descriptors a Supervisor hands its child, after 0-2.
 const (
-	childCtlFD     = 3 // socket to the parent: a lent command's pipes
-	childPageFD    = 4 // the client page
-	childStdoutFD  = 5 // what start-up writes to fd 1, kept for the parent
-	childStderrFD  = 6 // and to fd 2
-	childFirstFree = 7
+	childCtlFD    = 3 // socket to the parent: a lent command's pipes
+	childPageFD   = 4 // the client page
+	childStdoutFD = 5 // what start-up writes to fd 1, kept for the parent
+	childStderrFD = 6 // and to fd 2
+	// The child starts with fds 1 and 2 on the two files above, so that
+	// what its packages' initialisation writes is kept too (and never
+	// reaches the protocol stream); TakeChild gives them back these.
+	childOutFD     = 7 // the client's stdout
+	childErrFD     = 8 // the server's stderr
+	childFirstFree = 9
 )
 
 // Child is what a supervised pipe server's child was handed by its
@@ -67,6 +72,12 @@ func TakeChild() (*Child, error) {
 	}
 	for fd := childCtlFD; fd < childFirstFree; fd++ {
 		unix.CloseOnExec(fd) // a command's children get none of them
+	}
+	for i, fd := range []int{childOutFD, childErrFD} {
+		if err := sysfd.Dup2(fd, i+1); err != nil {
+			return nil, fmt.Errorf("pipe child: descriptor %d: %w", i+1, err)
+		}
+		_ = unix.Close(fd)
 	}
 	c := &Child{resume: mark == childResume, pid: os.Getppid()}
 	var err error
@@ -136,8 +147,10 @@ func (c *Child) CaptureStartup() (release func(), err error) {
 			if len(b) > 0 {
 				_, _ = os.Stderr.Write(b)
 			}
-			// Kept once: a later death is not the start-up's.
+			// Kept once: a later death is not the start-up's. (The
+			// offset is shared with the next child's fds 1 and 2.)
 			_ = f.Truncate(0)
+			_, _ = f.Seek(0, io.SeekStart)
 		}
 	}, nil
 }

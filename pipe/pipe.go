@@ -53,8 +53,9 @@ type Server struct {
 	Child *Child
 
 	// resume: the hello is out (a Supervisor answering in a dead
-	// child's place).
-	resume bool
+	// child's place). oneCommand: Serve returns
+	// session.ErrCommandServed after one command (session.OneCommand).
+	resume, oneCommand bool
 }
 
 // abandonAfter bounds how long Serve waits, after closing an
@@ -89,6 +90,8 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		Logger:  s.Logger,
 		Stderr:  stderr,
 		Mode:    protocol.ModePipe,
+
+		OneCommand: s.oneCommand,
 	}
 	// A supervised child's sessions, nested ones too, name the
 	// supervisor, which forwards signals to the child.

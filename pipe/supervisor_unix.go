@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -41,10 +42,12 @@ import (
 // client page they share (internal/clientpage), takes the rest of an
 // answer to an input request the child waited for off the pipe, and
 // starts a new child that resumes the session without a hello. When the
-// child dies before it serves (its constructor exits or fails), the
-// Supervisor serves the session itself, answering every command with
-// what the start-up wrote and its exit status, as a plain run of the
-// program would end. Any other end of the child is the server's.
+// child dies before it serves (its package initialisation or its
+// constructor exits or fails), the Supervisor answers the next command
+// itself with what the start-up wrote and its exit status, as a plain run
+// of the program would end, and starts a new child for the command after
+// it, as a plain run would start again. Any other end of the child is
+// the server's.
 type Supervisor struct {
 	// Command returns the command of a new child: this program run again
 	// so that it serves with Server.Child from TakeChild. Its Path, Args,
@@ -101,7 +104,12 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 			if forwarded && signalled(ch.cmd.ProcessState) {
 				return status, nil // a signal ended the server as it started
 			}
-			return s.serveStartup(ctx, files, status, resume), nil
+			code, again := s.serveStartup(ctx, files, status, resume)
+			if !again {
+				return code, nil
+			}
+			resume = true // the hello is out
+			continue
 		case !dead.InCommand():
 			fdpass.Close(relay)
 			return status, nil
@@ -173,6 +181,7 @@ func (f *childFiles) reset() {
 	f.page.Reset()
 	for _, c := range f.capture {
 		_ = c.Truncate(0)
+		_, _ = c.Seek(0, io.SeekStart) // the offset the child's fds 1 and 2 share
 	}
 }
 
@@ -219,10 +228,13 @@ func (s *Supervisor) start(files *childFiles, resume bool) (*child, error) {
 		env = os.Environ()
 	}
 	cmd.Env = envlist.Set(env, childEnv, mark)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, s.Stdout, s.Stderr
+	// Its start-up, package initialisation first, writes to the capture
+	// files; TakeChild moves its fds 1 and 2 to the client's stdout and
+	// the server's stderr.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.Stdin, files.capture[0], files.capture[1]
 	// In TakeChild's order: childCtlFD, childPageFD, childStdoutFD,
-	// childStderrFD.
-	cmd.ExtraFiles = []*os.File{theirs, files.page.File(), files.capture[0], files.capture[1]}
+	// childStderrFD, childOutFD, childErrFD.
+	cmd.ExtraFiles = []*os.File{theirs, files.page.File(), files.capture[0], files.capture[1], s.Stdout, s.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		fc.Close()
@@ -307,14 +319,23 @@ func signalled(ps *os.ProcessState) bool {
 }
 
 // serveStartup serves the session in place of a child that died before
-// serving: every command gets what its start-up wrote and its status.
-func (s *Supervisor) serveStartup(ctx context.Context, files *childFiles, status int, resume bool) int {
+// serving: the next command gets what its start-up wrote and its status,
+// as a plain run that ends as it starts. Then (again) a new child is to
+// be tried for the command after it, as a plain run of it would start
+// again: the file its constructor or its packages' initialisation could
+// not use may have been mended. Otherwise the session is over, with
+// code.
+func (s *Supervisor) serveStartup(ctx context.Context, files *childFiles, status int, resume bool) (code int, again bool) {
 	h := &startupEnd{status: status}
 	h.stdout, _ = readAll(files.capture[0])
 	h.stderr, _ = readAll(files.capture[1])
-	s.logger().Info("child ended before serving; answering every command with its output and status", "status", status)
-	srv := &Server{Handler: h, Session: s.Session, Logger: s.Logger, Stderr: s.Stderr, Signals: s.Signals, resume: resume}
-	return session.ServeStatus(srv.Serve(ctx, s.Stdin, s.Stdout))
+	s.logger().Info("child ended before serving; answering the next command with its output and status", "status", status)
+	srv := &Server{Handler: h, Session: s.Session, Logger: s.Logger, Stderr: s.Stderr, Signals: s.Signals, resume: resume, oneCommand: true}
+	err := srv.Serve(ctx, s.Stdin, s.Stdout)
+	if errors.Is(err, session.ErrCommandServed) {
+		return 0, true
+	}
+	return session.ServeStatus(err), false
 }
 
 // startupEnd is the Handler of a session whose program ended as it

@@ -98,6 +98,7 @@ type action struct {
 	drain    bool          // actStop
 	idle     time.Duration // actEvict
 	err      error         // actAnswer
+	start    *startFailure // actAnswer: how the workers' start ended, if known
 	level    hclog.Level   // actLog
 	msg      string        // actLog
 	args     []any         // actLog
@@ -177,6 +178,15 @@ type pool struct {
 	// retryAt is the pending refill after them (zero: none).
 	failures int
 	retryAt  time.Time
+	// triedForClients: after failures reached maxEarlyFailures, one
+	// worker was started at once for the clients waiting, before they
+	// are answered with the reason (what broke the workers, a file their
+	// initialisation reads, may have been mended since).
+	triedForClients bool
+	// lastStart is how the last worker that died in its program's
+	// initialisation ended (nil since one got ready): waiting clients
+	// are answered with it as a plain run would have ended.
+	lastStart *startFailure
 	// refillAt is the pending refill after a worker took a client.
 	refillAt time.Time
 	// fdWaitAt is the pending retry after the master ran out of file
@@ -389,7 +399,7 @@ func (p *pool) pong(w *worker) { w.pingSent = time.Time{} }
 // ready: w accepts clients, for the first time or back from one.
 func (p *pool) ready(w *worker, now time.Time) {
 	if w.state == stateStarting {
-		p.failures = 0
+		p.failures, p.triedForClients, p.lastStart = 0, false, nil
 		if !w.startedAt.IsZero() {
 			took := now.Sub(w.startedAt)
 			if p.startTook == 0 {
@@ -848,10 +858,18 @@ func (p *pool) clientsWaiting(now time.Time) (acted bool) {
 		}
 	}
 	switch {
+	case p.failures >= maxEarlyFailures && p.starting() > 0:
+		return false // a try is on its way; the clients wait for it
+	case p.failures >= maxEarlyFailures && !p.triedForClients:
+		p.triedForClients = true
+		p.retryAt = time.Time{}
+		p.startWorkers(1, false)
+		return true
 	case p.failures >= maxEarlyFailures:
+		p.triedForClients = false
 		err := fmt.Errorf("worker processes keep exiting before they are ready (%d in a row): %s; see the server log", p.failures, p.stats.lastFailure)
 		p.log(hclog.Error, "no worker for waiting clients", "error", err)
-		p.do(action{kind: actAnswer, err: err})
+		p.do(action{kind: actAnswer, err: err, start: p.lastStart})
 		p.failures = maxEarlyFailures - 1 // the next client gets one more try
 		return true
 	case !p.fdWaitAt.IsZero(), !p.retryAt.IsZero():

@@ -232,8 +232,9 @@ func TestPolicyRecycle(t *testing.T) {
 
 // TestPolicyCrashLoopBackOff: workers that die before they are ready are
 // replaced after a doubling delay, not at once; after maxEarlyFailures in
-// a row a waiting client is told why, and a worker that gets ready ends
-// the back-off.
+// a row a waiting client gets one more worker started at once and, when
+// that one dies too, is told why; a worker that gets ready ends the
+// back-off.
 func TestPolicyCrashLoopBackOff(t *testing.T) {
 	f := beginFakePool(t, oneSpare())
 	ws := f.launch(f.take())
@@ -253,6 +254,12 @@ func TestPolicyCrashLoopBackOff(t *testing.T) {
 	require.Equal(t, int64(maxEarlyFailures), f.p.stats.crashed)
 	f.p.gone(ws[0], "exit status 3: broken", f.now)
 	require.Equal(t, 800*time.Millisecond, f.p.retryAt.Sub(f.now), "each retry lets one more try through: the delay stops doubling")
+	f.take()
+	require.True(t, f.p.clientsWaiting(f.now))
+	ws = f.launch(f.take())
+	require.Len(t, ws, 1, "one more try for the waiting client, at once")
+	require.False(t, f.p.clientsWaiting(f.now), "the client waits for that try")
+	f.p.gone(ws[0], "exit status 3: broken", f.now)
 	f.take()
 	require.True(t, f.p.clientsWaiting(f.now))
 	answers := only(f.take(), actAnswer)

@@ -2,6 +2,7 @@ package unixfork
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cmdsrv/cmdsrv/internal/clientpage"
 	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/internal/fdpass"
 	"github.com/cmdsrv/cmdsrv/internal/selfexe"
@@ -41,6 +44,13 @@ type proc struct {
 	exited   chan struct{}          // closed once Wait has returned
 	lastLine atomic.Pointer[string] // last line of its output
 	drained  chan struct{}          // closed once its output is read to the end
+	// spoke is set by its first message: one that dies before has died
+	// in its program's package initialisation (startFailure).
+	spoke atomic.Bool
+	// early is the start of its output (startOutputMax at most), for
+	// startFailure.
+	earlyMu sync.Mutex
+	early   []byte
 	// shells are the process groups of the shells the worker reported
 	// running: hung up by the master if the worker dies with them.
 	shells map[int]struct{}
@@ -152,7 +162,10 @@ func (s *Server) exec() (*proc, error) {
 	go func() {
 		defer s.wg.Done()
 		defer close(drained)
-		relayOutput(pr, log.Named("worker").With("pid", p.pid), func(line string) { p.lastLine.Store(&line) })
+		relayOutput(pr, log.Named("worker").With("pid", p.pid), func(line string) {
+			p.lastLine.Store(&line)
+			p.keepEarly(line)
+		})
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -194,6 +207,7 @@ func (s *Server) readControl(p *proc) {
 			}
 			break
 		}
+		p.spoke.Store(true)
 		switch {
 		case m.Type == msgAccepted && len(fds) == 2:
 			if held != nil {
@@ -294,10 +308,17 @@ func (s *Server) readControl(p *proc) {
 	explain := s.pool.needsExitReason(w)
 	s.mu.Unlock()
 	var reason string
+	var failure *startFailure
 	if explain {
 		reason = s.exitReason(p)
+		failure = p.startFailure()
 	}
-	s.event(func(pl *pool, now time.Time) { pl.gone(w, reason, now) })
+	s.event(func(pl *pool, now time.Time) {
+		if failure != nil {
+			pl.lastStart = failure
+		}
+		pl.gone(w, reason, now)
+	})
 }
 
 // hangUpLeftShells ends the shells a dead worker left running: a worker
@@ -396,4 +417,41 @@ func relayLine(log hclog.Logger, line []byte) {
 		}
 	}
 	log.Info("stderr", "line", string(line))
+}
+
+// startOutputMax bounds what the master keeps of a worker's first output.
+const startOutputMax = 64 << 10
+
+// keepEarly keeps line (trimmed, as relayOutput gives it) while the
+// worker's output is short.
+func (p *proc) keepEarly(line string) {
+	p.earlyMu.Lock()
+	defer p.earlyMu.Unlock()
+	if len(p.early)+len(line)+1 <= startOutputMax {
+		p.early = append(append(p.early, line...), '\n')
+	}
+}
+
+// startFailure is how a worker that died in its program's package
+// initialisation ended: what a plain run of the program would have
+// printed (its lines, stdout's and stderr's as one) and its status.
+type startFailure struct {
+	output []byte
+	status int
+}
+
+// startFailure describes p's end if it died before it sent any message
+// (exitReason has waited for its exit and output): nil otherwise.
+func (p *proc) startFailure() *startFailure {
+	if p.spoke.Load() {
+		return nil
+	}
+	select {
+	case <-p.exited:
+	default:
+		return nil
+	}
+	p.earlyMu.Lock()
+	defer p.earlyMu.Unlock()
+	return &startFailure{output: bytes.Clone(p.early), status: clientpage.DeathStatus(p.cmd.ProcessState)}
 }

@@ -379,7 +379,7 @@ func (s *Server) carryOut(acts []action, kick bool) {
 		case actLog:
 			log.Log(a.level, a.msg, a.args...)
 		case actAnswer:
-			answerBacklog(int(s.backlog.Fd()), a.err)
+			s.answerBacklog(a.err, a.start)
 		case actPing, actDrain, actEvict:
 			if p == nil {
 				continue
@@ -474,7 +474,7 @@ func (s *Server) watchBacklog() {
 		}
 		s.mu.Unlock()
 		if closing {
-			answerBacklog(fd, fmt.Errorf("server is shutting down: %w", ErrServerClosed))
+			s.answerBacklog(fmt.Errorf("server is shutting down: %w", ErrServerClosed), nil)
 			return
 		}
 		timeout := int(backlogPoll / time.Millisecond)
@@ -557,16 +557,52 @@ func (s *Server) sleepWhileReady(d time.Duration) {
 
 // answerBacklog accepts the clients queued on the listening socket fd
 // without serving them and tells each why on the 'e' channel.
-func answerBacklog(fd int, why error) {
+func (s *Server) answerBacklog(why error, start *startFailure) {
 	for {
-		nfd, err := sysfd.Accept(fd)
+		nfd, err := sysfd.Accept(int(s.backlog.Fd()))
 		if err != nil {
 			return // EAGAIN: nobody else is waiting
 		}
 		f := os.NewFile(uintptr(nfd), "client")
+		if start != nil && s.WorkerData == nil {
+			go s.answerAsStart(f, start)
+			continue
+		}
 		_ = session.NewFrameWriter(f).WriteFrame(session.ChannelError, []byte("abort: "+why.Error()+"\n"))
 		f.Close()
 	}
+}
+
+// startAnswerTimeout bounds a session answerAsStart serves.
+const startAnswerTimeout = 30 * time.Second
+
+// answerAsStart serves client a session of one command that ends as the
+// workers' start did, which is how a plain run of the program ends while
+// its package initialisation exits: their output on 'e', their status.
+// The client's next command, on a new connection, gets a new worker.
+// (chg's clients are not answered so: their validate, which this
+// session does not speak, sends them to a server of their own.)
+func (s *Server) answerAsStart(client *os.File, start *startFailure) {
+	defer client.Close()
+	_ = client.SetDeadline(time.Now().Add(startAnswerTimeout))
+	sess := &session.Session{
+		Handler:    startEnd{start},
+		Options:    s.Session,
+		Logger:     s.logger(),
+		Mode:       protocol.ModeUnix,
+		OneCommand: true,
+	}
+	if err := sess.Serve(context.Background(), client, client); err != nil && !errors.Is(err, session.ErrCommandServed) {
+		s.logger().Debug("answering a client as the workers' start ended", "error", err)
+	}
+}
+
+// startEnd is the Handler of answerAsStart's session.
+type startEnd struct{ *startFailure }
+
+func (e startEnd) ServeCommand(_ context.Context, req *protocol.Request) int {
+	_, _ = req.Stderr.Write(e.output)
+	return e.status
 }
 
 // ActiveClients returns the number of clients being served now.

@@ -78,6 +78,11 @@ type Session struct {
 	// Mode is what every request says of how it is served
 	// (protocol.Request.Mode).
 	Mode protocol.Mode
+	// OneCommand makes Serve return ErrCommandServed once a runcommand
+	// is answered, reading nothing after it: a pipe supervisor answers
+	// so for a child that could not start, and tries a new one for the
+	// next command.
+	OneCommand bool
 
 	br     *bufio.Reader
 	fw     *FrameWriter
@@ -145,8 +150,15 @@ func (s *Session) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if s.OneCommand && s.commandsDone.Load() > 0 {
+			return ErrCommandServed
+		}
 	}
 }
+
+// ErrCommandServed is Serve's error when OneCommand ended the session
+// after its command.
+var ErrCommandServed = errors.New("one command served")
 
 // Greet prepares the session on r and w and sends the hello; Serve, given
 // the same r and w, then goes on with the requests. A server that wants
