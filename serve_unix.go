@@ -61,6 +61,9 @@ func (p *Program) socketService(ctx context.Context, st serviceStart) error {
 		Session:  st.opts,
 		Logger:   st.log,
 		Args0:    os.Args[0],
+		// A change of an init file hands the master over to a new start
+		// of the binary, whose workers read it.
+		WatchFiles: p.InitFiles,
 		Ready: func() {
 			addr := st.o.address
 			if st.listener != nil { // socket activation: no --address

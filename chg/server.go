@@ -135,6 +135,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		Args0:      s.Args0,
 		Ready:      s.Ready,
 	}
+	if s.Options != nil {
+		// Watched too: the hand-over happens in the background, and the
+		// call after it is warm (validate still checks each call).
+		fork.WatchFiles = s.Options.MtimePaths
+	}
 	s.mu.Lock()
 	closing := s.closing
 	if !closing {

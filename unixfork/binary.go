@@ -23,7 +23,9 @@ import (
 // handover): the same pid and socket, the clients that connect meanwhile
 // waiting in the backlog for the new image's first worker. The old
 // workers read the end of their control socket: idle ones exit, busy
-// ones finish their client first.
+// ones finish their client first. Server.WatchFiles (files the program
+// read as it started) are watched with the binary and handed over on
+// alike: a new start reads them again.
 //
 // A chg worker whose validate finds the binary changed asks for the
 // hand-over itself (RequestHandOver) and tells its client to reconnect
@@ -55,6 +57,11 @@ func (s *Server) watchBinary() {
 	}
 	set := &fresh.Set{}
 	set.Add("", fresh.Dep{Kind: fresh.File, Name: exe})
+	for _, f := range s.WatchFiles {
+		if f != "" {
+			set.Add("", fresh.Dep{Kind: fresh.File, Name: f})
+		}
+	}
 	s.mu.Lock()
 	s.binary.exe, s.binary.set = exe, set
 	s.mu.Unlock()
@@ -104,7 +111,7 @@ func (s *Server) HandOver(ctx context.Context, reason string) error {
 		s.mu.Unlock()
 	}()
 	log := s.logger()
-	log.Info("handing over to the new binary", "reason", reason, "binary", exe)
+	log.Info("handing over to a new start of the binary", "reason", reason, "binary", exe)
 	start := time.Now()
 	if err := handover.Probe(ctx, exe); err != nil {
 		return err

@@ -55,6 +55,12 @@ type Server struct {
 	Args0 string
 	// Ready, if set, is called once the socket accepts connections.
 	Ready func()
+	// WatchFiles are files besides the binary that the master watches
+	// and hands over on (HandOver): what the program read as it started
+	// and cannot read again (Program.InitFiles, chg's MtimePaths), so
+	// that a new start of it has read them by the next call. Empty names
+	// are ignored.
+	WatchFiles []string
 
 	mu sync.Mutex // guards the fields below and the pool's state
 	// kick is a wake-up for the backlog watcher, nothing more: after
