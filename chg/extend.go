@@ -3,7 +3,6 @@
 package chg
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -157,29 +156,11 @@ func (c *conn) setprocname(ctx context.Context, s *session.Session) error {
 // on them so that they can be fuzzed in-process: every malformed block is
 // an error, and nothing is changed before the whole block is checked.
 
-// parseChdir decodes a chdir block: the directory, "" for none (an empty
-// block changes nothing).
-func parseChdir(b []byte) (string, error) {
-	if bytes.IndexByte(b, 0) >= 0 {
-		return "", errors.New("invalid directory in chdir request: it contains a NUL byte")
-	}
-	return string(b), nil
-}
-
-// parseSetenv decodes a setenv block: NUL-separated NAME=VALUE entries,
-// none of them without a name.
-func parseSetenv(b []byte) ([]string, error) {
-	var env []string
-	if len(b) > 0 {
-		env = strings.Split(string(b), "\x00")
-	}
-	for _, e := range env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return nil, fmt.Errorf("unexpected value in setenv request: %q is not NAME=VALUE", e)
-		}
-	}
-	return env, nil
-}
+// The blocks of chdir and setenv, decoded as a unix service decodes them.
+var (
+	parseChdir  = session.ParseChdir
+	parseSetenv = session.ParseSetenv
+)
 
 // parseUmask2 decodes a setumask2 block: exactly 4 bytes, big-endian.
 func parseUmask2(b []byte) (int, error) {

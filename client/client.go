@@ -78,6 +78,13 @@ type RunOptions struct {
 	Line func(size int) ([]byte, error)
 	// Message receives decoded 'm' messages.
 	Message func(msg map[string]string)
+	// Dir and Env, if set, are the command's working directory (an
+	// absolute path) and its whole environment, sent before it with the
+	// chdir and setenv requests of a server that offers them (a unix
+	// service); the session keeps them for its later commands. A pipe
+	// server's are those it was started with: RunCommand fails there.
+	Dir string
+	Env []string
 }
 
 // New reads the hello from r and returns a Client that sends on w.
@@ -167,6 +174,9 @@ func (c *Client) RunCommand(ctx context.Context, args []string, opts *RunOptions
 	}
 	stop := c.watch(ctx)
 	defer stop()
+	if err := c.sendClientState(opts); err != nil {
+		return 0, err
+	}
 	if err := c.send("runcommand", []byte(strings.Join(args, "\x00")), true); err != nil {
 		return 0, err
 	}
@@ -181,6 +191,29 @@ func (c *Client) RunCommand(ctx context.Context, args []string, opts *RunOptions
 		return 0, fmt.Errorf("runcommand: result of %d bytes, want 4", len(res))
 	}
 	return int(int32(binary.BigEndian.Uint32(res))), nil
+}
+
+// sendClientState sends opts' Dir and Env, which have no answer.
+func (c *Client) sendClientState(opts *RunOptions) error {
+	for _, req := range []struct {
+		name, what string
+		set        bool
+		block      string
+	}{
+		{"chdir", "directory", opts.Dir != "", opts.Dir},
+		{"setenv", "environment", opts.Env != nil, strings.Join(opts.Env, "\x00")},
+	} {
+		if !req.set {
+			continue
+		}
+		if !slices.Contains(c.Hello.Capabilities, req.name) {
+			return fmt.Errorf("runcommand: the server does not take a command's %s (no %s capability)", req.what, req.name)
+		}
+		if err := c.send(req.name, []byte(req.block), true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // watch interrupts the running request when ctx is cancelled.

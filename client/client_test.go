@@ -160,3 +160,18 @@ func hgEnv(t *testing.T) []string {
 	home := t.TempDir()
 	return append(os.Environ(), "HOME="+home, "HGRCPATH=", "HGPLAIN=1", "LANG=C")
 }
+
+// TestDirAndEnvNeedTheServersRequests: a pipe server takes no command
+// directory or environment (it has those it was started with): asking
+// for them is an error before anything is sent, and the session goes on.
+func TestDirAndEnvNeedTheServersRequests(t *testing.T) {
+	c := testutil.StartPipe(t)
+	require.False(t, c.Hello.Has("chdir"))
+	_, err := c.RunCommand(context.Background(), []string{"pwd"}, &client.RunOptions{Dir: t.TempDir()})
+	require.ErrorContains(t, err, "does not take a command's directory")
+	_, err = c.RunCommand(context.Background(), []string{"pwd"}, &client.RunOptions{Env: []string{"A=b"}})
+	require.ErrorContains(t, err, "does not take a command's environment")
+	code, out, _ := testutil.Run(t, c, "echo", "still", "here")
+	require.Equal(t, 0, code)
+	require.Equal(t, "still here\n", out)
+}

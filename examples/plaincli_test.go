@@ -172,14 +172,20 @@ func (r *sameRunner) runGoClient(ts *testscript.TestScript, mode, stdin string, 
 	defer c.Close()
 	in := strings.NewReader(stdin)
 	var out, errb bytes.Buffer
-	code, err := c.RunCommand(ctx, cli, &client.RunOptions{
+	opts := &client.RunOptions{
 		Stdout: &out, Stderr: &errb,
 		Input: func(size int) ([]byte, error) {
 			b := make([]byte, size)
 			n, _ := in.Read(b)
 			return b[:n], nil
 		},
-	})
+	}
+	if mode == "unix" {
+		// The unix service takes the client's directory and
+		// environment for the command (chdir, setenv).
+		opts.Dir, opts.Env = ts.MkAbs("."), env
+	}
+	code, err := c.RunCommand(ctx, cli, opts)
 	if err != nil {
 		fmt.Fprintf(&errb, "client: %v\n", err)
 		code = -1

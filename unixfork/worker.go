@@ -738,6 +738,9 @@ func (rw *runningWorker) serveClient(ctx context.Context, conn *net.UnixConn) (s
 		sess.Commands = make(map[string]session.CommandFunc)
 	}
 	sess.Commands[StatusCommand] = rw.status
+	// The client may give its commands its directory and environment
+	// (chg's extension replaces these with its own).
+	session.AddClientState(sess)
 	if rw.extend != nil {
 		rw.extend(sess, conn)
 	}

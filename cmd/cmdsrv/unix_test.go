@@ -224,3 +224,44 @@ func TestUnixStatus(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, "cmdsrv: no server at "+s.addr+"-none\n", string(out))
 }
+
+// TestUnixCommandDirAndEnv: a unix service's client gives its commands
+// its directory and environment (chdir and setenv, the Go client's
+// RunOptions.Dir and Env), kept by the session for its later commands; a
+// relative or missing directory ends the session with a clear error.
+func TestUnixCommandDirAndEnv(t *testing.T) {
+	s := startUnix(t, filepath.Join(testutil.ShortDir(t), "s"))
+	c, err := client.Dial(context.Background(), s.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, c.Hello.Has("chdir") && c.Hello.Has("setenv"), "capabilities %v", c.Hello.Capabilities)
+	dir := t.TempDir()
+	run := func(opts *client.RunOptions, args ...string) (int, string) {
+		var out strings.Builder
+		if opts == nil {
+			opts = &client.RunOptions{}
+		}
+		opts.Stdout = &out
+		code, err := c.RunCommand(context.Background(), args, opts)
+		require.NoError(t, err)
+		return code, out.String()
+	}
+	code, out := run(&client.RunOptions{Dir: dir, Env: []string{"CALLER_VALUE=from the client"}}, "pwd")
+	require.Equal(t, 0, code)
+	require.Equal(t, dir+"\n", out)
+	code, out = run(nil, "env", "CALLER_VALUE")
+	require.Equal(t, 0, code)
+	require.Equal(t, "from the client\n", out, "the session keeps them")
+	code, out = run(nil, "pwd")
+	require.Equal(t, dir+"\n", out)
+
+	for _, bad := range []string{"relative/dir", filepath.Join(dir, "missing")} {
+		c, err := client.Dial(context.Background(), s.addr)
+		require.NoError(t, err)
+		var errs strings.Builder
+		_, err = c.RunCommand(context.Background(), []string{"pwd"}, &client.RunOptions{Dir: bad, Stderr: &errs})
+		c.Close()
+		require.Error(t, err, bad)
+		require.Contains(t, errs.String(), "abort: chdir:", bad)
+	}
+}
