@@ -25,6 +25,9 @@ import (
 const (
 	childEnv    = "CMDSRV_PIPE_CHILD"
 	childResume = "resume"
+	// childSpare: a child that resumes the session once its parent
+	// writes a byte on its socket (the one serving it has died).
+	childSpare = "spare"
 )
 
 // The descriptors a Supervisor hands its child, after 0-2.
@@ -46,6 +49,7 @@ const (
 // the files that keep what its start-up writes. Set it as Server.Child.
 type Child struct {
 	resume  bool
+	spare   bool
 	ctl     *net.UnixConn
 	page    *clientpage.Page
 	capture [2]*os.File
@@ -79,7 +83,7 @@ func TakeChild() (*Child, error) {
 		}
 		_ = unix.Close(fd)
 	}
-	c := &Child{resume: mark == childResume, pid: os.Getppid()}
+	c := &Child{resume: mark == childResume || mark == childSpare, spare: mark == childSpare, pid: os.Getppid()}
 	var err error
 	if c.pgid, err = unix.Getpgid(c.pid); err != nil {
 		c.pgid = unix.Getpgrp()
@@ -177,6 +181,13 @@ func (c *Child) begin(sess *session.Session, in io.Reader, out io.Writer) (io.Re
 	f, ok := out.(*os.File)
 	if !ok {
 		return nil, nil, fmt.Errorf("pipe child: output is not a file")
+	}
+	if c.spare {
+		// Warm, and touching neither stream until told to take over.
+		var b [1]byte
+		if _, err := io.ReadFull(c.ctl, b[:]); err != nil {
+			return nil, nil, fmt.Errorf("pipe child: waiting to take over: %w", err)
+		}
 	}
 	rc, err := frameConn(f)
 	if err != nil {

@@ -79,13 +79,32 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 	if err != nil {
 		return 255, err
 	}
-	defer files.close()
+	// sp is the spare child, kept from the session's first exit during
+	// a command on (a CLI that exits once will again): started and warm,
+	// it waits to resume the session when the child serving it dies, so
+	// that the command after an exit is warm too.
+	sp := &spare{}
+	defer func() {
+		sp.stop()
+		files.close()
+	}()
 	resume := false
 	for {
-		files.reset()
-		ch, err := s.start(files, resume)
-		if err != nil {
-			return 255, err
+		ch, err := sp.take(resume)
+		if ch != nil {
+			files, sp.files = sp.files, files
+			s.logger().Info("the spare child resumes the session", "pid", ch.cmd.Process.Pid)
+		} else {
+			if err != nil {
+				s.logger().Debug("the spare child cannot take over; starting another", "error", err)
+			}
+			files.reset()
+			if ch, err = s.start(files, resume, false); err != nil {
+				return 255, err
+			}
+		}
+		if sp.wanted {
+			sp.refill(s)
 		}
 		forwarded := s.watch(ctx, ch)
 		// The child wrote without blocking (frameConn) on the file
@@ -130,9 +149,79 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 			s.logger().Debug("answering in a dead child's place", "pid", ch.cmd.Process.Pid, "error", err)
 			return status, nil
 		}
-		s.logger().Info("child ended during a command; answered with its status, starting another", "pid", ch.cmd.Process.Pid, "status", status)
+		s.logger().Info("child ended during a command; answered with its status", "pid", ch.cmd.Process.Pid, "status", status)
 		resume = true
+		sp.wanted = true
 	}
+}
+
+// spare is the Supervisor's spare child and its files, which the child
+// serving the session and the spare swap at each take-over.
+type spare struct {
+	wanted bool // keep one from now on
+	ch     *child
+	files  *childFiles
+}
+
+// refill starts a spare child if there is none.
+func (sp *spare) refill(s *Supervisor) {
+	if sp.ch != nil {
+		return
+	}
+	if sp.files == nil {
+		files, err := newChildFiles()
+		if err != nil {
+			s.logger().Debug("no spare child", "error", err)
+			return
+		}
+		sp.files = files
+	}
+	sp.files.reset()
+	ch, err := s.start(sp.files, true, true)
+	if err != nil {
+		s.logger().Debug("no spare child", "error", err)
+		return
+	}
+	sp.ch = ch
+}
+
+// take hands over the spare child, told to resume the session, when
+// the hello is out (resume) and it is still there; nil otherwise (an
+// error says why it could not).
+func (sp *spare) take(resume bool) (*child, error) {
+	ch := sp.ch
+	if ch == nil || !resume {
+		return nil, nil
+	}
+	sp.ch = nil
+	select {
+	case <-ch.exited:
+		return nil, fmt.Errorf("the spare child (pid %d) has exited: %s", ch.cmd.Process.Pid, ch.cmd.ProcessState)
+	default:
+	}
+	if _, err := ch.ctl.Write([]byte{1}); err != nil {
+		ch.kill()
+		return nil, fmt.Errorf("waking the spare child: %w", err)
+	}
+	return ch, nil
+}
+
+// stop ends the spare child, if any, and closes its files.
+func (sp *spare) stop() {
+	if sp.ch != nil {
+		sp.ch.kill()
+		sp.ch = nil
+	}
+	if sp.files != nil {
+		sp.files.close()
+	}
+}
+
+// kill ends a child that serves no one, and reaps it.
+func (ch *child) kill() {
+	_ = unix.Kill(-ch.cmd.Process.Pid, unix.SIGKILL) // its process group
+	<-ch.exited
+	fdpass.Close(ch.relays())
 }
 
 func (s *Supervisor) defaults() {
@@ -205,8 +294,9 @@ type child struct {
 	relay   []int      // the last lent command's fd 1 and 2 pipes
 }
 
-// start starts a child, which resumes the session when resume is set.
-func (s *Supervisor) start(files *childFiles, resume bool) (*child, error) {
+// start starts a child, which resumes the session when resume is set;
+// a spare one waits to be told to (spare.take) first.
+func (s *Supervisor) start(files *childFiles, resume, spare bool) (*child, error) {
 	fds, err := sysfd.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pipe supervisor: creating socketpair: %w", err)
@@ -219,7 +309,10 @@ func (s *Supervisor) start(files *childFiles, resume bool) (*child, error) {
 		return nil, fmt.Errorf("pipe supervisor: opening socketpair: %w", err)
 	}
 	mark := "1"
-	if resume {
+	switch {
+	case spare:
+		mark = childSpare
+	case resume:
 		mark = childResume
 	}
 	cmd := s.Command()

@@ -20,7 +20,7 @@ import (
 // read by the survivor once the process is reaped.
 type Dead struct {
 	page int
-	head [pageFrame]byte
+	head [pageFrame + 1]byte // the fields and the frame's channel
 }
 
 // ReadDead reads the page of a dead process from its descriptor.
@@ -35,8 +35,27 @@ func ReadDead(page int) (*Dead, error) {
 func (d *Dead) u32(off int) uint32 { return binary.NativeEndian.Uint32(d.head[off:]) }
 
 // InCommand reports whether the process died during a command: its
-// client is owed a result.
-func (d *Dead) InCommand() bool { return d.u32(pageInCommand) != 0 }
+// client is owed a result. A process that died as its 'r' frame went
+// out, before it could mark the command over, owes nothing.
+func (d *Dead) InCommand() bool {
+	if d.u32(pageInCommand) == 0 {
+		return false
+	}
+	total, sent := d.frameSent()
+	return !(total > 0 && sent == total && d.u32(pageCopied) != 0 && d.head[pageFrame] == wire.ChannelResult)
+}
+
+// frameSent returns the length of the frame being written at the death
+// and how much of it counts as sent: all of a small frame whose one
+// write(2) the death may have cut (it went out whole or not at all; the
+// write takes microseconds, the stretch before it nanoseconds).
+func (d *Dead) frameSent() (total, sent uint32) {
+	total, sent = d.u32(pageTotal), d.u32(pageSent)
+	if d.u32(pageWriting) != 0 && sent == 0 && total <= atomicFrame {
+		sent = total
+	}
+	return total, sent
+}
 
 // Ready reports whether the process got as far as serving (SetReady).
 func (d *Dead) Ready() bool { return d.u32(pageReady) != 0 }
@@ -53,14 +72,10 @@ var ErrTorn = errors.New("died while writing to its client")
 // piece of one). ErrTorn, before anything is written: no result can be
 // given.
 func (d *Dead) Answer(relay []int, status int, write func([]byte) error) error {
-	total, sent := d.u32(pageTotal), d.u32(pageSent)
-	if d.u32(pageWriting) != 0 && sent == 0 && total <= atomicFrame {
-		// Died in (or just before) the one write(2) of a small frame,
-		// which went out whole or not at all: the stream is at a frame
-		// boundary either way. The write takes microseconds, the
-		// stretch before it nanoseconds: count it as sent.
-		sent = total
-	} else if d.u32(pageWriting) != 0 || (total > sent && d.u32(pageCopied) == 0) {
+	total, sent := d.frameSent()
+	if sent != total && (d.u32(pageWriting) != 0 || d.u32(pageCopied) == 0) {
+		// Cut inside a larger frame's write, or one the page does not
+		// hold: where the stream stands is unknown.
 		return ErrTorn
 	}
 	// The relay's chunk, if it was not (all) sent: unless it is the

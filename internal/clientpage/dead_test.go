@@ -94,3 +94,42 @@ func TestAnswerRelayChunk(t *testing.T) {
 		})
 	}
 }
+
+// TestInCommandAfterTheResult: a process that died as its command's 'r'
+// frame went out, before it marked the command over, owes its client
+// nothing (a second 'r' would be read as the next command's); one that
+// died with another frame out, or the 'r' frame partly sent, still
+// owes the result.
+func TestInCommandAfterTheResult(t *testing.T) {
+	result := append(wire.AppendHeader(nil, wire.ChannelResult, 4), 0, 0, 0, 0)
+	output := append(wire.AppendHeader(nil, wire.ChannelOutput, 4), 'a', 'b', 'c', '\n')
+	for _, tc := range []struct {
+		name    string
+		frame   []byte
+		sent    int
+		writing bool
+		owed    bool
+	}{
+		{"r sent", result, len(result), false, false},
+		{"r in its write", result, 0, true, false},
+		{"r partly sent", result, 3, false, true},
+		{"o sent", output, len(output), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pg, err := New()
+			require.NoError(t, err)
+			t.Cleanup(func() { pg.File().Close() })
+			pg.StartCommand()
+			copy(pg.mem[pageFrame:], tc.frame)
+			pg.set(pageCopied, 1)
+			pg.set(pageTotal, uint32(len(tc.frame)))
+			pg.set(pageSent, uint32(tc.sent))
+			if tc.writing {
+				pg.set(pageWriting, 1)
+			}
+			dead, err := ReadDead(int(pg.File().Fd()))
+			require.NoError(t, err)
+			require.Equal(t, tc.owed, dead.InCommand())
+		})
+	}
+}

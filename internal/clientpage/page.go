@@ -241,10 +241,13 @@ func (pg *Page) Write(rc syscall.RawConn, p []byte) (int, error) {
 			bytes.Equal(p[5:], pg.mem[pageRelay:pageRelay+int(rl)]) {
 			pg.set(pageRelayLen, 0)
 		}
-		pg.set(pageTotal, 0)
 		if len(p) > 0 && p[0] == wire.ChannelResult {
-			pg.set(pageInCommand, 0) // the command's answer is out
+			// The command's answer is out. Before the frame is: a
+			// death in between shows the whole 'r' frame sent
+			// (Dead.InCommand).
+			pg.set(pageInCommand, 0)
 		}
+		pg.set(pageTotal, 0)
 	}
 	if err != nil {
 		return sent, &net.OpError{Op: "write", Net: "unix", Err: err}
