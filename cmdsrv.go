@@ -350,6 +350,13 @@ func (p *Program) servePipe(o serverArgs, cfg *protocol.Config) int {
 	if err != nil {
 		return p.abort("%v", err)
 	}
+	if pr, ok := h.(protocol.Preparer); ok && child.Spare() {
+		// A spare child has time before its command (still captured:
+		// nothing of it belongs on the protocol stream).
+		if err := pr.Prepare(context.Background()); err != nil {
+			log.Warn("preparing the spare child's Handler failed; serving it unprepared", "error", err)
+		}
+	}
 	release()
 	in, out, err := pipe.ProtectStdio()
 	if err != nil {

@@ -19,6 +19,9 @@ func IsChild() bool { return false }
 // TakeChild returns nil, nil here.
 func TakeChild() (*Child, error) { return nil, nil }
 
+// Spare is false here.
+func (c *Child) Spare() bool { return false }
+
 // CaptureStartup captures nothing here.
 func (c *Child) CaptureStartup() (release func(), err error) { return func() {}, nil }
 

@@ -109,6 +109,11 @@ func TakeChild() (*Child, error) {
 	return c, nil
 }
 
+// Spare reports whether this child is a spare, which waits for the child
+// serving the session to die before it takes over: a Handler's Prepare
+// can run before then (nil: false).
+func (c *Child) Spare() bool { return c != nil && c.spare }
+
 // taken is the Child this process took, if any: sessions nested in its
 // commands name the supervisor in their hello too (helloIDs).
 var taken atomic.Pointer[Child]

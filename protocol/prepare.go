@@ -11,9 +11,11 @@ import "context"
 // flags at their defaults, say) can be built there rather than while the
 // user waits.
 //
-// Prepare is called only there: a direct run, a pipe server, a worker's
-// later clients and a Handler rebuilt because a dependency changed get
-// no call, so ServeCommand must do what Prepare did not. An error is
+// Prepare is called only there, and in a pipe server's spare child (kept,
+// from a session's first exit on, to take over when the child serving it
+// exits): a direct run, a pipe server's other children, a worker's later
+// clients and a Handler rebuilt because a dependency changed get no
+// call, so ServeCommand must do what Prepare did not. An error is
 // logged and the worker serves its client all the same (ServeCommand then
 // finds itself unprepared).
 type Preparer interface {

@@ -4,7 +4,7 @@
 // a plain CLI made warm with cmdsrv.PlainMain does. Its Prepare builds
 // the per-client state (a few milliseconds) before a client arrives.
 //
-// Commands: echo ARGS...
+// Commands: echo ARGS..., exit CODE (os.Exit, as plain CLIs end).
 package main
 
 import (
@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,8 +62,12 @@ func (h *handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
 	if !h.prepared {
 		_ = h.Prepare(ctx)
 	}
+	if len(req.Args) == 2 && req.Args[0] == "exit" {
+		code, _ := strconv.Atoi(req.Args[1])
+		os.Exit(code)
+	}
 	if len(req.Args) == 0 || req.Args[0] != "echo" {
-		fmt.Fprintln(req.Stderr, "usage: oneshot echo ARGS...")
+		fmt.Fprintln(req.Stderr, "usage: oneshot echo ARGS... | exit CODE")
 		return 2
 	}
 	fmt.Fprintln(req.Stdout, strings.Join(req.Args[1:], " "))
