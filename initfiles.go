@@ -24,8 +24,15 @@ type initFiles struct {
 }
 
 // newInitFiles fingerprints paths as Main starts, just after the
-// initialisation that read them; nil when there are none.
+// initialisation that read them; nil when there are none. The process
+// that started this one stamped them before the exec (fresh.StampsEnv):
+// one changed since has changed under the initialisation, which may have
+// read either version, so the state is stale from the start.
 func newInitFiles(paths []string) *initFiles {
+	stamps, stamped := os.LookupEnv(fresh.StampsEnv)
+	if stamped {
+		_ = os.Unsetenv(fresh.StampsEnv) // not for the commands
+	}
 	f := &initFiles{}
 	for _, p := range paths {
 		if p != "" {
@@ -34,6 +41,9 @@ func newInitFiles(paths []string) *initFiles {
 	}
 	if f.set.Len() == 0 {
 		return nil
+	}
+	if _, changed := fresh.StampsChanged(stamps); stamped && changed {
+		f.stale.Store(true)
 	}
 	return f
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/cmdsrv/cmdsrv/internal/envlist"
+	"github.com/cmdsrv/cmdsrv/internal/fresh"
 	"github.com/cmdsrv/cmdsrv/internal/selfexe"
 	"github.com/cmdsrv/cmdsrv/pipe"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -40,7 +42,12 @@ func (p *Program) supervisePipe(opts protocol.SessionOptions, log hclog.Logger) 
 			if err != nil {
 				exe = args[0]
 			}
-			return &exec.Cmd{Path: exe, Args: args}
+			cmd := &exec.Cmd{Path: exe, Args: args}
+			if len(p.InitFiles) > 0 {
+				// Stamped before its initialisation reads them.
+				cmd.Env = envlist.Set(os.Environ(), fresh.StampsEnv, fresh.Stamps(p.InitFiles))
+			}
+			return cmd
 		},
 		Session: opts,
 		Logger:  log,

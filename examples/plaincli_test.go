@@ -41,12 +41,7 @@ const hglibPython = "/usr/bin/python3"
 func TestPlainCLIScripts(t *testing.T) {
 	warm := testutil.BuildCommand(t, "./examples/plaincli", "plaincli")
 	thin := testutil.BuildCommand(t, "./cmd/cmdsrv-chg", "cmdsrv-chg")
-	plain := filepath.Join(t.TempDir(), "plaincli-plain")
-	build := exec.Command("go", "build", "-tags", "plain", "-o", plain, "./examples/plaincli")
-	build.Dir = testutil.ModuleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the plain plaincli: %v\n%s", err, out)
-	}
+	plain := buildPlainCLI(t)
 	hglibScript, err := filepath.Abs("testdata/plaincli/hglib_run.py")
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +66,17 @@ func TestPlainCLIScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// buildPlainCLI builds plaincli as it was before cmdsrv (-tags plain).
+func buildPlainCLI(t *testing.T) string {
+	plain := filepath.Join(t.TempDir(), "plaincli-plain")
+	build := exec.Command("go", "build", "-tags", "plain", "-o", plain, "./examples/plaincli")
+	build.Dir = testutil.ModuleRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the plain plaincli: %v\n%s", err, out)
+	}
+	return plain
 }
 
 type sameRunner struct {
@@ -264,12 +270,7 @@ func TestPlainCLINestedServe(t *testing.T) {
 // initialise, and their master answers for them as the plain run ends.
 func TestPlainCLIInitFileChanges(t *testing.T) {
 	warm := testutil.BuildCommand(t, "./examples/plaincli", "plaincli")
-	plain := filepath.Join(t.TempDir(), "plaincli-plain")
-	build := exec.Command("go", "build", "-tags", "plain", "-o", plain, "./examples/plaincli")
-	build.Dir = testutil.ModuleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the plain plaincli: %v\n%s", err, out)
-	}
+	plain := buildPlainCLI(t)
 	greeting := filepath.Join(t.TempDir(), "greeting")
 	env := append(os.Environ(), "PLAINCLI_GREETING="+greeting, "CMDSRV_CLIENT=off")
 	plainRun := func(args ...string) outcome {

@@ -90,6 +90,10 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 	}()
 	resume := false
 	for {
+		// current: the child starts with the command it may fail to
+		// start for waiting (or at the session's start): a start-up
+		// failure is then that command's, as a plain run's would be.
+		current := false
 		ch, err := sp.take(resume)
 		if ch != nil {
 			files, sp.files = sp.files, files
@@ -99,6 +103,7 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 				s.logger().Debug("the spare child cannot take over; starting another", "error", err)
 			}
 			files.reset()
+			current = !resume || s.requestWaiting()
 			if ch, err = s.start(files, resume, false); err != nil {
 				return 255, err
 			}
@@ -122,6 +127,16 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 			fdpass.Close(relay)
 			if forwarded && signalled(ch.cmd.ProcessState) {
 				return status, nil // a signal ended the server as it started
+			}
+			if !current {
+				// It started before the command it would answer: what
+				// its start-up read may have been mended since. A new
+				// child starts for the command once it is there.
+				s.logger().Info("child ended before serving; starting another for the next command", "status", status)
+				if code, ok := s.waitRequest(ctx); !ok {
+					return code, nil
+				}
+				continue
 			}
 			code, again := s.serveStartup(ctx, files, status, resume)
 			if !again {
@@ -152,6 +167,45 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 		s.logger().Info("child ended during a command; answered with its status", "pid", ch.cmd.Process.Pid, "status", status)
 		resume = true
 		sp.wanted = true
+	}
+}
+
+// requestWaiting reports whether the client's next request has arrived.
+func (s *Supervisor) requestWaiting() bool {
+	fds := []unix.PollFd{{Fd: int32(s.Stdin.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
+}
+
+// waitRequest waits, with no child, for the client's next request. It
+// reports false, with the server's status, when the session ends first:
+// the client closed its end (0), or a signal or ctx ended the server (255,
+// said on stderr as a child says it).
+func (s *Supervisor) waitRequest(ctx context.Context) (int, bool) {
+	fds := []unix.PollFd{{Fd: int32(s.Stdin.Fd()), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 100)
+		switch {
+		case err != nil && !errors.Is(err, unix.EINTR):
+			return 255, false
+		case n > 0 && fds[0].Revents&unix.POLLIN != 0:
+			return 0, true
+		case n > 0:
+			return 0, false // hung up with nothing to read
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(s.Stderr, "killed!")
+			return 255, false
+		case sig := <-s.Signals:
+			word := "killed!"
+			if sig == os.Interrupt {
+				word = "interrupted!"
+			}
+			fmt.Fprintln(s.Stderr, word)
+			return 255, false
+		default:
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/cmdsrv/cmdsrv/internal/clientpage"
 	"github.com/cmdsrv/cmdsrv/internal/envlist"
 	"github.com/cmdsrv/cmdsrv/internal/fdpass"
+	"github.com/cmdsrv/cmdsrv/internal/fresh"
 	"github.com/cmdsrv/cmdsrv/internal/selfexe"
 	"github.com/cmdsrv/cmdsrv/internal/wire"
 	"github.com/cmdsrv/cmdsrv/protocol"
@@ -136,10 +137,15 @@ func (s *Server) exec() (*proc, error) {
 		pw.Close()
 		return nil, err
 	}
+	env := envlist.Set(os.Environ(), workerEnv, "1")
+	if len(s.WatchFiles) > 0 {
+		// Stamped before its initialisation reads them (fresh.StampsEnv).
+		env = envlist.Set(env, fresh.StampsEnv, fresh.Stamps(s.WatchFiles))
+	}
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       []string{args0},
-		Env:        envlist.Set(os.Environ(), workerEnv, "1"),
+		Env:        env,
 		Stdout:     pw,
 		Stderr:     pw,
 		ExtraFiles: []*os.File{theirs, s.backlog},
