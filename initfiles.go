@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -21,6 +22,10 @@ import (
 type initFiles struct {
 	set   fresh.Set
 	stale atomic.Bool // sticky: the process's state stays old
+	// mu guards why, the change found, and logged, whether it was said.
+	mu     sync.Mutex
+	why    string
+	logged bool
 }
 
 // newInitFiles fingerprints paths as Main starts, just after the
@@ -42,7 +47,8 @@ func newInitFiles(paths []string) *initFiles {
 	if f.set.Len() == 0 {
 		return nil
 	}
-	if _, changed := fresh.StampsChanged(stamps); stamped && changed {
+	if path, changed := fresh.StampsChanged(stamps); stamped && changed {
+		f.why = "file " + path + " (as this process started)"
 		f.stale.Store(true)
 	}
 	return f
@@ -54,13 +60,28 @@ func (f *initFiles) changed(log hclog.Logger) bool {
 		return false
 	}
 	if f.stale.Load() {
+		f.say(log, "")
 		return true
 	}
 	c, changed := f.set.Check()
-	if changed && !f.stale.Swap(true) {
-		log.Info("a file read at initialisation changed: commands run in a new start of the program, and this process ends after each", "changed", c.String())
+	if changed {
+		f.stale.Store(true)
+		f.say(log, c.String())
 	}
 	return changed
+}
+
+// say logs the change once; why, if set, is what changed.
+func (f *initFiles) say(log hclog.Logger, why string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if why != "" && f.why == "" {
+		f.why = why
+	}
+	if !f.logged {
+		f.logged = true
+		log.Info("a file read at initialisation changed: commands run in a new start of the program, and this process ends after each", "changed", f.why)
+	}
 }
 
 // chgOptions are the ChgOptions a chgunix server runs with: the init
