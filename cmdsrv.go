@@ -145,13 +145,14 @@ type Program struct {
 	// add the variable to ChgOptions.SensitiveEnv too). A server's
 	// process cannot read them again: a command that starts after one of
 	// them changed runs in a new start of the program, as a direct run
-	// would, and the process that served it then ends with its status
-	// (the command's os.Exit, as far as the client can tell), for the
-	// pool or the pipe server to replace it with one that read the files
-	// anew. A chgunix server is also outdated by their change
-	// (ChgOptions.MtimePaths): it hands over to a new start of the
-	// binary, warm, or, when that start fails as it initialises, sends
-	// chg to start a server of its own, whose exit chg passes on.
+	// would. A pipe server's child then ends with its status (the
+	// command's os.Exit, as far as the client can tell), for the parent
+	// to replace it with one that read the files anew; a unix or chgunix
+	// master watches the files with its binary and hands over to a new
+	// start of it (warm by the next call), and a chgunix server's
+	// validate checks them too (ChgOptions.MtimePaths): when that start
+	// fails as it initialises, chg is sent to start a server of its own,
+	// whose exit chg passes on.
 	InitFiles []string
 	// SignalGrace is how long a direct run's command has, after SIGINT,
 	// SIGTERM or SIGHUP cancelled its context, to return before the

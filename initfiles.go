@@ -80,7 +80,7 @@ func (f *initFiles) say(log hclog.Logger, why string) {
 	}
 	if !f.logged {
 		f.logged = true
-		log.Info("a file read at initialisation changed: commands run in a new start of the program, and this process ends after each", "changed", f.why)
+		log.Info("a file read at initialisation changed: commands run in a new start of the program", "changed", f.why)
 	}
 }
 
@@ -107,11 +107,14 @@ func (p *Program) chgOptions() *ChgOptions {
 // start of the program, a direct run in the command's lent process state
 // (os.Args, fds 0-2, directory, environment), whose initialisation reads
 // the files as they are now: its output and status are the plain run's,
-// an exit during its initialisation included. Where a server can replace
-// the process that served the command (a unix or chg worker's master, a
-// pipe server's supervising parent), this process then ends with that
-// status, as a command's os.Exit would, and its replacement reads the
-// files again; elsewhere it returns the status.
+// an exit during its initialisation included. A pipe server's child then
+// ends with that status, as a command's os.Exit would: its supervising
+// parent answers the client and starts a child that reads the files
+// again. A unix or chg worker returns it: its master watches the files
+// and hands over to a new start of the binary on its own (an exit would
+// race that hand-over, which does not carry the answer its master owes
+// the client), and a worker found stale serves each command so until it
+// is replaced. Windows has no supervisor: there it is returned too.
 func (a *appHandler) runFresh(ctx context.Context, req *protocol.Request) int {
 	exe, err := os.Executable()
 	if err != nil {
@@ -141,13 +144,14 @@ func (a *appHandler) runFresh(ctx context.Context, req *protocol.Request) int {
 	_ = cmd.Wait()
 	close(waited)
 	ps := cmd.ProcessState
+	replace := replacesProcess && req.Mode == protocol.ModePipe
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		if replacesProcess {
+		if replace {
 			raiseDefault(ws.Signal(), req.Stderr)
 		}
 		return 128 + int(ws.Signal())
 	}
-	if replacesProcess {
+	if replace {
 		os.Exit(ps.ExitCode())
 	}
 	return ps.ExitCode()

@@ -30,6 +30,7 @@ func raiseDefault(s os.Signal, stderr io.Writer) {
 	os.Exit(255)
 }
 
-// replacesProcess: every Unix server replaces a process that exits in a
-// command, answering its client with the status (see initfiles.go).
+// replacesProcess: a Unix pipe server's parent replaces a child that
+// exits in a command, answering its client with the status (see
+// initfiles.go).
 const replacesProcess = true

@@ -281,7 +281,7 @@ func TestPlainCLIInitFileChanges(t *testing.T) {
 		_ = cmd.Run()
 		return outcome{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
 	}
-	served := func(c *client.Client, args ...string) outcome {
+	served := func(t *testing.T, c *client.Client, args ...string) outcome {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var out, errb bytes.Buffer
@@ -308,10 +308,12 @@ func TestPlainCLIInitFileChanges(t *testing.T) {
 			if want.stdout != st.want {
 				t.Fatalf("%s: the plain run gave %v", st.name, want)
 			}
-			// Twice: the call that finds the change, then the one
-			// served by the process that replaced it.
-			for i := 0; i < 2; i++ {
-				if got := served(dial(), "hello", "a"); got != want {
+			// Three times: the call that finds the change, then those
+			// served by the processes that replaced it (while the file
+			// is missing, each a new start that fails as it
+			// initialises).
+			for i := 0; i < 3; i++ {
+				if got := served(t, dial(), "hello", "a"); got != want {
 					t.Fatalf("%s, call %d: served\n%v\nplain:\n%v", st.name, i+1, got, want)
 				}
 			}

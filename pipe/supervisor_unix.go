@@ -136,6 +136,9 @@ func (s *Supervisor) Serve(ctx context.Context) (int, error) {
 				if code, ok := s.waitRequest(ctx); !ok {
 					return code, nil
 				}
+				// The spare started before the command too: the next
+				// child is started for it.
+				sp.discard()
 				continue
 			}
 			code, again := s.serveStartup(ctx, files, status, resume)
@@ -260,12 +263,17 @@ func (sp *spare) take(resume bool) (*child, error) {
 	return ch, nil
 }
 
-// stop ends the spare child, if any, and closes its files.
-func (sp *spare) stop() {
+// discard ends the spare child, if any, keeping its files.
+func (sp *spare) discard() {
 	if sp.ch != nil {
 		sp.ch.kill()
 		sp.ch = nil
 	}
+}
+
+// stop ends the spare child, if any, and closes its files.
+func (sp *spare) stop() {
+	sp.discard()
 	if sp.files != nil {
 		sp.files.close()
 	}
