@@ -181,13 +181,13 @@ func (s *Server) exec() (*proc, error) {
 		if err != nil {
 			status = err.Error()
 		}
-		log.Info(fmt.Sprintf("worker process exited (pid=%d)", p.pid), "status", status)
 		// Commands the worker left running may hold the pipe: read what
-		// is there, then stop.
+		// is there, then stop. Its exit is logged after its last lines.
 		select {
 		case <-drained:
 		case <-time.After(time.Second):
 		}
+		log.Info(fmt.Sprintf("worker process exited (pid=%d)", p.pid), "status", status)
 		pr.Close()
 		<-drained
 		s.mu.Lock()

@@ -54,7 +54,7 @@ func main() {
 	bin := flag.String("cmdsrv", "", "cmdsrv binary (default: build ./cmd/cmdsrv with CGO_ENABLED=0)")
 	plotPath := flag.String("plot", "", "write a PNG plot of per-call times to this file")
 	replot := flag.String("replot", "", "with -plot: draw the plot from a table this command printed, measuring nothing")
-	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool,thin,oneshot,pipeexit,freshstale,freshrebuild,freshbinary,freshcheck; fresh: all four)")
+	only := flag.String("only", "", "comma list of groups to run (pipe,output,input,connect,chg,chgcall,clients,expensive,loop,pool,thin,oneshot,pipeexit,initfile,freshstale,freshrebuild,freshbinary,freshcheck; fresh: all four)")
 	flag.Parse()
 
 	if helper() {
@@ -95,6 +95,7 @@ func main() {
 		{"thin", benchThin},
 		{"oneshot", benchOneshot},
 		{"pipeexit", benchPipeExit},
+		{"initfile", benchInitFile},
 		{"freshstale", benchFreshStale},
 		{"freshrebuild", benchFreshRebuild},
 		{"freshbinary", benchFreshBinary},

@@ -4,7 +4,9 @@
 // a plain CLI made warm with cmdsrv.PlainMain does. Its Prepare builds
 // the per-client state (a few milliseconds) before a client arrives.
 //
-// Commands: echo ARGS..., exit CODE (os.Exit, as plain CLIs end).
+// Commands: echo ARGS..., exit CODE (os.Exit, as plain CLIs end), conf
+// (what package initialisation read from $ONESHOT_CONF, declared in
+// Program.InitFiles).
 package main
 
 import (
@@ -27,6 +29,22 @@ const initCost = 40 * time.Millisecond
 
 func init() { work(initCost) }
 
+// conf is read as the package initialises, as CLIs read their
+// configuration file.
+var conf = readConf(os.Getenv("ONESHOT_CONF"))
+
+func readConf(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oneshot:", err)
+		os.Exit(3)
+	}
+	return string(b)
+}
+
 // work keeps a CPU busy for d.
 func work(d time.Duration) {
 	start := time.Now()
@@ -41,7 +59,10 @@ func work(d time.Duration) {
 func main() {
 	p := cmdsrv.Program{Name: "oneshot", NewHandler: func(*protocol.Config, hclog.Logger) (protocol.Handler, error) {
 		return &handler{}, nil
-	}}
+	},
+		InitFiles:  []string{os.Getenv("ONESHOT_CONF")},
+		ChgOptions: &cmdsrv.ChgOptions{SensitiveEnv: []string{"ONESHOT_CONF"}},
+	}
 	os.Exit(p.Main(os.Args))
 }
 
@@ -66,8 +87,12 @@ func (h *handler) ServeCommand(ctx context.Context, req *protocol.Request) int {
 		code, _ := strconv.Atoi(req.Args[1])
 		os.Exit(code)
 	}
+	if len(req.Args) == 1 && req.Args[0] == "conf" {
+		fmt.Fprint(req.Stdout, conf)
+		return 0
+	}
 	if len(req.Args) == 0 || req.Args[0] != "echo" {
-		fmt.Fprintln(req.Stderr, "usage: oneshot echo ARGS... | exit CODE")
+		fmt.Fprintln(req.Stderr, "usage: oneshot echo ARGS... | exit CODE | conf")
 		return 2
 	}
 	fmt.Fprintln(req.Stdout, strings.Join(req.Args[1:], " "))
