@@ -71,6 +71,10 @@ func (f *initFiles) changed(log hclog.Logger) bool {
 	return changed
 }
 
+// isStale reports what the last check found, checking nothing: a
+// command's ServeCommand follows its ClientProcessFor's check.
+func (f *initFiles) isStale() bool { return f != nil && f.stale.Load() }
+
 // say logs the change once; why, if set, is what changed.
 func (f *initFiles) say(log hclog.Logger, why string) {
 	f.mu.Lock()

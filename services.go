@@ -38,8 +38,9 @@ func (a *appHandler) nestedServe(args []string) bool {
 
 func (a *appHandler) ServeCommand(ctx context.Context, req *protocol.Request) int {
 	if !a.nestedServe(req.Args) {
-		// Lent its client's process state for it (ClientProcessFor).
-		if req.ClientProcess && req.Mode != protocol.ModeDirect && a.init.changed(a.log) {
+		// ClientProcessFor checked the files for this command, and had
+		// it lent its client's process state if one changed.
+		if req.ClientProcess && req.Mode != protocol.ModeDirect && a.init.isStale() {
 			return a.runFresh(ctx, req)
 		}
 		return a.h.ServeCommand(ctx, req)

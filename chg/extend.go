@@ -74,7 +74,7 @@ func (c *conn) chdir(ctx context.Context, s *session.Session) error {
 	if err != nil {
 		return err
 	}
-	dir, err := parseChdir(b)
+	dir, err := session.ParseChdir(b)
 	if err != nil || dir == "" {
 		return err
 	}
@@ -94,7 +94,7 @@ func (c *conn) setenv(ctx context.Context, s *session.Session) error {
 	if err != nil {
 		return err
 	}
-	env, err := parseSetenv(b)
+	env, err := session.ParseSetenv(b)
 	if err != nil {
 		return err
 	}
@@ -155,12 +155,6 @@ func (c *conn) setprocname(ctx context.Context, s *session.Session) error {
 // The decoders of the requests' blocks, apart from the commands that act
 // on them so that they can be fuzzed in-process: every malformed block is
 // an error, and nothing is changed before the whole block is checked.
-
-// The blocks of chdir and setenv, decoded as a unix service decodes them.
-var (
-	parseChdir  = session.ParseChdir
-	parseSetenv = session.ParseSetenv
-)
 
 // parseUmask2 decodes a setumask2 block: exactly 4 bytes, big-endian.
 func parseUmask2(b []byte) (int, error) {

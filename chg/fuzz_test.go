@@ -31,7 +31,7 @@ func FuzzSetenvRequest(f *testing.F) {
 	f.Add([]byte("A=\x00"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		env, err := parseSetenv(b)
+		env, err := session.ParseSetenv(b)
 		if err != nil {
 			return
 		}
@@ -75,7 +75,7 @@ func FuzzChdirRequest(f *testing.F) {
 	f.Add([]byte("/tmp\x00/etc"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir, err := parseChdir(b)
+		dir, err := session.ParseChdir(b)
 		if err != nil {
 			if bytes.IndexByte(b, 0) < 0 {
 				t.Fatalf("%q refused: %v", b, err)

@@ -481,9 +481,9 @@ func signalled(ps *os.ProcessState) bool {
 // not use may have been mended. Otherwise the session is over, with
 // code.
 func (s *Supervisor) serveStartup(ctx context.Context, files *childFiles, status int, resume bool) (code int, again bool) {
-	h := &startupEnd{status: status}
-	h.stdout, _ = readAll(files.capture[0])
-	h.stderr, _ = readAll(files.capture[1])
+	h := &session.StartupEnd{Status: status}
+	h.Stdout, _ = readAll(files.capture[0])
+	h.Stderr, _ = readAll(files.capture[1])
 	s.logger().Info("child ended before serving; answering the next command with its output and status", "status", status)
 	srv := &Server{Handler: h, Session: s.Session, Logger: s.Logger, Stderr: s.Stderr, Signals: s.Signals, resume: resume, oneCommand: true}
 	err := srv.Serve(ctx, s.Stdin, s.Stdout)
@@ -493,15 +493,3 @@ func (s *Supervisor) serveStartup(ctx context.Context, files *childFiles, status
 	return session.ServeStatus(err), false
 }
 
-// startupEnd is the Handler of a session whose program ended as it
-// started: each command ends the same way.
-type startupEnd struct {
-	stdout, stderr []byte
-	status         int
-}
-
-func (h *startupEnd) ServeCommand(_ context.Context, req *protocol.Request) int {
-	_, _ = req.Stdout.Write(h.stdout)
-	_, _ = req.Stderr.Write(h.stderr)
-	return h.status
-}

@@ -431,6 +431,9 @@ const startOutputMax = 64 << 10
 // keepEarly keeps line (trimmed, as relayOutput gives it) while the
 // worker's output is short.
 func (p *proc) keepEarly(line string) {
+	if p.spoke.Load() {
+		return // past its initialisation: nothing more to keep
+	}
 	p.earlyMu.Lock()
 	defer p.earlyMu.Unlock()
 	if len(p.early)+len(line)+1 <= startOutputMax {

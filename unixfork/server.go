@@ -592,7 +592,7 @@ func (s *Server) answerAsStart(client *os.File, start *startFailure) {
 	defer client.Close()
 	_ = client.SetDeadline(time.Now().Add(startAnswerTimeout))
 	sess := &session.Session{
-		Handler:    startEnd{start},
+		Handler:    &session.StartupEnd{Stderr: start.output, Status: start.status},
 		Options:    s.Session,
 		Logger:     s.logger(),
 		Mode:       protocol.ModeUnix,
@@ -603,13 +603,6 @@ func (s *Server) answerAsStart(client *os.File, start *startFailure) {
 	}
 }
 
-// startEnd is the Handler of answerAsStart's session.
-type startEnd struct{ *startFailure }
-
-func (e startEnd) ServeCommand(_ context.Context, req *protocol.Request) int {
-	_, _ = req.Stderr.Write(e.output)
-	return e.status
-}
 
 // ActiveClients returns the number of clients being served now.
 func (s *Server) ActiveClients() int {
