@@ -492,4 +492,3 @@ func (s *Supervisor) serveStartup(ctx context.Context, files *childFiles, status
 	}
 	return session.ServeStatus(err), false
 }
-

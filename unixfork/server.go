@@ -603,7 +603,6 @@ func (s *Server) answerAsStart(client *os.File, start *startFailure) {
 	}
 }
 
-
 // ActiveClients returns the number of clients being served now.
 func (s *Server) ActiveClients() int {
 	s.mu.Lock()
