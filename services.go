@@ -76,7 +76,12 @@ func (a *appHandler) Dependencies() *protocol.Deps {
 func (a *appHandler) ClientProcessFor(args []string) bool {
 	// A command that is to run in a new start of the program
 	// (InitFiles changed) is lent it too.
-	return !a.nestedServe(args) && (protocol.WantsClientProcess(a.h) || a.init.changed(a.log))
+	// (Checked first: ServeCommand reads this check's result.)
+	if a.nestedServe(args) {
+		return false
+	}
+	changed := a.init.changed(a.log)
+	return changed || protocol.WantsClientProcess(a.h)
 }
 
 // Prepare forwards to the application's Handler (protocol.Preparer).
